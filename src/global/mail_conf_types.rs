@@ -1,0 +1,321 @@
+//! Typed parameters: int, long, str, raw, bool, time, nint and nbool, each
+//! converted from main.cf (after `-o` overrides) with Postfix's syntax rules,
+//! limits and fatal message texts.
+//!
+//! As in Postfix, a parameter that main.cf does not set gets its default
+//! written back into the dictionary, so that later `$name` references see it.
+//! Every conversion returns Postfix's fatal text as the error; callers end
+//! the process with it.
+
+use super::mail_conf::MailConf;
+
+/// C's `strtol(s, &end, 10)` over the whole string: leading white space and
+/// a sign are allowed, trailing text is not.
+pub fn parse_c_long(s: &str) -> Option<i64> {
+    let t = s.trim_start_matches(crate::util::readlline::is_space);
+    let (neg, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let v: i64 = digits.parse().ok()?;
+    Some(if neg { -v } else { v })
+}
+
+/// Postfix's `conv_time()`: a number, then an optional unit letter (the
+/// default unit when absent).  Text after the unit is ignored, as Postfix
+/// ignores it.
+pub fn conv_time(value: &str, def_unit: char) -> Option<i32> {
+    let t = value.trim_start_matches(crate::util::readlline::is_space);
+    let sign_len = usize::from(t.starts_with(['+', '-']));
+    let digit_end = sign_len + t[sign_len..].bytes().take_while(u8::is_ascii_digit).count();
+    if digit_end == sign_len {
+        return None;
+    }
+    let n: i64 = t[..digit_end].parse().ok()?;
+    if n < 0 || n > i64::from(i32::MAX) {
+        return None;
+    }
+    let n = n as i32;
+    let unit = t[digit_end..].chars().next().unwrap_or(def_unit);
+    let mult = match unit {
+        's' => return Some(n),
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86400,
+        'w' => 604800,
+        _ => return None,
+    };
+    if n < i32::MAX / mult {
+        Some(n * mult)
+    } else {
+        None
+    }
+}
+
+/// The unit a time parameter's bare numbers are in: the first letter of its
+/// default value.
+pub fn default_time_unit(default: &str) -> char {
+    default
+        .chars()
+        .find(char::is_ascii_alphabetic)
+        .unwrap_or('s')
+}
+
+fn parse_bool(name: &str, value: &str) -> Result<bool, String> {
+    if value.eq_ignore_ascii_case("yes") {
+        Ok(true)
+    } else if value.eq_ignore_ascii_case("no") {
+        Ok(false)
+    } else {
+        Err(format!("bad boolean configuration: {name} = {value}"))
+    }
+}
+
+fn check_int(name: &str, v: i64, min: i64, max: i64) -> Result<(), String> {
+    if min != 0 && v < min {
+        return Err(format!("invalid {name} parameter value {v} < {min}"));
+    }
+    if max != 0 && v > max {
+        return Err(format!("invalid {name} parameter value {v} > {max}"));
+    }
+    Ok(())
+}
+
+impl MailConf {
+    fn int_value(&self, name: &str, lo: i64, hi: i64) -> Result<Option<i64>, String> {
+        let Some(v) = self.lookup_eval(name)? else {
+            return Ok(None);
+        };
+        match parse_c_long(&v) {
+            Some(n) if n >= lo && n <= hi => Ok(Some(n)),
+            _ => Err(format!("bad numerical configuration: {name} = {v}")),
+        }
+    }
+
+    pub fn get_int(&mut self, name: &str, default: i32, min: i32, max: i32) -> Result<i32, String> {
+        let v = match self.int_value(name, i32::MIN.into(), i32::MAX.into())? {
+            Some(v) => v,
+            None => {
+                self.update(name, &default.to_string());
+                default.into()
+            }
+        };
+        check_int(name, v, min.into(), max.into())?;
+        Ok(v as i32)
+    }
+
+    pub fn get_long(
+        &mut self,
+        name: &str,
+        default: i64,
+        min: i64,
+        max: i64,
+    ) -> Result<i64, String> {
+        let v = match self.int_value(name, i64::MIN, i64::MAX)? {
+            Some(v) => v,
+            None => {
+                self.update(name, &default.to_string());
+                default
+            }
+        };
+        check_int(name, v, min, max)?;
+        Ok(v)
+    }
+
+    /// An int whose default is a string (possibly `$name`).
+    pub fn get_nint(
+        &mut self,
+        name: &str,
+        default: &str,
+        min: i32,
+        max: i32,
+    ) -> Result<i32, String> {
+        if self.lookup(name).is_none() {
+            self.update(name, default);
+        }
+        let v = self
+            .int_value(name, i32::MIN.into(), i32::MAX.into())?
+            .unwrap_or_default();
+        check_int(name, v, min.into(), max.into())?;
+        Ok(v as i32)
+    }
+
+    pub fn get_str(
+        &mut self,
+        name: &str,
+        default: &str,
+        min: usize,
+        max: usize,
+    ) -> Result<String, String> {
+        let v = match self.lookup_eval(name)? {
+            Some(v) => v,
+            None => {
+                let v = self.eval(default)?;
+                self.update(name, &v);
+                v
+            }
+        };
+        if min != 0 && v.len() < min {
+            return Err(format!(
+                "bad string length {} < {min}: {name} = {v}",
+                v.len()
+            ));
+        }
+        if max != 0 && v.len() > max {
+            return Err(format!(
+                "bad string length {} > {max}: {name} = {v}",
+                v.len()
+            ));
+        }
+        Ok(v)
+    }
+
+    /// A string that is never expanded.
+    pub fn get_raw(
+        &mut self,
+        name: &str,
+        default: &str,
+        min: usize,
+        max: usize,
+    ) -> Result<String, String> {
+        let v = match self.lookup(name) {
+            Some(v) => v.to_string(),
+            None => {
+                self.update(name, default);
+                default.to_string()
+            }
+        };
+        if min != 0 && v.len() < min {
+            return Err(format!(
+                "bad string length ({} < {min}): {name} = {v}",
+                v.len()
+            ));
+        }
+        if max != 0 && v.len() > max {
+            return Err(format!(
+                "bad string length ({} > {max}): {name} = {v}",
+                v.len()
+            ));
+        }
+        Ok(v)
+    }
+
+    pub fn get_bool(&mut self, name: &str, default: bool) -> Result<bool, String> {
+        match self.lookup_eval(name)? {
+            Some(v) => parse_bool(name, &v),
+            None => {
+                self.update(name, if default { "yes" } else { "no" });
+                Ok(default)
+            }
+        }
+    }
+
+    /// A bool whose default is a string (possibly an expression).
+    pub fn get_nbool(&mut self, name: &str, default: &str) -> Result<bool, String> {
+        if self.lookup(name).is_none() {
+            self.update(name, default);
+        }
+        let v = self.lookup_eval(name)?.unwrap_or_default();
+        parse_bool(name, &v)
+    }
+
+    /// A time in seconds; bare numbers are in the default's unit.
+    pub fn get_time(
+        &mut self,
+        name: &str,
+        default: &str,
+        min: i32,
+        max: i32,
+    ) -> Result<i32, String> {
+        if self.lookup(name).is_none() {
+            self.update(name, default);
+        }
+        let v = self.lookup_eval(name)?.unwrap_or_default();
+        let secs = conv_time(&v, default_time_unit(default))
+            .ok_or_else(|| format!("parameter {name}: bad time value or unit: {v}"))?;
+        if min != 0 && secs < min {
+            return Err(format!("invalid {name}: {secs} (min {min})"));
+        }
+        if max != 0 && secs > max {
+            return Err(format!("invalid {name}: {secs} (max {max})"));
+        }
+        Ok(secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conf(text: &str) -> MailConf {
+        let mut c = MailConf::empty("/x");
+        c.load_text("/x/main.cf", text, &mut |_| {}).unwrap();
+        c
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(conv_time("10", 's'), Some(10));
+        assert_eq!(conv_time("10m", 's'), Some(600));
+        assert_eq!(conv_time("2w", 's'), Some(1209600));
+        assert_eq!(conv_time("10sx", 's'), Some(10));
+        assert_eq!(conv_time("10 s", 's'), None);
+        assert_eq!(conv_time("", 's'), None);
+        assert_eq!(conv_time("-1", 's'), None);
+        assert_eq!(conv_time("10x", 's'), None);
+        assert_eq!(conv_time("3549w", 's'), Some(3549 * 604800));
+        assert_eq!(conv_time("3550w", 's'), None);
+    }
+
+    #[test]
+    fn conversions_and_messages() {
+        let mut c = conf("a = 5\nb = x\nt = 3m\nu = 9\nbb = YES\ns = $a$a\n");
+        assert_eq!(c.get_int("a", 1, 1, 0), Ok(5));
+        assert_eq!(
+            c.get_int("b", 1, 0, 0),
+            Err("bad numerical configuration: b = x".into())
+        );
+        assert_eq!(
+            c.get_int("a", 1, 6, 0),
+            Err("invalid a parameter value 5 < 6".into())
+        );
+        assert_eq!(c.get_int("missing", 7, 0, 0), Ok(7));
+        assert_eq!(c.lookup("missing"), Some("7"));
+        assert_eq!(c.get_time("t", "100s", 1, 0), Ok(180));
+        assert_eq!(c.get_time("u", "1h", 1, 0), Ok(9 * 3600));
+        assert_eq!(
+            c.get_time("u", "10s", 10, 0),
+            Err("invalid u: 9 (min 10)".into())
+        );
+        assert_eq!(
+            c.get_time("t", "10s", 0, 10),
+            Err("invalid t: 180 (max 10)".into())
+        );
+        assert_eq!(
+            c.get_time("b", "10s", 0, 0),
+            Err("parameter b: bad time value or unit: x".into())
+        );
+        assert_eq!(c.get_bool("bb", false), Ok(true));
+        assert_eq!(
+            c.get_bool("b", false),
+            Err("bad boolean configuration: b = x".into())
+        );
+        assert_eq!(c.get_str("s", "", 0, 0), Ok("55".into()));
+        assert_eq!(
+            c.get_str("s", "", 3, 0),
+            Err("bad string length 2 < 3: s = 55".into())
+        );
+        assert_eq!(c.get_raw("s", "", 0, 4), Ok("$a$a".into()));
+        assert_eq!(
+            c.get_raw("s", "", 0, 2),
+            Err("bad string length (4 > 2): s = $a$a".into())
+        );
+        assert_eq!(c.get_nint("n", "$a", 0, 0), Ok(5));
+        assert_eq!(c.get_nbool("nb", "${{$a} > {4} ? {yes} : {no}}"), Ok(true));
+        assert_eq!(c.get_long("l", 1 << 40, 0, 0), Ok(1 << 40));
+    }
+}

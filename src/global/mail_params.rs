@@ -1,0 +1,432 @@
+//! The parameters postkit knows, with Postfix's (Debian 3.7's) defaults and
+//! limits, and `mail_params_init()`: converting the ones every program needs,
+//! in Postfix's order, into [`MailParams`].
+
+use super::mail_conf::MailConf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Str,
+    Raw,
+    Int,
+    Long,
+    Bool,
+    Time,
+    Nint,
+    Nbool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum DefaultValue {
+    Text(&'static str),
+    Int(i64),
+    Bool(bool),
+    /// Computed at run time from the host (and main.cf).
+    Computed(fn(&MailConf) -> String),
+}
+
+/// One known parameter.
+#[derive(Debug, Clone, Copy)]
+pub struct ParamDef {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub default: DefaultValue,
+    pub min: i64,
+    pub max: i64,
+    /// Set by the program, never by main.cf.
+    pub read_only: bool,
+}
+
+const fn p(name: &'static str, kind: Kind, default: DefaultValue, min: i64, max: i64) -> ParamDef {
+    ParamDef {
+        name,
+        kind,
+        default,
+        min,
+        max,
+        read_only: false,
+    }
+}
+
+const fn s(name: &'static str, default: &'static str) -> ParamDef {
+    p(name, Kind::Str, DefaultValue::Text(default), 0, 0)
+}
+
+const fn t(name: &'static str, default: &'static str, min: i64, max: i64) -> ParamDef {
+    p(name, Kind::Time, DefaultValue::Text(default), min, max)
+}
+
+const fn ro(name: &'static str, default: DefaultValue) -> ParamDef {
+    ParamDef {
+        name,
+        kind: Kind::Str,
+        default,
+        min: 0,
+        max: 0,
+        read_only: true,
+    }
+}
+
+pub const DEF_IMPORT_ENVIRONMENT: &str = "MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ XAUTHORITY DISPLAY LANG=C POSTLOG_SERVICE POSTLOG_HOSTNAME";
+
+/// Every parameter postkit uses.  Defaults are Debian's Postfix 3.7 values,
+/// so that `postkit postconf -d` answers as `postconf -d` does; the one
+/// exception is `maillog_file_permissions`, which arrived in Postfix 3.9.
+pub static PARAMS: &[ParamDef] = &[
+    s("compatibility_level", "0"),
+    s("config_directory", "/etc/postfix"),
+    s("queue_directory", "/var/spool/postfix"),
+    s("daemon_directory", "/usr/lib/postfix/sbin"),
+    s("command_directory", "/usr/sbin"),
+    s("data_directory", "/var/lib/postfix"),
+    s("mail_owner", "postfix"),
+    s("setgid_group", "postdrop"),
+    s("default_privs", "nobody"),
+    s("syslog_facility", "mail"),
+    s(
+        "syslog_name",
+        "${multi_instance_name?{$multi_instance_name}:{postfix}}",
+    ),
+    s("multi_instance_name", ""),
+    s("multi_instance_directories", ""),
+    s("multi_instance_group", ""),
+    p(
+        "multi_instance_enable",
+        Kind::Bool,
+        DefaultValue::Bool(false),
+        0,
+        0,
+    ),
+    s("alternate_config_directories", ""),
+    s("maillog_file", ""),
+    p(
+        "maillog_file_prefixes",
+        Kind::Str,
+        DefaultValue::Text("/var, /dev/stdout"),
+        1,
+        0,
+    ),
+    s("maillog_file_compressor", "gzip"),
+    s("maillog_file_rotate_suffix", "%Y%m%d-%H%M%S"),
+    s("maillog_file_permissions", "0600"),
+    s("postlog_service_name", "postlog"),
+    t("postlogd_watchdog_timeout", "10s", 10, 0),
+    s("debugger_command", ""),
+    s("import_environment", DEF_IMPORT_ENVIRONMENT),
+    s("export_environment", "TZ MAIL_CONFIG LANG"),
+    s("master_service_disable", ""),
+    s("process_id_directory", "pid"),
+    s("inet_interfaces", "all"),
+    s("inet_protocols", "all"),
+    s("mail_name", "Postfix"),
+    p(
+        "myhostname",
+        Kind::Str,
+        DefaultValue::Computed(default_myhostname),
+        0,
+        0,
+    ),
+    p(
+        "mydomain",
+        Kind::Str,
+        DefaultValue::Computed(default_mydomain),
+        0,
+        0,
+    ),
+    s("myorigin", "$myhostname"),
+    s("stress", ""),
+    p(
+        "default_process_limit",
+        Kind::Int,
+        DefaultValue::Int(100),
+        1,
+        0,
+    ),
+    p("max_use", Kind::Int, DefaultValue::Int(100), 1, 0),
+    t("max_idle", "100s", 1, 0),
+    t("service_throttle_time", "60s", 1, 0),
+    t("in_flow_delay", "1s", 0, 10),
+    t("ipc_idle", "5s", 1, 0),
+    t("ipc_timeout", "3600s", 1, 0),
+    t("daemon_timeout", "18000s", 1, 0),
+    p(
+        "daemon_table_open_error_is_fatal",
+        Kind::Bool,
+        DefaultValue::Bool(false),
+        0,
+        0,
+    ),
+    p(
+        "smtputf8_enable",
+        Kind::Nbool,
+        DefaultValue::Text("${{$compatibility_level} <level {1} ? {no} : {yes}}"),
+        0,
+        0,
+    ),
+    ro("process_name", DefaultValue::Computed(|_| process_name())),
+    ro(
+        "process_id",
+        DefaultValue::Computed(|_| std::process::id().to_string()),
+    ),
+    ro("service_name", DefaultValue::Text("")),
+];
+
+pub fn find(name: &str) -> Option<&'static ParamDef> {
+    PARAMS.iter().find(|d| d.name == name)
+}
+
+/// The basename of this program, as Postfix's `process_name`.
+pub fn process_name() -> String {
+    std::env::args()
+        .next()
+        .map(|a| a.rsplit('/').next().unwrap_or("").to_string())
+        .unwrap_or_default()
+}
+
+fn host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// The host name, made fully qualified with `$mydomain` (or `localdomain`)
+/// when it has no dot.
+fn default_myhostname(conf: &MailConf) -> String {
+    let host = host_name();
+    if host.contains('.') {
+        return host;
+    }
+    let domain = conf
+        .lookup_eval("mydomain")
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "localdomain".into());
+    format!("{host}.{domain}")
+}
+
+/// What follows the first dot of `$myhostname`, when that has two dots or
+/// more; else `localdomain`.
+fn default_mydomain(conf: &MailConf) -> String {
+    let host = conf
+        .lookup_eval("myhostname")
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| default_myhostname(conf));
+    match host.split_once('.') {
+        Some((_, rest)) if rest.contains('.') => rest.to_string(),
+        _ => "localdomain".into(),
+    }
+}
+
+impl ParamDef {
+    /// The default as `postconf -d` prints it (before `-x`).
+    pub fn default_text(&self, conf: &MailConf) -> String {
+        match self.default {
+            DefaultValue::Text(t) => t.to_string(),
+            DefaultValue::Int(n) => n.to_string(),
+            DefaultValue::Bool(b) => if b { "yes" } else { "no" }.to_string(),
+            DefaultValue::Computed(f) => f(conf),
+        }
+    }
+
+    /// Converts this parameter from `conf` with its type, default and limits,
+    /// returning the value as text (for tables that only need validation).
+    pub fn convert(&self, conf: &mut MailConf) -> Result<String, String> {
+        let (min, max) = (self.min, self.max);
+        Ok(match (self.kind, self.default) {
+            (Kind::Int, DefaultValue::Int(d)) => conf
+                .get_int(self.name, d as i32, min as i32, max as i32)?
+                .to_string(),
+            (Kind::Long, DefaultValue::Int(d)) => {
+                conf.get_long(self.name, d, min, max)?.to_string()
+            }
+            (Kind::Bool, DefaultValue::Bool(d)) => yes_no(conf.get_bool(self.name, d)?),
+            (Kind::Time, DefaultValue::Text(d)) => conf
+                .get_time(self.name, d, min as i32, max as i32)?
+                .to_string(),
+            (Kind::Nint, DefaultValue::Text(d)) => conf
+                .get_nint(self.name, d, min as i32, max as i32)?
+                .to_string(),
+            (Kind::Nbool, DefaultValue::Text(d)) => yes_no(conf.get_nbool(self.name, d)?),
+            (Kind::Raw, DefaultValue::Text(d)) => {
+                conf.get_raw(self.name, d, min as usize, max as usize)?
+            }
+            (_, d) => {
+                let text = match d {
+                    DefaultValue::Computed(f) if conf.lookup(self.name).is_none() => f(conf),
+                    _ => self.default_text(conf),
+                };
+                conf.get_str(self.name, &text, min as usize, max as usize)?
+            }
+        })
+    }
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_string()
+}
+
+/// The parameters every postkit program needs, converted.
+#[derive(Debug, Clone, Default)]
+pub struct MailParams {
+    pub compatibility_level: String,
+    pub config_directory: String,
+    pub queue_directory: String,
+    pub daemon_directory: String,
+    pub command_directory: String,
+    pub data_directory: String,
+    pub mail_owner: String,
+    pub setgid_group: String,
+    pub default_privs: String,
+    pub syslog_facility: String,
+    pub syslog_name: String,
+    pub maillog_file: String,
+    pub maillog_file_prefixes: String,
+    pub maillog_file_compressor: String,
+    pub maillog_file_rotate_suffix: String,
+    pub maillog_file_permissions: u32,
+    pub postlog_service_name: String,
+    pub debugger_command: String,
+    pub import_environment: String,
+    pub export_environment: String,
+    pub myhostname: String,
+    pub mydomain: String,
+    pub process_id_directory: String,
+    pub default_process_limit: i32,
+    pub max_use: i32,
+    pub max_idle: i32,
+    pub ipc_idle: i32,
+    pub ipc_timeout: i32,
+    pub daemon_timeout: i32,
+    pub in_flow_delay: i32,
+    pub daemon_table_open_error_is_fatal: bool,
+    pub smtputf8_enable: bool,
+}
+
+fn get(conf: &mut MailConf, name: &str) -> Result<String, String> {
+    find(name)
+        .unwrap_or_else(|| panic!("{name} is not in PARAMS"))
+        .convert(conf)
+}
+
+fn num(conf: &mut MailConf, name: &str) -> Result<i32, String> {
+    Ok(get(conf, name)?.parse().unwrap_or_default())
+}
+
+/// Parses `maillog_file_permissions`: 0600, 0640 or 0644 with any number of
+/// leading zeros; anything else is warned about and 0600 used.
+pub fn log_permissions(value: &str) -> u32 {
+    match value.trim_start_matches('0') {
+        "600" => 0o600,
+        "640" => 0o640,
+        "644" => 0o644,
+        _ => {
+            crate::msg_warn!("ignoring bad permissions: maillog_file_permissions = {value}");
+            0o600
+        }
+    }
+}
+
+/// Converts the global parameters in Postfix's order; the error is the fatal
+/// text.  Account checks (mail_owner, setgid_group, default_privs) run only
+/// as root: without root there are no privileges to separate.
+pub fn mail_params_init(conf: &mut MailConf) -> Result<MailParams, String> {
+    let cfg_dir = conf.config_dir.clone();
+    let bad = |name: &str, what: &str, value: &str| {
+        format!("file {cfg_dir}/main.cf: parameter {name}: {what}: {value}")
+    };
+    let mut p = MailParams {
+        compatibility_level: get(conf, "compatibility_level")?,
+        ..Default::default()
+    };
+    super::compat_level::parse(&p.compatibility_level)?;
+    p.syslog_facility = get(conf, "syslog_facility")?;
+    if crate::util::msg_syslog::facility_code(&p.syslog_facility).is_none() {
+        return Err(bad(
+            "syslog_facility",
+            "unrecognized value",
+            &p.syslog_facility,
+        ));
+    }
+    for name in [
+        "multi_instance_name",
+        "multi_instance_directories",
+        "multi_instance_group",
+    ] {
+        get(conf, name)?;
+    }
+    get(conf, "multi_instance_enable")?;
+    p.maillog_file = get(conf, "maillog_file")?;
+    p.maillog_file_prefixes = get(conf, "maillog_file_prefixes")?;
+    p.maillog_file_compressor = get(conf, "maillog_file_compressor")?;
+    p.maillog_file_rotate_suffix = get(conf, "maillog_file_rotate_suffix")?;
+    p.maillog_file_permissions = log_permissions(&get(conf, "maillog_file_permissions")?);
+    p.postlog_service_name = get(conf, "postlog_service_name")?;
+    p.daemon_table_open_error_is_fatal = get(conf, "daemon_table_open_error_is_fatal")? == "yes";
+    p.smtputf8_enable = get(conf, "smtputf8_enable")? == "yes";
+    p.myhostname = get(conf, "myhostname")?;
+    p.mydomain = get(conf, "mydomain")?;
+    for (name, value) in [("myhostname", &p.myhostname), ("mydomain", &p.mydomain)] {
+        if !valid_hostname(value) {
+            return Err(bad(name, "bad parameter value", value));
+        }
+    }
+    p.config_directory = get(conf, "config_directory")?;
+    p.queue_directory = get(conf, "queue_directory")?;
+    p.daemon_directory = get(conf, "daemon_directory")?;
+    p.command_directory = get(conf, "command_directory")?;
+    p.data_directory = get(conf, "data_directory")?;
+    p.mail_owner = get(conf, "mail_owner")?;
+    p.setgid_group = get(conf, "setgid_group")?;
+    p.default_privs = get(conf, "default_privs")?;
+    p.syslog_name = get(conf, "syslog_name")?;
+    p.debugger_command = get(conf, "debugger_command")?;
+    p.import_environment = get(conf, "import_environment")?;
+    p.export_environment = get(conf, "export_environment")?;
+    p.process_id_directory = get(conf, "process_id_directory")?;
+    for name in [
+        "inet_interfaces",
+        "inet_protocols",
+        "mail_name",
+        "myorigin",
+        "stress",
+    ] {
+        get(conf, name)?;
+    }
+    p.default_process_limit = num(conf, "default_process_limit")?;
+    p.max_use = num(conf, "max_use")?;
+    p.max_idle = num(conf, "max_idle")?;
+    p.ipc_idle = num(conf, "ipc_idle")?;
+    p.ipc_timeout = num(conf, "ipc_timeout")?;
+    p.daemon_timeout = num(conf, "daemon_timeout")?;
+    p.in_flow_delay = num(conf, "in_flow_delay")?;
+    if nix::unistd::geteuid().is_root() {
+        super::accounts::check_accounts(&cfg_dir, &p)?;
+    }
+    conf.update("process_id", &std::process::id().to_string());
+    Ok(p)
+}
+
+/// Postfix's `valid_hostname()`: labels of letters, digits, `-` and `_`,
+/// not starting or ending with `-`, at most 63 bytes each, 255 in all, and
+/// not all-numeric.
+pub fn valid_hostname(name: &str) -> bool {
+    if name.is_empty() || name.len() > 255 {
+        return false;
+    }
+    let mut all_digits = true;
+    for label in name.split('.') {
+        if label.is_empty() || label.len() > 63 || label.starts_with('-') || label.ends_with('-') {
+            return false;
+        }
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return false;
+        }
+        all_digits &= label.bytes().all(|b| b.is_ascii_digit());
+    }
+    !all_digits
+}

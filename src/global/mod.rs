@@ -1,0 +1,8 @@
+//! What every postkit program shares: main.cf and its typed parameters,
+//! the parameters Postfix defines, and how a program chooses where to log.
+
+pub mod accounts;
+pub mod compat_level;
+pub mod mail_conf;
+pub mod mail_conf_types;
+pub mod mail_params;

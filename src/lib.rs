@@ -1,0 +1,10 @@
+//! postkit: Postfix's datagram-server skeleton, master daemon and log service.
+//!
+//! The layout follows Postfix's own split: [`util`] holds what knows nothing of
+//! mail, [`global`] the configuration and logging every program shares, and
+//! [`master`] the master/child protocol and the `dgram_server` skeleton.
+
+pub mod commands;
+pub mod global;
+pub mod postconf;
+pub mod util;

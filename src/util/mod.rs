@@ -1,0 +1,23 @@
+//! Building blocks that know nothing of mail: configuration syntax, macro
+//! expansion, safe file opening, locks, the watchdog and the event loop.
+
+pub mod mac_expand;
+pub mod msg;
+pub mod msg_logger;
+pub mod msg_syslog;
+pub mod printable;
+pub mod readlline;
+pub mod split_nameval;
+
+/// The text C's `%m` prints for an I/O error (`strerror(errno)`).
+pub fn errno_text(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
+        None => e.to_string(),
+    }
+}
+
+/// The same for a nix error.
+pub fn nix_text(e: nix::errno::Errno) -> String {
+    e.desc().to_string()
+}

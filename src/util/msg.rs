@@ -1,0 +1,177 @@
+//! Diagnostics, as Postfix's `msg_info()` … `msg_panic()`.
+//!
+//! Every message is made printable (no newline or escape sequence can reach a
+//! log) and handed to each output that is switched on: standard error
+//! (`-V`, command-line tools), syslog, or the postlog socket.  `fatal` logs,
+//! sleeps one second (so a respawning master is not flooded) and exits 1.
+
+use std::cell::RefCell;
+use std::io::Write;
+
+use super::msg_logger::PostlogClient;
+use super::msg_syslog::SyslogClient;
+use super::printable::printable;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Info,
+    Warning,
+    Error,
+    Fatal,
+    Panic,
+}
+
+impl Level {
+    /// The word Postfix puts before the text; none for info.
+    pub fn word(self) -> Option<&'static str> {
+        match self {
+            Level::Info => None,
+            Level::Warning => Some("warning"),
+            Level::Error => Some("error"),
+            Level::Fatal => Some("fatal"),
+            Level::Panic => Some("panic"),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Outputs {
+    tag: String,
+    stderr: bool,
+    syslog: Option<SyslogClient>,
+    postlog: Option<PostlogClient>,
+    verbose: u32,
+    errors: u32,
+    /// Messages go to a buffer instead (tests of the library itself).
+    capture: Option<Vec<(Level, String)>>,
+}
+
+thread_local! {
+    static OUT: RefCell<Outputs> = RefCell::new(Outputs { tag: "postkit".into(), stderr: true, ..Default::default() });
+}
+
+/// The name every record carries, e.g. `postfix/postlogd`.
+pub fn set_tag(tag: &str) {
+    OUT.with(|o| o.borrow_mut().tag = tag.to_string());
+}
+
+pub fn tag() -> String {
+    OUT.with(|o| o.borrow().tag.clone())
+}
+
+pub fn set_stderr(on: bool) {
+    OUT.with(|o| o.borrow_mut().stderr = on);
+}
+
+pub fn stderr_enabled() -> bool {
+    OUT.with(|o| o.borrow().stderr)
+}
+
+/// Switches syslog output on (with a client) or off.
+pub fn set_syslog(client: Option<SyslogClient>) {
+    OUT.with(|o| o.borrow_mut().syslog = client);
+}
+
+/// Switches postlog output on (with a client) or off.
+pub fn set_postlog(client: Option<PostlogClient>) {
+    OUT.with(|o| o.borrow_mut().postlog = client);
+}
+
+/// Runs `f` on the postlog client, if one is active.
+pub fn with_postlog<R>(f: impl FnOnce(&mut PostlogClient) -> R) -> Option<R> {
+    OUT.with(|o| o.borrow_mut().postlog.as_mut().map(f))
+}
+
+pub fn verbose() -> u32 {
+    OUT.with(|o| o.borrow().verbose)
+}
+
+pub fn set_verbose(level: u32) {
+    OUT.with(|o| o.borrow_mut().verbose = level);
+}
+
+/// Collects messages in memory instead of writing them (for unit tests).
+pub fn capture_start() {
+    OUT.with(|o| o.borrow_mut().capture = Some(Vec::new()));
+}
+
+pub fn capture_take() -> Vec<(Level, String)> {
+    OUT.with(|o| o.borrow_mut().capture.take().unwrap_or_default())
+}
+
+/// Writes one message to every active output.
+pub fn log(level: Level, text: &str) {
+    let text = printable(text, '?');
+    OUT.with(|o| {
+        let mut o = o.borrow_mut();
+        if let Some(cap) = o.capture.as_mut() {
+            cap.push((level, text));
+            return;
+        }
+        if o.stderr {
+            let line = match level.word() {
+                Some(w) => format!("{}: {w}: {text}\n", o.tag),
+                None => format!("{}: {text}\n", o.tag),
+            };
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        }
+        let tag = o.tag.clone();
+        if let Some(s) = o.syslog.as_mut() {
+            s.send(&tag, level, &text);
+        }
+        if let Some(p) = o.postlog.as_mut() {
+            p.send(&tag, level, &text);
+        }
+    });
+}
+
+pub fn info(text: &str) {
+    log(Level::Info, text);
+}
+
+pub fn warn(text: &str) {
+    log(Level::Warning, text);
+}
+
+/// An error; the thirteenth ends the program, as in Postfix.
+pub fn error(text: &str) {
+    log(Level::Error, text);
+    let count = OUT.with(|o| {
+        let mut o = o.borrow_mut();
+        o.errors += 1;
+        o.errors
+    });
+    if count >= 13 {
+        fatal("too many errors - program terminated");
+    }
+}
+
+/// Logs, waits a second so that a master does not respawn in a tight loop,
+/// and exits with status 1.
+pub fn fatal(text: &str) -> ! {
+    fatal_status(1, text)
+}
+
+pub fn fatal_status(status: i32, text: &str) -> ! {
+    log(Level::Fatal, text);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    std::process::exit(status);
+}
+
+/// A broken invariant of the program itself.
+pub fn panic(text: &str) -> ! {
+    log(Level::Panic, text);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    std::process::abort();
+}
+
+#[macro_export]
+macro_rules! msg_info { ($($a:tt)*) => { $crate::util::msg::info(&format!($($a)*)) } }
+#[macro_export]
+macro_rules! msg_warn { ($($a:tt)*) => { $crate::util::msg::warn(&format!($($a)*)) } }
+#[macro_export]
+macro_rules! msg_error { ($($a:tt)*) => { $crate::util::msg::error(&format!($($a)*)) } }
+#[macro_export]
+macro_rules! msg_fatal { ($($a:tt)*) => { $crate::util::msg::fatal(&format!($($a)*)) } }
+#[macro_export]
+macro_rules! msg_panic { ($($a:tt)*) => { $crate::util::msg::panic(&format!($($a)*)) } }

@@ -1,0 +1,135 @@
+//! The postlog client: one datagram per record to postlogd's socket.
+//!
+//! The record is `Mon dd hh:mm:ss HOST TAG[PID]: [severity: ]TEXT`, with a
+//! zero-padded day, HOST the first label of the host name, TEXT cut at 2000
+//! bytes, no newline and no NUL: byte for byte what Postfix's client sends.
+//! The socket is blocking and send errors are ignored, as in Postfix; when
+//! the socket cannot be reached a fallback (if any) gets the record instead.
+
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+
+use super::msg::Level;
+
+/// The longest TEXT a record carries.
+pub const MSG_LOGGER_RECLEN: usize = 2000;
+
+/// Called with a formatted record when the socket is not available.
+pub type Fallback = Box<dyn FnMut(&[u8])>;
+
+pub struct PostlogClient {
+    path: PathBuf,
+    host: String,
+    socket: Option<UnixDatagram>,
+    fallback: Option<Fallback>,
+    /// Never try the socket (postlogd's own messages go straight to its file).
+    fallback_only: bool,
+}
+
+/// Formats one record at local time `now`.
+pub fn format_record<Tz: chrono::TimeZone>(
+    now: &chrono::DateTime<Tz>,
+    host: &str,
+    tag: &str,
+    pid: u32,
+    level: Level,
+    text: &[u8],
+) -> Vec<u8>
+where
+    Tz::Offset: std::fmt::Display,
+{
+    let host = host.split('.').next().unwrap_or("");
+    let mut rec = Vec::with_capacity(64 + text.len().min(MSG_LOGGER_RECLEN));
+    rec.extend_from_slice(now.format("%b %d %H:%M:%S ").to_string().as_bytes());
+    rec.extend_from_slice(host.as_bytes());
+    rec.push(b' ');
+    rec.extend_from_slice(tag.as_bytes());
+    rec.extend_from_slice(format!("[{pid}]: ").as_bytes());
+    if let Some(w) = level.word() {
+        rec.extend_from_slice(w.as_bytes());
+        rec.extend_from_slice(b": ");
+    }
+    rec.extend_from_slice(&text[..text.len().min(MSG_LOGGER_RECLEN)]);
+    rec
+}
+
+impl PostlogClient {
+    pub fn new(path: impl Into<PathBuf>, host: &str, fallback: Option<Fallback>) -> Self {
+        let mut c = PostlogClient {
+            path: path.into(),
+            host: host.to_string(),
+            socket: None,
+            fallback,
+            fallback_only: false,
+        };
+        c.connect();
+        c
+    }
+
+    /// Connects now, so that a process that later chroots keeps its socket.
+    pub fn connect(&mut self) {
+        if self.socket.is_none() && !self.fallback_only {
+            self.socket = UnixDatagram::unbound()
+                .and_then(|s| s.connect(&self.path).map(|_| s))
+                .ok();
+        }
+    }
+
+    pub fn set_fallback_only(&mut self, fallback: Fallback) {
+        self.fallback = Some(fallback);
+        self.fallback_only = true;
+        self.socket = None;
+    }
+
+    pub fn send(&mut self, tag: &str, level: Level, text: &str) {
+        let rec = format_record(
+            &chrono::Local::now(),
+            &self.host,
+            tag,
+            std::process::id(),
+            level,
+            text.as_bytes(),
+        );
+        self.send_record(&rec);
+    }
+
+    pub fn send_record(&mut self, rec: &[u8]) {
+        self.connect();
+        match &self.socket {
+            Some(s) => {
+                let _ = s.send(rec);
+            }
+            None => {
+                if let Some(f) = self.fallback.as_mut() {
+                    f(rec);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn record_format() {
+        let t = chrono::FixedOffset::east_opt(0)
+            .unwrap()
+            .with_ymd_and_hms(2026, 3, 6, 9, 5, 7)
+            .unwrap();
+        let r = format_record(
+            &t,
+            "vm.example.com",
+            "test",
+            1234,
+            Level::Warning,
+            b"hello world",
+        );
+        assert_eq!(r, b"Mar 06 09:05:07 vm test[1234]: warning: hello world");
+        let long = vec![b'x'; 2500];
+        let r = format_record(&t, "vm", "t", 1, Level::Info, &long);
+        assert_eq!(r.len(), "Mar 06 09:05:07 vm t[1]: ".len() + 2000);
+    }
+}

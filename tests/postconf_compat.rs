@@ -1,0 +1,209 @@
+//! `postkit postconf` against Debian's real `postconf` over a corpus of
+//! main.cf files: stdout and exit status must be identical; stderr must hold
+//! the same lines (Postfix prints its warnings in hash-table order, so the
+//! lines are compared as sorted lists).
+
+mod common;
+
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use common::{Outcome, have_postfix, make_cold, postkit, run};
+
+struct Case {
+    name: String,
+    main_cf: String,
+    args: Vec<String>,
+    master_cf: bool,
+    /// Append `zz_refs = $name ...` for the names asked for, so that
+    /// user-defined ones are referenced (and so known to postconf).
+    refs: bool,
+}
+
+/// Cases from tests/data/postconf_cases.txt: `=== name | args` starts a case,
+/// the lines after it are its main.cf (`=== name | args | no-master` leaves
+/// master.cf out).
+fn file_cases() -> Vec<Case> {
+    let text = include_str!("data/postconf_cases.txt");
+    let mut cases = Vec::new();
+    for block in text.split("\n=== ").skip(1) {
+        let (head, body) = block.split_once('\n').unwrap_or((block, ""));
+        let mut parts = head.split('|').map(str::trim);
+        let name = parts.next().unwrap().to_string();
+        let args = parts
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        let flags = parts.next().unwrap_or("");
+        cases.push(Case {
+            name,
+            main_cf: body.to_string(),
+            args,
+            master_cf: !flags.contains("no-master"),
+            refs: !flags.contains("no-refs"),
+        });
+    }
+    cases
+}
+
+/// Generated cases: every conditional form crossed with set, empty and
+/// unset operands, and every relational operator over numeric, textual and
+/// mixed operands.
+fn generated_cases() -> Vec<Case> {
+    let mut cases = Vec::new();
+    let forms = [
+        "${v?yes}",
+        "${v:no}",
+        "${v?{yes}}",
+        "${v:{no}}",
+        "${v?{yes}:{no}}",
+        "${v?{yes}:no}",
+        "${ v ?{ yes } : { no } }",
+        "$(v)",
+        "${v}",
+        "[$v]",
+    ];
+    let operands = [("set", "v = value\n"), ("empty", "v =\n"), ("unset", "")];
+    for (i, form) in forms.iter().enumerate() {
+        for (label, def) in operands {
+            cases.push(Case {
+                name: format!("form{i}-{label}"),
+                main_cf: format!("{def}r = {form}\n"),
+                args: vec!["-x".into(), "r".into()],
+                master_cf: true,
+                refs: true,
+            });
+        }
+    }
+    let ops = ["==", "!=", "<", "<=", ">", ">="];
+    let pairs = [
+        ("9", "10"),
+        ("10", "10"),
+        ("abc", "abd"),
+        ("10", "9x"),
+        ("", "0"),
+    ];
+    for (i, op) in ops.iter().enumerate() {
+        for (j, (a, b)) in pairs.iter().enumerate() {
+            cases.push(Case {
+                name: format!("relop{i}-{j}"),
+                main_cf: format!("a = {a}\nb = {b}\nr = ${{{{$a}} {op} {{$b}} ? {{T}} : {{F}}}}\nbare = ${{{{$a}} {op} {{$b}}}}\n"),
+                args: vec!["-x".into(), "r".into(), "bare".into()],
+                master_cf: true,
+                refs: true,
+            });
+        }
+    }
+    cases
+}
+
+fn run_both(case: &Case) -> (Outcome, Outcome) {
+    let dir = tempfile::tempdir().unwrap();
+    let main_cf = dir.path().join("main.cf");
+    let mut text = case.main_cf.clone();
+    if case.refs {
+        let mut refs = Vec::new();
+        let mut args = case.args.iter();
+        while let Some(a) = args.next() {
+            match a.as_str() {
+                "-o" | "-c" => {
+                    args.next();
+                }
+                a if a.starts_with('-') => {}
+                name => refs.push(format!("${name}")),
+            }
+        }
+        text.push_str(&format!("zz_refs = {}\n", refs.join(" ")));
+    }
+    fs::write(&main_cf, &text).unwrap();
+    make_cold(&main_cf);
+    if case.master_cf {
+        fs::write(
+            dir.path().join("master.cf"),
+            "postlog   unix-dgram n  -       n       -       1       postlogd\n",
+        )
+        .unwrap();
+    }
+    let d = dir.path().to_str().unwrap();
+    let mut real = Command::new("/usr/sbin/postconf");
+    real.arg0("postconf");
+    real.arg("-c")
+        .arg(d)
+        .args(&case.args)
+        .env_remove("MAIL_CONFIG");
+    let mut ours = Command::new(postkit());
+    ours.arg("postconf")
+        .arg("-c")
+        .arg(d)
+        .args(&case.args)
+        .env_remove("MAIL_CONFIG");
+    let (mut a, mut b) = (run(&mut real), run(&mut ours));
+    a.stderr.sort();
+    b.stderr.sort();
+    (a, b)
+}
+
+#[test]
+fn postconf_agrees_with_real_postconf() {
+    if !have_postfix("postconf_agrees_with_real_postconf") {
+        return;
+    }
+    let mut cases = file_cases();
+    cases.extend(generated_cases());
+    assert!(
+        cases.len() >= 100,
+        "the corpus has only {} cases",
+        cases.len()
+    );
+    let mut failures = Vec::new();
+    for case in &cases {
+        let (real, ours) = run_both(case);
+        if real != ours {
+            failures.push(format!(
+                "case {} (args {:?}):\n--- postconf\n{real:#?}\n--- postkit\n{ours:#?}",
+                case.name, case.args
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+/// Every parameter postkit knows has Debian's default, expanded or not.
+#[test]
+fn defaults_agree_with_real_postconf() {
+    if !have_postfix("defaults_agree_with_real_postconf") {
+        return;
+    }
+    let names: Vec<&str> = postkit::global::mail_params::PARAMS
+        .iter()
+        // process_id is each program's own pid; maillog_file_permissions
+        // arrived in Postfix 3.9 and Debian ships 3.7.
+        .filter(|d| {
+            !matches!(
+                d.name,
+                "process_id" | "process_name" | "maillog_file_permissions"
+            )
+        })
+        .map(|d| d.name)
+        .collect();
+    for flags in [&["-d"][..], &["-d", "-x"][..]] {
+        let real = run(Command::new("/usr/sbin/postconf")
+            .arg0("postconf")
+            .args(flags)
+            .args(&names));
+        let ours = run(Command::new(postkit())
+            .arg("postconf")
+            .args(flags)
+            .args(&names));
+        assert_eq!(real, ours, "postconf {flags:?}");
+    }
+}
