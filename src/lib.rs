@@ -6,5 +6,6 @@
 
 pub mod commands;
 pub mod global;
+pub mod master;
 pub mod postconf;
 pub mod util;

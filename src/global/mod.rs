@@ -6,3 +6,4 @@ pub mod compat_level;
 pub mod mail_conf;
 pub mod mail_conf_types;
 pub mod mail_params;
+pub mod maillog_client;

@@ -21,3 +21,9 @@ pub fn errno_text(e: &std::io::Error) -> String {
 pub fn nix_text(e: nix::errno::Errno) -> String {
     e.desc().to_string()
 }
+pub mod chroot_uid;
+pub mod myflock;
+pub mod safe_env;
+pub mod safe_open;
+pub mod sig;
+pub mod watchdog;

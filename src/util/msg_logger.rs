@@ -75,6 +75,12 @@ impl PostlogClient {
         }
     }
 
+    /// The connected socket's descriptor (for the watchdog's last record).
+    pub fn raw_fd(&self) -> Option<i32> {
+        use std::os::fd::AsRawFd;
+        self.socket.as_ref().map(|s| s.as_raw_fd())
+    }
+
     pub fn set_fallback_only(&mut self, fallback: Fallback) {
         self.fallback = Some(fallback);
         self.fallback_only = true;

@@ -1,0 +1,95 @@
+//! A test fixture for the skeleton: records what it sees in `probe_log` and
+//! does what `probe_mode` asks, so that tests can check the skeleton from
+//! the outside.  `PROBE_OPTS` (comma-separated: solitary, unlimited,
+//! privileged, in_flow_delay) adds skeleton options.
+
+use std::io::Write;
+use std::time::Duration;
+
+use postkit::master::dgram_server::DgramServer;
+
+#[derive(Default)]
+struct Probe {
+    log: String,
+    mode: String,
+    sleep: i32,
+    watchdog: i32,
+}
+
+fn note(p: &Probe, what: &str) {
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&p.log)
+    {
+        let _ = writeln!(f, "{what}");
+    }
+}
+
+fn main() {
+    let opts = std::env::var("PROBE_OPTS").unwrap_or_default();
+    let mut server = DgramServer::new(Probe::default())
+        .str_param("probe_log", "/dev/null", 1, 0, |p, v| p.log = v)
+        .str_param("probe_mode", "record", 0, 0, |p, v| p.mode = v)
+        .time_param("probe_sleep", "0s", 0, 0, |p, v| p.sleep = v)
+        .time_param("probe_watchdog", "1000s", 0, 0, |p, v| p.watchdog = v)
+        .pre_init(|p, ctx| {
+            note(
+                p,
+                &format!(
+                    "pre_init uid={} args={:?}",
+                    nix::unistd::geteuid(),
+                    ctx.argv
+                ),
+            )
+        })
+        .post_init(|p, _| {
+            let groups: Vec<String> = nix::unistd::getgroups()
+                .unwrap_or_default()
+                .iter()
+                .map(|g| g.to_string())
+                .collect();
+            let root_ok = std::path::Path::new("/pid").exists();
+            note(
+                p,
+                &format!(
+                    "post_init uid={} euid={} gid={} egid={} groups={} chrooted={root_ok}",
+                    nix::unistd::getuid(),
+                    nix::unistd::geteuid(),
+                    nix::unistd::getgid(),
+                    nix::unistd::getegid(),
+                    groups.join(",")
+                ),
+            )
+        })
+        .pre_accept(|p, _| note(p, "pre_accept"))
+        .exit_hook(|p, _| note(p, "exit"))
+        .loop_hook(|_, _| Some(Duration::from_secs(3600)));
+    for o in opts.split(',') {
+        server = match o {
+            "solitary" => server.solitary(),
+            "unlimited" => server.unlimited(),
+            "privileged" => server.privileged(),
+            "in_flow_delay" => server.in_flow_delay(),
+            _ => server,
+        };
+    }
+    server.watchdog(|p| p.watchdog).run(|p, data, _ctx| {
+        note(
+            p,
+            &format!(
+                "got {} {}",
+                data.len(),
+                String::from_utf8_lossy(&data[..data.len().min(40)])
+            ),
+        );
+        if p.mode == "stuck" {
+            loop {
+                std::thread::sleep(Duration::from_secs(p.sleep.max(1) as u64));
+            }
+        }
+        if p.sleep > 0 {
+            std::thread::sleep(Duration::from_secs(p.sleep as u64));
+        }
+    })
+}

@@ -1,0 +1,120 @@
+//! Choosing where a program logs (Postfix's `maillog_client`): to postlogd's
+//! socket when `maillog_file` is set, else to syslog.  Before main.cf is
+//! read, the `POSTLOG_SERVICE` and `POSTLOG_HOSTNAME` variables a parent
+//! exported decide, so that a daemon logs correctly from its first line.
+
+use std::io::Write;
+
+use crate::util::msg;
+use crate::util::msg_logger::{Fallback, PostlogClient};
+use crate::util::msg_syslog::{SyslogClient, facility_code};
+
+use super::mail_params::MailParams;
+
+/// Whether a program may write the log file itself when postlogd cannot be
+/// reached (the master, postlog, the control command).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FallbackMode {
+    None,
+    LogWriter,
+}
+
+/// `<syslog_name>/<name>`: `MAIL_LOGTAG` (or `postfix`) before main.cf is read.
+pub fn mail_task(name: &str, params: Option<&MailParams>) -> String {
+    let prefix = match params {
+        Some(p) => p.syslog_name.clone(),
+        None => std::env::var("MAIL_LOGTAG")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "postfix".into()),
+    };
+    format!("{prefix}/{name}")
+}
+
+/// Logging from the environment alone, before main.cf is read.
+pub fn init_from_env(tag: &str) {
+    msg::set_tag(tag);
+    match std::env::var("POSTLOG_SERVICE") {
+        Ok(path) if !path.is_empty() => {
+            let host = std::env::var("POSTLOG_HOSTNAME").unwrap_or_else(|_| "amnesiac".into());
+            msg::set_syslog(None);
+            msg::set_postlog(Some(PostlogClient::new(path, &host, None)));
+        }
+        _ => {
+            msg::set_postlog(None);
+            msg::set_syslog(Some(SyslogClient::new(facility_code("mail").unwrap_or(2))));
+        }
+    }
+}
+
+/// Checks `maillog_file` against `maillog_file_prefixes`; the error is
+/// Postfix's fatal text.
+pub fn check_prefix(params: &MailParams) -> Result<(), String> {
+    let file = &params.maillog_file;
+    let ok = params
+        .maillog_file_prefixes
+        .split([',', ' ', '\t', '\n', '\r'])
+        .filter(|p| !p.is_empty())
+        .any(|p| file.starts_with(p));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "maillog_file value '{file}' does not match any prefix in maillog_file_prefixes"
+        ))
+    }
+}
+
+/// The postlog socket's path.
+pub fn postlog_path(params: &MailParams) -> String {
+    format!(
+        "{}/public/{}",
+        params.queue_directory, params.postlog_service_name
+    )
+}
+
+/// Appends a formatted record straight to the log file.
+pub fn logwriter_fallback(path: String, mode: u32) -> Fallback {
+    Box::new(move |rec: &[u8]| {
+        match crate::util::safe_open::safe_open(std::path::Path::new(&path), false, true, mode) {
+            Ok(mut f) => {
+                let mut line = rec.to_vec();
+                line.push(b'\n');
+                if let Err(e) = f.write_all(&line) {
+                    let _ = writeln!(std::io::stderr(), "logfile '{path}' write error: {e}");
+                }
+            }
+            Err(why) => {
+                let _ = writeln!(std::io::stderr(), "open logfile '{path}': {why}");
+            }
+        }
+    })
+}
+
+/// Logging as main.cf says.  Exports the postlog variables for children.
+pub fn init(tag: &str, params: &MailParams, fallback: FallbackMode) -> Result<(), String> {
+    msg::set_tag(tag);
+    if params.maillog_file.is_empty() {
+        msg::set_postlog(None);
+        msg::set_syslog(Some(SyslogClient::new(
+            facility_code(&params.syslog_facility).unwrap_or(2),
+        )));
+        crate::util::safe_env::remove_var("POSTLOG_SERVICE");
+        crate::util::safe_env::remove_var("POSTLOG_HOSTNAME");
+        return Ok(());
+    }
+    check_prefix(params)?;
+    let path = postlog_path(params);
+    let fb = match fallback {
+        FallbackMode::LogWriter => Some(logwriter_fallback(
+            params.maillog_file.clone(),
+            params.maillog_file_permissions,
+        )),
+        FallbackMode::None => None,
+    };
+    crate::util::safe_env::set_var("POSTLOG_SERVICE", &path);
+    crate::util::safe_env::set_var("POSTLOG_HOSTNAME", &params.myhostname);
+    msg::set_syslog(None);
+    msg::set_postlog(Some(PostlogClient::new(path, &params.myhostname, fb)));
+    Ok(())
+}

@@ -1,0 +1,28 @@
+//! Taking ownership of the descriptors a master hands its children (3, 4, 5
+//! and 6 on), the one place where raw descriptor numbers become owned
+//! objects.
+
+use std::os::fd::{FromRawFd, OwnedFd};
+
+/// Claims inherited descriptor `fd` if it is open.
+///
+/// Call once per number: two owners of one descriptor would close it twice.
+pub fn inherited(fd: i32) -> Option<OwnedFd> {
+    // SAFETY: F_GETFD only queries the descriptor table.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return None;
+    }
+    // SAFETY: the descriptor is open (checked above) and, by the master/child
+    // protocol, descriptors 3 to 6+N-1 belong to the skeleton alone; each is
+    // claimed once, at start-up, before anything else could open them.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Marks a descriptor close-on-exec, so that programs a service runs do not
+/// inherit the master's channels.
+pub fn close_on_exec(fd: &OwnedFd) {
+    let _ = nix::fcntl::fcntl(
+        fd,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    );
+}

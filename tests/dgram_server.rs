@@ -1,0 +1,542 @@
+//! The skeleton from the outside: a real process started with the
+//! descriptors a master gives (flow pipe, status socketpair, a bound
+//! datagram socket), observed through its status records, exit status,
+//! messages and the probe service's notes.
+
+mod common;
+
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use postkit::master::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN, MasterStatus};
+use postkit::master::master_spawn::{ChildFds, spawn};
+
+fn probe_exe() -> PathBuf {
+    let mut p = std::env::current_exe().unwrap();
+    p.pop();
+    if p.ends_with("deps") {
+        p.pop();
+    }
+    p.join("examples/skeleton_probe")
+}
+
+struct Pool {
+    dir: tempfile::TempDir,
+    master_end: Option<UnixStream>,
+    child_end: UnixStream,
+    flow: (OwnedFd, OwnedFd),
+    sock: UnixDatagram,
+}
+
+fn root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+impl Pool {
+    fn new(extra_main_cf: &str) -> Pool {
+        let dir = tempfile::tempdir().unwrap();
+        let q = dir.path().join("queue");
+        std::fs::create_dir_all(q.join("pid")).unwrap();
+        std::fs::create_dir_all(q.join("public")).unwrap();
+        let accounts = if root() {
+            String::new()
+        } else {
+            let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
+                .unwrap()
+                .unwrap()
+                .name;
+            format!("mail_owner = {me}\n")
+        };
+        std::fs::write(
+            dir.path().join("main.cf"),
+            format!(
+                "queue_directory = {}\nprobe_log = {}/probe.log\n{accounts}{extra_main_cf}",
+                q.display(),
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        common::make_cold(&dir.path().join("main.cf"));
+        let (master_end, child_end) = UnixStream::pair().unwrap();
+        let flow = nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
+            .unwrap();
+        let sock = UnixDatagram::bind(q.join("public/probe")).unwrap();
+        sock.set_nonblocking(true).unwrap();
+        Pool {
+            dir,
+            master_end: Some(master_end),
+            child_end,
+            flow,
+            sock,
+        }
+    }
+
+    fn start(&self, args: &[&str], env: &[(&str, &str)]) -> Child {
+        let mut cmd = Command::new(probe_exe());
+        cmd.args(args)
+            .env("MAIL_CONFIG", self.dir.path())
+            .env_remove("POSTLOG_SERVICE")
+            .env_remove("MAIL_VERBOSE")
+            .current_dir(self.dir.path().join("queue"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let fds = ChildFds {
+            flow: Some((self.flow.0.as_fd(), self.flow.1.as_fd())),
+            status: self.child_end.as_fd(),
+            listen: vec![self.sock.as_fd()],
+        };
+        spawn(cmd, &fds, 0o17).unwrap()
+    }
+
+    fn send(&self, data: &[u8]) {
+        let c = UnixDatagram::unbound().unwrap();
+        c.send_to(data, self.dir.path().join("queue/public/probe"))
+            .unwrap();
+    }
+
+    /// Status records that arrive within `wait`.
+    fn records(&mut self, wait: Duration) -> Vec<MasterStatus> {
+        let m = self.master_end.as_mut().unwrap();
+        m.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        let deadline = Instant::now() + wait;
+        let mut bytes = Vec::new();
+        let mut buf = [0u8; 1200];
+        while Instant::now() < deadline {
+            match m.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => bytes.extend_from_slice(&buf[..n]),
+                Err(_) => {}
+            }
+        }
+        bytes.chunks(12).filter_map(MasterStatus::decode).collect()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("probe.log")).unwrap_or_default()
+    }
+
+    fn log_path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// Waits for a child to end (at most `limit`); returns its status and stderr.
+fn wait_exit(mut child: Child, limit: Duration) -> (Option<i32>, String) {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            return (st.code(), err);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            return (None, err);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn status_records_per_request() {
+    let mut pool = Pool::new("");
+    let child = pool.start(&["-t", "unix-dgram", "-n", "probe", "-l", "-d", "-V"], &[]);
+    let pid = child.id() as i32;
+    pool.send(b"one");
+    pool.send(b"two");
+    let recs = pool.records(Duration::from_millis(1500));
+    let expect: Vec<MasterStatus> = [
+        MASTER_STAT_TAKEN,
+        MASTER_STAT_AVAIL,
+        MASTER_STAT_TAKEN,
+        MASTER_STAT_AVAIL,
+    ]
+    .iter()
+    .map(|&avail| MasterStatus {
+        pid,
+        generation: 0o17,
+        avail,
+    })
+    .collect();
+    assert_eq!(recs, expect);
+    let log = pool.log();
+    assert!(
+        log.contains("got 3 one") && log.contains("got 3 two"),
+        "{log}"
+    );
+    assert!(log.find("pre_init").unwrap() < log.find("post_init").unwrap());
+    assert_eq!(log.matches("pre_accept").count(), 2);
+    pool.master_end = None;
+    let (code, _) = wait_exit(child, Duration::from_secs(3));
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn master_disconnect_exits_at_once() {
+    let mut pool = Pool::new("");
+    let child = pool.start(&["-t", "unix-dgram", "-n", "probe", "-l", "-d"], &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    pool.master_end = None;
+    let (code, _) = wait_exit(child, Duration::from_secs(3));
+    assert_eq!(code, Some(0));
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert!(pool.log().contains("exit"));
+}
+
+#[test]
+fn idle_limit_ends_the_process() {
+    let pool = Pool::new("");
+    let child = pool.start(
+        &["-t", "unix-dgram", "-n", "probe", "-l", "-d", "-i", "1"],
+        &[],
+    );
+    let (code, _) = wait_exit(child, Duration::from_secs(5));
+    assert_eq!(code, Some(0));
+    assert!(pool.log().ends_with("exit\n"), "{}", pool.log());
+}
+
+#[test]
+fn use_limit_ends_the_process() {
+    let mut pool = Pool::new("");
+    let child = pool.start(
+        &["-t", "unix-dgram", "-n", "probe", "-l", "-d", "-m", "2"],
+        &[],
+    );
+    for i in 0..3 {
+        pool.send(format!("m{i}").as_bytes());
+    }
+    let (code, _) = wait_exit(child, Duration::from_secs(5));
+    assert_eq!(code, Some(0));
+    assert_eq!(pool.records(Duration::from_millis(200)).len(), 4);
+    let log = pool.log();
+    assert_eq!(log.matches("got ").count(), 2, "{log}");
+    // The third datagram waits in the socket for the next process.
+    let mut buf = [0u8; 16];
+    assert_eq!(pool.sock.recv(&mut buf).unwrap(), 2);
+}
+
+#[test]
+fn watchdog_ends_a_stuck_handler() {
+    let pool = Pool::new("probe_mode = stuck\nprobe_watchdog = 3s\n");
+    let child = pool.start(&["-t", "unix-dgram", "-n", "probe", "-l", "-d", "-V"], &[]);
+    std::thread::sleep(Duration::from_millis(200));
+    pool.send(b"hang");
+    let (code, err) = wait_exit(child, Duration::from_secs(10));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("fatal: watchdog timeout"), "{err}");
+}
+
+#[test]
+fn in_flow_delay_takes_a_token_or_waits() {
+    let mut pool = Pool::new("in_flow_delay = 2s\n");
+    let child = pool.start(
+        &["-t", "unix-dgram", "-n", "probe", "-l", "-d"],
+        &[("PROBE_OPTS", "in_flow_delay")],
+    );
+    postkit::master::mail_flow::mail_flow_put(&pool.flow.1, 1).unwrap();
+    pool.send(b"with-token");
+    let fast = pool.records(Duration::from_millis(1500));
+    assert_eq!(fast.len(), 2, "served without waiting for the delay");
+    assert!(
+        postkit::master::mail_flow::mail_flow_get(&pool.flow.0, &pool.flow.1, 1).is_err(),
+        "token was taken"
+    );
+    pool.send(b"without-token");
+    assert_eq!(
+        pool.records(Duration::from_millis(1000)).len(),
+        1,
+        "TAKEN, then the delay"
+    );
+    assert_eq!(
+        pool.records(Duration::from_millis(2500)).len(),
+        1,
+        "AVAIL after the delay"
+    );
+    pool.master_end = None;
+    wait_exit(child, Duration::from_secs(3));
+}
+
+/// Two processes of one pool share the lock: each datagram wakes one.
+#[test]
+fn pool_lock_wakes_one_process_per_datagram() {
+    let mut pool = Pool::new("");
+    let a = pool.start(&["-t", "unix-dgram", "-n", "probe", "-d"], &[]);
+    let b = pool.start(&["-t", "unix-dgram", "-n", "probe", "-d"], &[]);
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(pool.dir.path().join("queue/pid/unix-dgram.probe").exists());
+    let lock_mode = std::fs::metadata(pool.dir.path().join("queue/pid/unix-dgram.probe")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&lock_mode.permissions()) & 0o777,
+        0o600
+    );
+    for i in 0..6 {
+        pool.send(format!("d{i}").as_bytes());
+        std::thread::sleep(Duration::from_millis(60));
+    }
+    let recs = pool.records(Duration::from_millis(800));
+    // Without the lock both processes would wake and report for every datagram.
+    assert_eq!(recs.len(), 12, "{recs:?} {}", pool.log());
+    assert_eq!(pool.log().matches("got ").count(), 6);
+    pool.master_end = None;
+    wait_exit(a, Duration::from_secs(3));
+    wait_exit(b, Duration::from_secs(3));
+}
+
+/// Arguments, environment, expected message.
+type FatalCase = (
+    Vec<&'static str>,
+    Vec<(&'static str, &'static str)>,
+    &'static str,
+);
+
+/// Every fatal message of the original, each with exit status 1.
+#[test]
+fn fatal_messages() {
+    let cases: Vec<FatalCase> = vec![
+        (
+            vec!["-d", "-l", "-n", "probe"],
+            vec![],
+            "fatal: no transport type specified",
+        ),
+        (
+            vec!["-d", "-l", "-t", "unix"],
+            vec![],
+            "fatal: unsupported transport type: unix",
+        ),
+        (
+            vec!["-d", "-l", "-t", "unix-dgram", "-q"],
+            vec![],
+            "fatal: invalid option: q",
+        ),
+        (
+            vec!["-d", "-l", "-t", "unix-dgram", "-s", "0"],
+            vec![],
+            "fatal: invalid socket_count: 0",
+        ),
+        (
+            vec!["-d", "-l", "-t", "unix-dgram", "-o", "novalue"],
+            vec![],
+            "fatal: invalid \"-o novalue\" option value: missing '=' after attribute name",
+        ),
+        (
+            vec!["-d", "-l", "-t", "unix-dgram"],
+            vec![("GENERATION", "12x")],
+            "fatal: bad generation: 12x",
+        ),
+        (
+            vec!["-d", "-t", "unix-dgram", "-n", "svc"],
+            vec![("PROBE_OPTS", "solitary")],
+            "fatal: service svc requires a process limit of 1",
+        ),
+        (
+            vec!["-d", "-l", "-t", "unix-dgram", "-n", "svc"],
+            vec![("PROBE_OPTS", "unlimited")],
+            "fatal: service svc requires a process limit of 0",
+        ),
+        (
+            vec!["-d", "-l", "-u", "-t", "unix-dgram", "-n", "svc"],
+            vec![("PROBE_OPTS", "privileged")],
+            "fatal: service svc requires privileged operation",
+        ),
+        (
+            vec!["-d", "-l", "-t", "unix-dgram", "-o", "max_use=x"],
+            vec![],
+            "fatal: bad numerical configuration: max_use = x",
+        ),
+        (
+            vec!["-d", "-l", "-t", "unix-dgram", "-o", "probe_sleep=5 s"],
+            vec![],
+            "fatal: parameter probe_sleep: bad time value or unit: 5 s",
+        ),
+        (
+            vec!["-d", "-l", "-t", "unix-dgram", "-i", "0"],
+            vec![],
+            "fatal: invalid max_idle: 0 (min 1)",
+        ),
+        (
+            vec![
+                "-d",
+                "-l",
+                "-t",
+                "unix-dgram",
+                "-o",
+                "a=$a",
+                "-o",
+                "probe_mode=$a",
+            ],
+            vec![],
+            "fatal: dictionary mail_dict: macro processing error",
+        ),
+        (
+            vec![
+                "-d",
+                "-l",
+                "-t",
+                "unix-dgram",
+                "-o",
+                "maillog_file=/tmp/x.log",
+            ],
+            vec![],
+            "fatal: maillog_file value '/tmp/x.log' does not match any prefix in maillog_file_prefixes",
+        ),
+    ];
+    let pool = Pool::new("");
+    let handles: Vec<_> = cases
+        .into_iter()
+        .map(|(args, env, expect)| {
+            let args: Vec<&str> = std::iter::once("-V").chain(args).collect();
+            let child = pool.start(&args, &env);
+            (child, expect)
+        })
+        .collect();
+    for (child, expect) in handles {
+        let (code, err) = wait_exit(child, Duration::from_secs(10));
+        assert_eq!(code, Some(1), "{expect}: {err}");
+        assert!(
+            err.contains(&format!("postfix/skeleton_probe: {expect}\n")),
+            "want {expect:?}, got {err:?}"
+        );
+    }
+    let _ = pool.log_path();
+}
+
+/// Before main.cf is read, a daemon logs where its parent's environment
+/// says: a missing main.cf is Postfix's `open` fatal, sent to the postlog
+/// socket in Postfix's record format.
+#[test]
+fn missing_main_cf_is_logged_to_postlog_service() {
+    let pool = Pool::new("");
+    std::fs::remove_file(pool.dir.path().join("main.cf")).unwrap();
+    let log_path = pool.dir.path().join("log.sock");
+    let log = UnixDatagram::bind(&log_path).unwrap();
+    log.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let child = pool.start(
+        &["-d", "-l", "-t", "unix-dgram"],
+        &[
+            ("POSTLOG_SERVICE", log_path.to_str().unwrap()),
+            ("POSTLOG_HOSTNAME", "box.example.com"),
+        ],
+    );
+    let mut buf = [0u8; 4096];
+    let n = log.recv(&mut buf).unwrap();
+    let rec = String::from_utf8_lossy(&buf[..n]).to_string();
+    let want = format!(
+        " box postfix/skeleton_probe[{}]: fatal: open {}/main.cf: No such file or directory",
+        child.id(),
+        pool.dir.path().display()
+    );
+    assert!(rec.ends_with(&want), "{rec:?} should end with {want:?}");
+    // "Mon dd hh:mm:ss" before the host.
+    assert_eq!(rec.as_bytes()[3], b' ');
+    assert_eq!(&rec[9..10], ":");
+    let (code, _) = wait_exit(child, Duration::from_secs(5));
+    assert_eq!(code, Some(1));
+}
+
+/// As root: `-u` leaves only mail_owner's uid, gid and groups; `-c` puts the
+/// process in a chroot at queue_directory.
+#[test]
+fn privilege_drop_and_chroot() {
+    if !root() {
+        eprintln!("privilege_drop_and_chroot: needs root, skipped");
+        return;
+    }
+    let owner = nix::unistd::User::from_name("postfix").unwrap();
+    let Some(owner) = owner else {
+        assert_ne!(
+            std::env::var("POSTKIT_REQUIRE_POSTFIX").as_deref(),
+            Ok("1"),
+            "user postfix is missing"
+        );
+        return;
+    };
+    let pool = Pool::new("");
+    // The probe writes its notes as mail_owner after the drop.
+    std::fs::write(pool.dir.path().join("probe.log"), "").unwrap();
+    nix::unistd::chown(&pool.dir.path().join("probe.log"), Some(owner.uid), None).unwrap();
+    let child = pool.start(&["-t", "unix-dgram", "-n", "probe", "-l", "-d", "-u"], &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    drop(child);
+    let log = pool.log();
+    let groups =
+        nix::unistd::getgrouplist(&std::ffi::CString::new("postfix").unwrap(), owner.gid).unwrap();
+    let mut groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+    groups.sort();
+    groups.dedup();
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("post_init"))
+        .expect(&log)
+        .to_string();
+    let want = format!(
+        "post_init uid={0} euid={0} gid={1} egid={1} groups=",
+        owner.uid, owner.gid
+    );
+    assert!(line.starts_with(&want), "{line} vs {want}");
+    let mut got: Vec<String> = line
+        .split("groups=")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    got.sort();
+    got.dedup();
+    assert_eq!(got, groups);
+    assert!(line.ends_with("chrooted=false"));
+}
+
+#[test]
+fn chroot_to_queue_directory() {
+    if !root() {
+        eprintln!("chroot_to_queue_directory: needs root, skipped");
+        return;
+    }
+    let pool = Pool::new("");
+    // probe.log lives outside the jail; the note is written before... so use
+    // a log inside the queue directory, reachable by the same name in both.
+    let inside = pool.dir.path().join("queue/probe.log");
+    std::fs::write(
+        pool.dir.path().join("main.cf"),
+        format!(
+            "queue_directory = {}\nprobe_log = /probe.log\n",
+            pool.dir.path().join("queue").display()
+        ),
+    )
+    .unwrap();
+    common::make_cold(&pool.dir.path().join("main.cf"));
+    let child = pool.start(&["-t", "unix-dgram", "-n", "probe", "-l", "-d", "-c"], &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    drop(child);
+    let log = std::fs::read_to_string(inside).unwrap_or_default();
+    assert!(log.contains("chrooted=true"), "{log}");
+}
