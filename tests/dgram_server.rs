@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 use postkit::master::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN, MasterStatus};
 use postkit::master::master_spawn::{ChildFds, spawn};
 
-fn probe_exe() -> PathBuf {
+fn example_exe(name: &str) -> PathBuf {
     let mut p = std::env::current_exe().unwrap();
     p.pop();
     if p.ends_with("deps") {
         p.pop();
     }
-    p.join("examples/skeleton_probe")
+    p.join("examples").join(name)
 }
 
 struct Pool {
@@ -76,7 +76,11 @@ impl Pool {
     }
 
     fn start(&self, args: &[&str], env: &[(&str, &str)]) -> Child {
-        let mut cmd = Command::new(probe_exe());
+        self.start_program("skeleton_probe", args, env)
+    }
+
+    fn start_program(&self, program: &str, args: &[&str], env: &[(&str, &str)]) -> Child {
+        let mut cmd = Command::new(example_exe(program));
         cmd.args(args)
             .env("MAIL_CONFIG", self.dir.path())
             .env_remove("POSTLOG_SERVICE")
@@ -539,4 +543,30 @@ fn chroot_to_queue_directory() {
     drop(child);
     let log = std::fs::read_to_string(inside).unwrap_or_default();
     assert!(log.contains("chrooted=true"), "{log}");
+}
+
+/// The example service from examples/ counts events and reports at exit.
+#[test]
+fn event_counter_example_counts_by_key() {
+    let mut pool = Pool::new("");
+    let child = pool.start_program(
+        "event_counter",
+        &["-V", "-t", "unix-dgram", "-n", "events", "-l", "-d"],
+        &[],
+    );
+    for e in ["login alice", "login bob", "logout alice"] {
+        pool.send(e.as_bytes());
+    }
+    assert_eq!(pool.records(Duration::from_millis(1000)).len(), 6);
+    pool.master_end = None;
+    let (code, err) = wait_exit(child, Duration::from_secs(3));
+    assert_eq!(code, Some(0));
+    assert!(
+        err.contains("postfix/event_counter: event login: 2\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("postfix/event_counter: event logout: 1\n"),
+        "{err}"
+    );
 }

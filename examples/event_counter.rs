@@ -1,0 +1,52 @@
+//! A complete datagram service on the postkit skeleton: it counts events by
+//! key and logs the totals every `event_counter_report_interval` and when it
+//! exits.  A datagram is one key (`login alice`, say: everything up to the
+//! first white space is the key).  It answers nothing, so senders never wait.
+//!
+//! master.cf:  `events  unix-dgram  n  -  n  -  1  event_counter`
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use postkit::master::dgram_server::DgramServer;
+use postkit::msg_info;
+
+struct Counter {
+    counts: BTreeMap<String, u64>,
+    report_every: i32,
+    last_report: Instant,
+}
+
+fn report(c: &mut Counter) {
+    for (key, n) in &c.counts {
+        msg_info!("event {key}: {n}");
+    }
+    c.last_report = Instant::now();
+}
+
+fn main() {
+    let state = Counter {
+        counts: BTreeMap::new(),
+        report_every: 60,
+        last_report: Instant::now(),
+    };
+    DgramServer::new(state)
+        .time_param("event_counter_report_interval", "60s", 1, 0, |c, v| {
+            c.report_every = v
+        })
+        .solitary()
+        .post_init(|_, ctx| ctx.max_use = 0)
+        .loop_hook(|c, _| {
+            let every = Duration::from_secs(c.report_every as u64);
+            if c.last_report.elapsed() >= every {
+                report(c);
+            }
+            Some(every.saturating_sub(c.last_report.elapsed()))
+        })
+        .exit_hook(|c, _| report(c))
+        .run(|c, datagram, _| {
+            let text = String::from_utf8_lossy(datagram);
+            let key = text.split_whitespace().next().unwrap_or("(empty)");
+            *c.counts.entry(key.to_string()).or_default() += 1;
+        })
+}
