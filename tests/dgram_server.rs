@@ -80,13 +80,23 @@ impl Pool {
     }
 
     fn start_program(&self, program: &str, args: &[&str], env: &[(&str, &str)]) -> Child {
+        self.start_with_stdin(program, args, env, Stdio::null())
+    }
+
+    fn start_with_stdin(
+        &self,
+        program: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stdin: Stdio,
+    ) -> Child {
         let mut cmd = Command::new(example_exe(program));
         cmd.args(args)
             .env("MAIL_CONFIG", self.dir.path())
             .env_remove("POSTLOG_SERVICE")
             .env_remove("MAIL_VERBOSE")
             .current_dir(self.dir.path().join("queue"))
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in env {
@@ -569,4 +579,24 @@ fn event_counter_example_counts_by_key() {
         err.contains("postfix/event_counter: event logout: 1\n"),
         "{err}"
     );
+}
+
+/// Started from a terminal without -d, a daemon refuses, on stderr too.
+#[test]
+fn refuses_to_run_by_hand() {
+    let pool = Pool::new("");
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let child = pool.start_with_stdin(
+        "skeleton_probe",
+        &["-l", "-t", "unix-dgram"],
+        &[],
+        Stdio::from(pty.slave),
+    );
+    let (code, err) = wait_exit(child, Duration::from_secs(5));
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("postfix/skeleton_probe: fatal: do not run this command by hand\n"),
+        "{err}"
+    );
+    drop(pty.master);
 }
