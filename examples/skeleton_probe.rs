@@ -14,6 +14,7 @@ struct Probe {
     mode: String,
     sleep: i32,
     watchdog: i32,
+    dsn_maps: String,
 }
 
 fn note(p: &Probe, what: &str) {
@@ -33,6 +34,7 @@ fn main() {
         .str_param("probe_mode", "record", 0, 0, |p, v| p.mode = v)
         .time_param("probe_sleep", "0s", 0, 0, |p, v| p.sleep = v)
         .time_param("probe_watchdog", "1000s", 0, 0, |p, v| p.watchdog = v)
+        .str_param("probe_dsn_filter", "", 0, 0, |p, v| p.dsn_maps = v)
         .pre_init(|p, ctx| {
             note(
                 p,
@@ -71,10 +73,11 @@ fn main() {
             "unlimited" => server.unlimited(),
             "privileged" => server.privileged(),
             "in_flow_delay" => server.in_flow_delay(),
+            "bounce_init" => server.bounce_init("probe_dsn_filter", |p| p.dsn_maps.clone()),
             _ => server,
         };
     }
-    server.watchdog(|p| p.watchdog).run(|p, data, _ctx| {
+    server.watchdog(|p| p.watchdog).run(|p, data, ctx| {
         note(
             p,
             &format!(
@@ -83,6 +86,17 @@ fn main() {
                 String::from_utf8_lossy(&data[..data.len().min(40)])
             ),
         );
+        // "dsn X.Y.Z reason": show what the delivery status filter makes of it.
+        let text = String::from_utf8_lossy(data);
+        if let (Some(rest), Some(filter)) = (text.strip_prefix("dsn "), &ctx.dsn_filter) {
+            let (status, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+            let dsn = postkit::global::dsn_filter::Dsn {
+                status: status.into(),
+                action: "failed".into(),
+                reason: reason.into(),
+            };
+            note(p, &format!("dsn -> {:?}", filter.lookup(&dsn)));
+        }
         if p.mode == "stuck" {
             loop {
                 std::thread::sleep(Duration::from_secs(p.sleep.max(1) as u64));

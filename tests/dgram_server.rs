@@ -600,3 +600,78 @@ fn refuses_to_run_by_hand() {
     );
     drop(pty.master);
 }
+
+/// BOUNCE_INIT: a DSN filter over inline:, static: and texthash: tables,
+/// and a table that cannot be opened reports errors instead of ending the
+/// process.
+#[test]
+fn bounce_init_dsn_filter_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("dsn");
+    std::fs::write(
+        &table,
+        "5.7.1 relay denied   5.7.1 Relaying is not allowed here\n",
+    )
+    .unwrap();
+    let maps = format!(
+        "inline:{{ {{5.1.1 user unknown = 5.1.1 No such mailbox}} }}, texthash:{}, texthash:/nonexistent/table, static:{{5.0.0 catch-all}}",
+        table.display()
+    );
+    let mut pool = Pool::new(&format!("probe_dsn_filter = {maps}\n"));
+    let child = pool.start(
+        &["-V", "-t", "unix-dgram", "-n", "probe", "-l", "-d"],
+        &[("PROBE_OPTS", "bounce_init")],
+    );
+    for d in [
+        "dsn 5.1.1 User unknown",
+        "dsn 5.7.1 relay denied",
+        "dsn 5.2.2 mailbox full",
+    ] {
+        pool.send(d.as_bytes());
+    }
+    assert_eq!(
+        pool.records(Duration::from_millis(1500)).len(),
+        6,
+        "the process kept running"
+    );
+    pool.master_end = None;
+    let (code, err) = wait_exit(child, Duration::from_secs(3));
+    assert_eq!(code, Some(0));
+    let log = pool.log();
+    assert!(
+        log.contains(
+            r#"dsn -> Some(Dsn { status: "5.1.1", action: "failed", reason: "No such mailbox" })"#
+        ),
+        "{log}"
+    );
+    // texthash keys end at white space, so this table never matches a
+    // "status reason" key; the broken table after it ends the search with
+    // an error, so the catch-all is not reached.
+    assert_eq!(log.matches("dsn -> None").count(), 2, "{log}");
+    assert!(err.contains("warning: texthash:/nonexistent/table is unavailable. open /nonexistent/table: No such file or directory"), "{err}");
+    assert!(
+        err.contains(
+            "warning: texthash:/nonexistent/table lookup error for \"5.2.2 mailbox full\""
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn bounce_init_open_error_fatal_when_configured() {
+    let pool = Pool::new(
+        "probe_dsn_filter = texthash:/nonexistent/table\ndaemon_table_open_error_is_fatal = yes\n",
+    );
+    let child = pool.start(
+        &["-V", "-t", "unix-dgram", "-n", "probe", "-l", "-d"],
+        &[("PROBE_OPTS", "bounce_init")],
+    );
+    let (code, err) = wait_exit(child, Duration::from_secs(5));
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains(
+            "fatal: texthash:/nonexistent/table: open /nonexistent/table: No such file or directory"
+        ),
+        "{err}"
+    );
+}

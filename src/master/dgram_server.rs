@@ -65,6 +65,8 @@ pub struct Ctx {
     pub max_use: i32,
     /// Idle seconds before a voluntary exit; 0 means never.
     pub max_idle: i32,
+    /// The delivery status filter BOUNCE_INIT installed, if any.
+    pub dsn_filter: Option<crate::global::dsn_filter::DsnFilter>,
 }
 
 type Hook<S> = Box<dyn FnMut(&mut S, &mut Ctx)>;
@@ -85,6 +87,7 @@ enum Opt<S> {
     Unlimited,
     Privileged,
     Watchdog(Box<dyn Fn(&S) -> i32>),
+    BounceInit(&'static str, Box<dyn Fn(&S) -> String>),
 }
 
 /// A datagram service under construction.
@@ -398,6 +401,21 @@ impl<S: 'static> DgramServer<S> {
         self
     }
 
+    /// Installs a delivery status filter (Postfix's BOUNCE_INIT): `maps`
+    /// gives the table list (usually a parameter a table given earlier
+    /// filled), `title` names it in messages.  Tables that cannot be opened
+    /// report errors on lookup instead of ending the process, unless
+    /// daemon_table_open_error_is_fatal is set.  Supported table types:
+    /// `inline:`, `static:`, `texthash:`.
+    pub fn bounce_init(
+        mut self,
+        title: &'static str,
+        maps: impl Fn(&S) -> String + 'static,
+    ) -> Self {
+        self.opts.push(Opt::BounceInit(title, Box::new(maps)));
+        self
+    }
+
     /// Runs the service with this process's arguments.  Never returns.
     pub fn run(self, service: impl FnMut(&mut S, &[u8], &mut Ctx) + 'static) -> ! {
         let args: Vec<String> = std::env::args().collect();
@@ -468,6 +486,7 @@ impl<S: 'static> DgramServer<S> {
             argv: opts.rest.clone(),
             max_use: params.max_use,
             max_idle: params.max_idle,
+            dsn_filter: None,
             params,
             conf,
         };
@@ -493,6 +512,16 @@ impl<S: 'static> DgramServer<S> {
                     msg_fatal!("service {service_name} requires privileged operation")
                 }
                 Opt::Watchdog(f) => watchdog_timeout = f(&self.state),
+                Opt::BounceInit(title, maps) => {
+                    let maps = maps(&self.state);
+                    if !maps.is_empty() {
+                        let fatal_errors = ctx.params.daemon_table_open_error_is_fatal;
+                        let filter =
+                            crate::global::dsn_filter::DsnFilter::new(title, &maps, fatal_errors)
+                                .unwrap_or_else(|e| fatal(e));
+                        ctx.dsn_filter = Some(filter);
+                    }
+                }
                 Opt::Solitary | Opt::Unlimited | Opt::Privileged => {}
             }
         }

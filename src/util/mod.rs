@@ -22,6 +22,7 @@ pub fn nix_text(e: nix::errno::Errno) -> String {
     e.desc().to_string()
 }
 pub mod chroot_uid;
+pub mod dict;
 pub mod myflock;
 pub mod safe_env;
 pub mod safe_open;
