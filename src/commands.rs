@@ -1,25 +1,77 @@
-//! Which program to run: by the name the executable was started under, else
-//! by the first argument.
+//! Which program to run: by the name the executable was started under
+//! (how a master starts `postlogd`), else by the command word:
+//! `postkit [-c DIR] COMMAND [ARGS...]`.
 
 const HELP: &str = "usage: postkit [-c config_dir] COMMAND [args...]
-commands:
-  postconf [-c dir] [-dnxhH] [-o name=value] [name...]   show main.cf parameters
+control:
+  start-fg [-v] [-V]  run the master in the foreground (writes a rootless
+                      default configuration to config_dir if it has no main.cf)
+  start               run the master in the background
+  stop | reload       stop it, or make it re-read main.cf and master.cf
+  status              each service's processes, busy/idle, spawns, throttles
+  check               validate main.cf, master.cf and the queue directories
+  logrotate           rotate maillog_file
+programs:
+  postconf [-dnxhH] [-o name=value] [name...]   show parameters
+  postlog [-i] [-p priority] [-t tag] [text...] log a record
+  master [-d] [-t] [-v] [-V] [-e secs]          the master daemon itself
+  postlogd ...                                  the log service (run by a master)
 ";
 
 /// Runs the program `args` asks for and returns its exit status.
 pub fn dispatch(args: &[String]) -> i32 {
     let argv0 = args.first().map(String::as_str).unwrap_or("postkit");
     let base = argv0.rsplit('/').next().unwrap_or(argv0);
-    if base == "postconf" {
-        return crate::postconf::main(&args[1..]);
+    match base {
+        "postconf" => return crate::postconf::main(&args[1..]),
+        "postlog" => return crate::postlog::main(&args[1..]),
+        "postlogd" => return crate::postlogd::main(args),
+        "master" => return crate::master::master::main(&args[1..]),
+        _ => {}
     }
-    match args.get(1).map(String::as_str) {
-        Some("postconf") => crate::postconf::main(&args[2..]),
-        Some("-h" | "--help" | "help") | None => {
+    let mut rest = &args[1.min(args.len())..];
+    let mut config_dir: Option<String> = None;
+    while let Some(first) = rest.first() {
+        if first == "-c" && rest.len() > 1 {
+            config_dir = Some(rest[1].clone());
+            rest = &rest[2..];
+        } else if let Some(d) = first.strip_prefix("-c").filter(|d| !d.is_empty()) {
+            config_dir = Some(d.to_string());
+            rest = &rest[1..];
+        } else {
+            break;
+        }
+    }
+    let with_config = |rest: &[String]| -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some(d) = &config_dir {
+            v.extend(["-c".to_string(), d.clone()]);
+        }
+        v.extend(rest.iter().cloned());
+        v
+    };
+    let Some(command) = rest.first() else {
+        print!("{HELP}");
+        return 0;
+    };
+    match command.as_str() {
+        "postconf" => crate::postconf::main(&with_config(&rest[1..])),
+        "postlog" => crate::postlog::main(&with_config(&rest[1..])),
+        "master" => crate::master::master::main(&with_config(&rest[1..])),
+        "postlogd" => {
+            let mut v = vec!["postlogd".to_string()];
+            v.extend(rest[1..].iter().cloned());
+            crate::postlogd::main(&v)
+        }
+        "start" | "start-fg" | "stop" | "reload" | "status" | "check" | "logrotate" => {
+            let dir = config_dir.unwrap_or_else(crate::global::mail_conf::config_dir_from_env);
+            crate::control::run(&dir, command, &rest[1..])
+        }
+        "-h" | "--help" | "help" => {
             print!("{HELP}");
             0
         }
-        Some(other) => {
+        other => {
             eprintln!("postkit: unknown command: {other}\n{HELP}");
             2
         }

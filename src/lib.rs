@@ -5,7 +5,10 @@
 //! [`master`] the master/child protocol and the `dgram_server` skeleton.
 
 pub mod commands;
+pub mod control;
 pub mod global;
 pub mod master;
 pub mod postconf;
+pub mod postlog;
+pub mod postlogd;
 pub mod util;

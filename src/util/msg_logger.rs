@@ -24,6 +24,9 @@ pub struct PostlogClient {
     fallback: Option<Fallback>,
     /// Never try the socket (postlogd's own messages go straight to its file).
     fallback_only: bool,
+    /// Never wait for a full socket: hand the record to the fallback instead
+    /// (the master must never block on its own logging).
+    nonblocking: bool,
 }
 
 /// Formats one record at local time `now`.
@@ -61,6 +64,7 @@ impl PostlogClient {
             socket: None,
             fallback,
             fallback_only: false,
+            nonblocking: false,
         };
         c.connect();
         c
@@ -72,6 +76,20 @@ impl PostlogClient {
             self.socket = UnixDatagram::unbound()
                 .and_then(|s| s.connect(&self.path).map(|_| s))
                 .ok();
+            if self.nonblocking
+                && let Some(s) = &self.socket
+            {
+                let _ = s.set_nonblocking(true);
+            }
+        }
+    }
+
+    /// Sends without waiting; a record the socket cannot take now goes to
+    /// the fallback (the log file itself), so none is lost.
+    pub fn set_nonblocking(&mut self) {
+        self.nonblocking = true;
+        if let Some(s) = &self.socket {
+            let _ = s.set_nonblocking(true);
         }
     }
 
@@ -101,15 +119,24 @@ impl PostlogClient {
 
     pub fn send_record(&mut self, rec: &[u8]) {
         self.connect();
-        match &self.socket {
-            Some(s) => {
-                let _ = s.send(rec);
-            }
-            None => {
-                if let Some(f) = self.fallback.as_mut() {
-                    f(rec);
+        let sent = match &self.socket {
+            Some(s) => match s.send(rec) {
+                Ok(_) => true,
+                // A blocking client ignores errors, as Postfix's does; a
+                // non-blocking one falls back.
+                Err(_) if !self.nonblocking => true,
+                Err(e) => {
+                    if e.kind() != std::io::ErrorKind::WouldBlock {
+                        // postlogd's socket was re-created: reconnect next time.
+                        self.socket = None;
+                    }
+                    false
                 }
-            }
+            },
+            None => false,
+        };
+        if !sent && let Some(f) = self.fallback.as_mut() {
+            f(rec);
         }
     }
 }

@@ -1,0 +1,177 @@
+//! The control command (Postfix's `postfix` and `postfix-script`):
+//! `postkit [-c DIR] start | start-fg | stop | reload | status | check |
+//! logrotate`.  Each says what it is doing; `start-fg` in a directory with
+//! no main.cf first writes a working rootless configuration there.
+
+pub mod check;
+pub mod default_config;
+pub mod logrotate;
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::global::mail_conf::MailConf;
+use crate::global::mail_params::{MailParams, mail_params_init};
+use crate::master::master::{CONTROL_SOCKET, Master, MasterOptions, running_master};
+use crate::util::msg;
+
+fn say(text: &str) {
+    eprintln!("postkit: {text}");
+}
+
+fn fail(text: &str) -> i32 {
+    eprintln!("postkit: fatal: {text}");
+    1
+}
+
+/// main.cf's parameters for `config_dir`.
+pub fn load(config_dir: &str) -> Result<MailParams, String> {
+    let mut conf = MailConf::read(config_dir, &mut |m| msg::warn(&m))?;
+    mail_params_init(&mut conf)
+}
+
+/// Runs a control command; `config_dir` comes from `-c` or MAIL_CONFIG.
+pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
+    msg::set_tag("postkit");
+    msg::set_stderr(true);
+    if command == "start-fg" || command == "start" {
+        match default_config::ensure(config_dir) {
+            Ok(Some(summary)) => say(&summary),
+            Ok(None) => {}
+            Err(e) => return fail(&e),
+        }
+    }
+    // The master and its children work in queue_directory: a relative
+    // configuration directory would point elsewhere there.
+    let absolute = std::fs::canonicalize(config_dir).map(|p| p.display().to_string());
+    let config_dir = absolute.as_deref().unwrap_or(config_dir);
+    crate::util::safe_env::set_var("MAIL_CONFIG", config_dir);
+    let params = match load(config_dir) {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
+    };
+    let running = running_master(&params.queue_directory);
+    match command {
+        "start-fg" => {
+            if let Some(pid) = running {
+                return fail(&format!("the mail system is already running: PID: {pid}"));
+            }
+            if let Err(e) = crate::master::master::make_queue_dirs(&params) {
+                return fail(&e);
+            }
+            let log = if params.maillog_file.is_empty() {
+                "syslog"
+            } else {
+                params.maillog_file.as_str()
+            };
+            say(&format!(
+                "starting the master in the foreground (configuration {config_dir}, queue {}, log {log}); stop it with Ctrl-C or `postkit -c {config_dir} stop`",
+                params.queue_directory
+            ));
+            let opts = MasterOptions {
+                config_dir: Some(config_dir.to_string()),
+                foreground: true,
+                stderr: args.iter().any(|a| a == "-V"),
+                verbose: args.iter().filter(|a| *a == "-v").count() as u32,
+                ..Default::default()
+            };
+            msg::set_tag("postfix/master");
+            Master::run(opts)
+        }
+        "start" => {
+            if let Some(pid) = running {
+                return fail(&format!("the mail system is already running: PID: {pid}"));
+            }
+            if let Err(e) = crate::master::master::make_queue_dirs(&params) {
+                return fail(&e);
+            }
+            say(&format!(
+                "starting the mail system (configuration {config_dir})"
+            ));
+            let exe = std::env::current_exe().unwrap_or_else(|_| "postkit".into());
+            let mut cmd = std::process::Command::new(exe);
+            cmd.args(["master", "-c", config_dir])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .process_group(0);
+            let mut child = match cmd.spawn() {
+                Ok(c) => c,
+                Err(e) => return fail(&format!("cannot run the master: {e}")),
+            };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Some(pid) = running_master(&params.queue_directory) {
+                    say(&format!("the mail system is running: PID: {pid}"));
+                    std::mem::forget(child);
+                    return 0;
+                }
+                if let Ok(Some(st)) = child.try_wait() {
+                    return fail(&format!("the master exited at start ({st}); see the log"));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            fail("daemon initialization failure -- see logs for details")
+        }
+        "stop" => {
+            let Some(pid) = running else {
+                return fail("the mail system is not running");
+            };
+            say(&format!("stopping the mail system (master PID {pid})"));
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if running_master(&params.queue_directory).is_none() {
+                    say("stopped");
+                    return 0;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            say("stopping the mail system with force");
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            0
+        }
+        "reload" => {
+            let Some(pid) = running else {
+                return fail("the mail system is not running");
+            };
+            say(&format!("refreshing the mail system (master PID {pid})"));
+            let _ = kill(Pid::from_raw(pid), Signal::SIGHUP);
+            0
+        }
+        "status" => {
+            let Some(_) = running else {
+                say("the mail system is not running");
+                return 1;
+            };
+            match query(&params.queue_directory, "status") {
+                Ok(text) => {
+                    print!("{text}");
+                    0
+                }
+                Err(e) => fail(&format!("cannot ask the master: {e}")),
+            }
+        }
+        "check" => check::check(config_dir, &params),
+        "logrotate" => logrotate::logrotate(&params, running),
+        other => fail(&format!("unknown command: {other}")),
+    }
+}
+
+/// Asks the running master over its control socket.
+pub fn query(queue_directory: &str, request: &str) -> std::io::Result<String> {
+    let mut s = UnixStream::connect(Path::new(queue_directory).join(CONTROL_SOCKET))?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    s.set_write_timeout(Some(Duration::from_secs(2)))?;
+    s.write_all(request.as_bytes())?;
+    s.shutdown(std::net::Shutdown::Write)?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
