@@ -39,7 +39,8 @@ fn main() {
             note(
                 p,
                 &format!(
-                    "pre_init uid={} args={:?}",
+                    "pre_init pid={} uid={} args={:?}",
+                    std::process::id(),
                     nix::unistd::geteuid(),
                     ctx.argv
                 ),

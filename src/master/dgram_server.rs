@@ -691,7 +691,7 @@ impl<S> Running<S> {
                     crate::util::watchdog::stop();
                 }
                 if let Err(e) = myflock(lock, LockOp::Exclusive, true) {
-                    msg_fatal!("select lock: {}", e.desc());
+                    msg_fatal!("select lock: {}", crate::util::nix_text(e));
                 }
             }
             if self.watchdog {
@@ -722,7 +722,7 @@ impl<S> Running<S> {
                 match nix::poll::poll(&mut pfds, timeout) {
                     Ok(_) => {}
                     Err(nix::errno::Errno::EINTR) => continue,
-                    Err(e) => msg_fatal!("event_loop: poll: {}", e.desc()),
+                    Err(e) => msg_fatal!("event_loop: poll: {}", crate::util::nix_text(e)),
                 }
                 let (status, listen) = pfds.split_last().expect("status descriptor is polled");
                 status_ready = has_events(status);
@@ -749,7 +749,7 @@ impl<S> Running<S> {
             if let Some(lock) = &self.lock
                 && let Err(e) = myflock(lock, LockOp::Unlock, true)
             {
-                msg_fatal!("select unlock: {}", e.desc());
+                msg_fatal!("select unlock: {}", crate::util::nix_text(e));
             }
             if msg::verbose() > 0 {
                 msg_info!("dgram_server_accept: request arrived");

@@ -9,8 +9,12 @@ pub fn mail_flow_get(read_end: impl AsFd, write_end: impl AsFd, n: usize) -> Res
     if n == 0 {
         crate::msg_panic!("mail_flow_get: bad length {n}");
     }
-    nix::sys::stat::fstat(write_end)
-        .map_err(|e| format!("fstat flow pipe write descriptor: {}", e.desc()))?;
+    nix::sys::stat::fstat(write_end).map_err(|e| {
+        format!(
+            "fstat flow pipe write descriptor: {}",
+            crate::util::nix_text(e)
+        )
+    })?;
     let mut buf = [0u8; 1024];
     let mut left = n;
     while left > 0 {

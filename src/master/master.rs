@@ -199,6 +199,8 @@ pub struct Master {
     generation: u32,
     child_env: Vec<(String, String)>,
     control: UnixListener,
+    /// Control connections waiting for their request, and since when.
+    clients: Vec<(UnixStream, Instant)>,
     exe: PathBuf,
     started: Instant,
     _pid_lock: std::fs::File,
@@ -288,7 +290,7 @@ fn lock_pid_file(path: &str) -> Result<std::fs::File, String> {
     myflock(&f, LockOp::Exclusive, false).map_err(|e| {
         format!(
             "open lock file {path}: unable to set exclusive lock: {}",
-            e.desc()
+            crate::util::nix_text(e)
         )
     })?;
     let text = format!("{:>32}\n", std::process::id());
@@ -385,6 +387,11 @@ impl Master {
             .unwrap_or_else(|e| msg::fatal(&e));
         msg::with_postlog(|p| p.set_nonblocking());
 
+        if opts.test {
+            let running = running_master(&params.queue_directory).is_some();
+            std::process::exit(i32::from(running));
+        }
+        make_queue_dirs(&params).unwrap_or_else(|e| msg::fatal(&e));
         if let Err(e) = std::env::set_current_dir(&params.queue_directory) {
             msg_fatal!(
                 "chdir {}: {}",
@@ -392,10 +399,6 @@ impl Master {
                 crate::util::errno_text(&e)
             );
         }
-        if opts.test {
-            std::process::exit(if running_master(".").is_some() { 1 } else { 0 });
-        }
-        make_queue_dirs(&params).unwrap_or_else(|e| msg::fatal(&e));
         let pid_lock = lock_pid_file(PID_FILE).unwrap_or_else(|e| msg::fatal(&e));
         let data_lock = if params.data_directory.is_empty() {
             None
@@ -413,7 +416,7 @@ impl Master {
             msg_warn!("not running as root: privilege separation (-u, chroot) is not in effect");
         }
         let flow = nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
-            .unwrap_or_else(|e| msg_fatal!("master_flow_init: pipe: {}", e.desc()));
+            .unwrap_or_else(|e| msg_fatal!("master_flow_init: pipe: {}", crate::util::nix_text(e)));
         let _ = std::fs::remove_file(CONTROL_SOCKET);
         let control = UnixListener::bind(CONTROL_SOCKET).unwrap_or_else(|e| {
             msg_fatal!("bind: {CONTROL_SOCKET}: {}", crate::util::errno_text(&e))
@@ -432,6 +435,7 @@ impl Master {
             flow,
             generation: 0,
             control,
+            clients: Vec::new(),
             exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("postkit")),
             started: Instant::now(),
             _pid_lock: pid_lock,
@@ -464,6 +468,7 @@ impl Master {
             enum Slot {
                 Wake,
                 Control,
+                Client(usize),
                 Status(usize),
                 Listen(usize),
             }
@@ -472,6 +477,10 @@ impl Master {
                 PollFd::new(signals.wake.as_fd(), PollFlags::POLLIN),
                 PollFd::new(self.control.as_fd(), PollFlags::POLLIN),
             ];
+            for (i, (c, _)) in self.clients.iter().enumerate() {
+                pfds.push(PollFd::new(c.as_fd(), PollFlags::POLLIN));
+                slots.push(Slot::Client(i));
+            }
             for (i, s) in self.services.iter().enumerate() {
                 if let Some((m, _)) = &s.status {
                     pfds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
@@ -496,7 +505,7 @@ impl Master {
             if let Err(e) = result
                 && e != nix::errno::Errno::EINTR
             {
-                msg_fatal!("event_loop: poll: {}", e.desc());
+                msg_fatal!("event_loop: poll: {}", crate::util::nix_text(e));
             }
             // Signals first: a reload or stop changes everything else.
             let mut drain = [0u8; 64];
@@ -513,6 +522,7 @@ impl Master {
             }
             if result.is_ok() {
                 let mut to_spawn = Vec::new();
+                let mut clients_ready = Vec::new();
                 for (slot, ready) in slots.iter().zip(ready) {
                     if !ready {
                         continue;
@@ -520,10 +530,17 @@ impl Master {
                     match slot {
                         Slot::Wake => {}
                         Slot::Control => self.control_event(),
+                        Slot::Client(c) => clients_ready.push(*c),
                         Slot::Status(i) => self.status_event(*i),
                         Slot::Listen(i) => to_spawn.push(*i),
                     }
                 }
+                for c in clients_ready.into_iter().rev() {
+                    self.client_event(c);
+                }
+                // A client that never says anything is dropped.
+                self.clients
+                    .retain(|(_, since)| since.elapsed() < Duration::from_secs(5));
                 to_spawn.dedup();
                 for i in to_spawn {
                     if self.services[i].wants_listen() {
@@ -855,18 +872,26 @@ impl Master {
         std::process::exit(0);
     }
 
+    /// A new control connection: its request is read when it arrives,
+    /// never waited for.
     fn control_event(&mut self) {
-        let Ok((mut conn, _)) = self.control.accept() else {
-            return;
-        };
-        let _ = conn.set_read_timeout(Some(Duration::from_millis(200)));
-        let _ = conn.set_write_timeout(Some(Duration::from_millis(200)));
+        while let Ok((conn, _)) = self.control.accept() {
+            if conn.set_nonblocking(true).is_ok() && self.clients.len() < 16 {
+                self.clients.push((conn, Instant::now()));
+            }
+        }
+    }
+
+    /// A control client sent something (or went away).
+    fn client_event(&mut self, i: usize) {
+        let (mut conn, _) = self.clients.remove(i);
         let mut req = [0u8; 64];
         let n = conn.read(&mut req).unwrap_or(0);
         let answer = match std::str::from_utf8(&req[..n]).unwrap_or("").trim() {
             "status" => self.status_report(),
             other => format!("unknown request: {other}\n"),
         };
+        // The report is small: it fits the socket buffer, or is dropped.
         let _ = conn.write_all(answer.as_bytes());
     }
 

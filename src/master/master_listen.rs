@@ -65,7 +65,7 @@ pub fn master_listen_init(
                 Path::new(path),
                 nix::sys::stat::Mode::from_bits_truncate(0o622),
             )
-            .map_err(|e| format!("mkfifo: {path}: {}", e.desc()))?;
+            .map_err(|e| format!("mkfifo: {path}: {}", crate::util::nix_text(e)))?;
             let f = std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)

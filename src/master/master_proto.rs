@@ -78,7 +78,10 @@ pub fn master_notify(
         Ok(_) => Err(nix::errno::Errno::EIO),
         Err(e) => {
             if crate::util::msg::verbose() > 0 {
-                crate::msg_info!("master_notify: status {avail}: {}", e.desc());
+                crate::msg_info!(
+                    "master_notify: status {avail}: {}",
+                    crate::util::nix_text(e)
+                );
             }
             Err(e)
         }

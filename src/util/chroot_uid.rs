@@ -35,17 +35,18 @@ pub fn chroot_uid(root: Option<&str>, user: Option<&str>) -> Result<(), String> 
         return Ok(());
     }
     if let Some(p) = &pw {
-        setgid(p.gid).map_err(|e| format!("setgid({}): {}", p.gid, e.desc()))?;
+        setgid(p.gid).map_err(|e| format!("setgid({}): {}", p.gid, crate::util::nix_text(e)))?;
         let cname =
             CString::new(p.name.clone()).map_err(|_| format!("unknown user: {}", p.name))?;
-        initgroups(&cname, p.gid).map_err(|e| format!("initgroups: {}", e.desc()))?;
+        initgroups(&cname, p.gid)
+            .map_err(|e| format!("initgroups: {}", crate::util::nix_text(e)))?;
     }
     if let Some(dir) = root {
-        chroot(dir).map_err(|e| format!("chroot({dir}): {}", e.desc()))?;
-        chdir("/").map_err(|e| format!("chdir(/): {}", e.desc()))?;
+        chroot(dir).map_err(|e| format!("chroot({dir}): {}", crate::util::nix_text(e)))?;
+        chdir("/").map_err(|e| format!("chdir(/): {}", crate::util::nix_text(e)))?;
     }
     if let Some(p) = &pw {
-        setuid(p.uid).map_err(|e| format!("setuid({}): {}", p.uid, e.desc()))?;
+        setuid(p.uid).map_err(|e| format!("setuid({}): {}", p.uid, crate::util::nix_text(e)))?;
     }
     Ok(())
 }

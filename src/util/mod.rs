@@ -12,14 +12,19 @@ pub mod split_nameval;
 /// The text C's `%m` prints for an I/O error (`strerror(errno)`).
 pub fn errno_text(e: &std::io::Error) -> String {
     match e.raw_os_error() {
-        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
+        Some(code) => nix_text(nix::errno::Errno::from_raw(code)),
         None => e.to_string(),
     }
 }
 
-/// The same for a nix error.
+/// The same for a nix error: the C library's own text (nix's table says
+/// "Try again" where glibc says "Resource temporarily unavailable").
 pub fn nix_text(e: nix::errno::Errno) -> String {
-    e.desc().to_string()
+    let text = std::io::Error::from_raw_os_error(e as i32).to_string();
+    match text.rfind(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
 }
 pub mod chroot_uid;
 pub mod dict;

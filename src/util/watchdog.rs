@@ -60,7 +60,7 @@ pub fn create(
     // set above, and calls async-signal-safe functions (alarm, time, write,
     // send, _exit).
     unsafe { nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGALRM, &action) }
-        .map_err(|e| format!("watchdog_create: sigaction: {}", e.desc()))?;
+        .map_err(|e| format!("watchdog_create: sigaction: {}", crate::util::nix_text(e)))?;
     Ok(())
 }
 
