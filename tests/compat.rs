@@ -1,0 +1,494 @@
+//! postkit and Debian's Postfix together, in both directions: postkit's
+//! postlogd under Postfix's master, the same datagrams through both
+//! postlogds, the same fatal messages from both for bad starts, and the same
+//! bytes from both postlog clients.  Runs as root with Postfix installed (as
+//! CI does); fails instead of skipping when POSTKIT_REQUIRE_POSTFIX=1.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn ready(test: &str) -> bool {
+    if !common::have_postfix(test) {
+        return false;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        assert_ne!(
+            std::env::var("POSTKIT_REQUIRE_POSTFIX").as_deref(),
+            Ok("1"),
+            "{test} needs root"
+        );
+        eprintln!("{test}: skipped, needs root");
+        return false;
+    }
+    true
+}
+
+/// A private Postfix instance: D/etc, D/spool, D/data, log in D/maillog.
+struct PostfixInstance {
+    dir: tempfile::TempDir,
+    master: Option<Child>,
+}
+
+impl PostfixInstance {
+    fn new(our_postlogd: bool) -> PostfixInstance {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for sub in ["etc", "spool", "data", "libexec"] {
+            std::fs::create_dir_all(d.join(sub)).unwrap();
+        }
+        let postfix = nix::unistd::User::from_name("postfix").unwrap().unwrap();
+        nix::unistd::chown(&d.join("data"), Some(postfix.uid), Some(postfix.gid)).unwrap();
+        let main_cf = format!(
+            "compatibility_level = 3.6\nqueue_directory = {d}/spool\ndata_directory = {d}/data\n\
+             maillog_file = {d}/maillog\nmaillog_file_prefixes = {d}\ninet_interfaces = loopback-only\n",
+            d = d.display()
+        );
+        std::fs::write(d.join("etc/main.cf"), &main_cf).unwrap();
+        std::fs::write(
+            d.join("etc/master.cf"),
+            "postlog   unix-dgram n  -       n       -       1       postlogd\n",
+        )
+        .unwrap();
+        let out = Command::new("/usr/sbin/postfix")
+            .arg("-c")
+            .arg(d.join("etc"))
+            .arg("check")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "postfix check: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if our_postlogd {
+            std::os::unix::fs::symlink(common::postkit(), d.join("libexec/postlogd")).unwrap();
+            std::fs::write(
+                d.join("etc/main.cf"),
+                format!("{main_cf}daemon_directory = {}/libexec\n", d.display()),
+            )
+            .unwrap();
+        }
+        common::make_cold(&d.join("etc/main.cf"));
+        PostfixInstance { dir, master: None }
+    }
+
+    fn etc(&self) -> PathBuf {
+        self.dir.path().join("etc")
+    }
+
+    fn start(&mut self) {
+        let child = Command::new("/usr/lib/postfix/sbin/master")
+            .arg("-c")
+            .arg(self.etc())
+            .arg("-d")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.master = Some(child);
+        let sock = self.dir.path().join("spool/public/postlog");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !sock.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "Postfix's master did not start; log: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn send(&self, data: &[u8]) {
+        let c = UnixDatagram::unbound().unwrap();
+        c.send_to(data, self.dir.path().join("spool/public/postlog"))
+            .unwrap();
+    }
+
+    fn log(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(self.dir.path().join("maillog")).unwrap_or_default())
+            .into()
+    }
+
+    fn wait_log(&self, cond: impl Fn(&str) -> bool, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !cond(&self.log()) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn postlogd_argv(&self) -> Option<Vec<String>> {
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let argv: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into())
+                .collect();
+            let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+            let mine =
+                String::from_utf8_lossy(&environ).contains(&self.etc().display().to_string());
+            if mine && argv.first().is_some_and(|a| a == "postlogd") {
+                return Some(argv);
+            }
+        }
+        None
+    }
+}
+
+impl Drop for PostfixInstance {
+    fn drop(&mut self) {
+        if let Some(mut m) = self.master.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(m.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let _ = m.wait();
+        }
+    }
+}
+
+/// Datagrams as Postfix clients send them (printable, no newline), of
+/// several sizes, up to and past the 4096-byte receive buffer.
+fn corpus() -> Vec<Vec<u8>> {
+    let mut v: Vec<Vec<u8>> = vec![
+        b"Nov 24 09:00:00 vm postfix/smtpd[100]: connect from localhost[127.0.0.1]".to_vec(),
+        b"Nov 24 09:00:01 vm postfix/qmgr[101]: warning: something odd".to_vec(),
+        b"Nov 24 09:00:02 vm test[102]: caf\xc3\xa9 UTF-8 text".to_vec(),
+        Vec::new(),
+        b"x".to_vec(),
+    ];
+    for len in [120, 1000, 4095, 4096, 4097, 6000] {
+        let mut d = format!("Nov 24 09:00:03 vm size[{len}]: ").into_bytes();
+        while d.len() < len {
+            d.push(b'a' + (d.len() % 26) as u8);
+        }
+        v.push(d);
+    }
+    v
+}
+
+fn run_corpus(our_postlogd: bool) -> (String, Vec<String>) {
+    let mut p = PostfixInstance::new(our_postlogd);
+    p.start();
+    let corpus = corpus();
+    for d in &corpus {
+        p.send(d);
+    }
+    p.send(b"END-OF-CORPUS");
+    p.wait_log(|l| l.contains("END-OF-CORPUS\n"), "the corpus");
+    let argv = p.postlogd_argv().unwrap_or_default();
+    // Only the corpus: the master's own start-up lines carry pids and times.
+    let log = p.log();
+    let start = log
+        .find("Nov 24 09:00:00 vm postfix/smtpd[100]")
+        .expect("first corpus line");
+    (log[start..].to_string(), argv)
+}
+
+#[test]
+fn postkit_postlogd_under_postfix_master_writes_what_postfix_writes() {
+    if !ready("postkit_postlogd_under_postfix_master_writes_what_postfix_writes") {
+        return;
+    }
+    let (theirs, their_argv) = run_corpus(false);
+    let (ours, our_argv) = run_corpus(true);
+    assert_eq!(
+        their_argv,
+        [
+            "postlogd",
+            "-l",
+            "-n",
+            "postlog",
+            "-t",
+            "unix-dgram",
+            "-d",
+            "-u"
+        ]
+    );
+    assert_eq!(
+        our_argv, their_argv,
+        "Postfix's master started postkit's postlogd the same way"
+    );
+    assert_eq!(ours.len(), theirs.len());
+    assert!(ours == theirs, "the log files differ");
+    // 4096 bytes at most per line, as Postfix 3.7.11 reads.
+    assert!(theirs.lines().all(|l| l.len() <= 4096));
+}
+
+#[test]
+fn both_postlog_clients_reach_postkit_postlogd_under_postfix_master() {
+    if !ready("both_postlog_clients_reach_postkit_postlogd_under_postfix_master") {
+        return;
+    }
+    let mut p = PostfixInstance::new(true);
+    p.start();
+    let etc = p.etc();
+    let theirs = Command::new("/usr/sbin/postlog")
+        .arg("-c")
+        .arg(&etc)
+        .args(["-t", "theirs", "from", "postfix"])
+        .output()
+        .unwrap();
+    assert!(theirs.status.success());
+    let ours = Command::new(common::postkit())
+        .arg("-c")
+        .arg(&etc)
+        .args(["postlog", "-t", "ours", "-p", "warn", "from postkit"])
+        .output()
+        .unwrap();
+    assert!(ours.status.success());
+    p.wait_log(
+        |l| l.contains("theirs[") && l.contains("ours["),
+        "both records",
+    );
+    let log = p.log();
+    assert!(
+        log.lines()
+            .any(|l| l.ends_with(": from postfix") && l.contains(" theirs[")),
+        "{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.ends_with(": warning: from postkit") && l.contains(" ours[")),
+        "{log}"
+    );
+}
+
+/// A configuration whose log socket (`queue_directory/public/postlog`)
+/// is bound by the test, so that every record a daemon logs, before and
+/// after it reads main.cf, arrives here.
+struct LogCapture {
+    dir: tempfile::TempDir,
+    sock: UnixDatagram,
+}
+
+impl LogCapture {
+    fn new() -> LogCapture {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("queue/public")).unwrap();
+        std::fs::create_dir_all(d.join("queue/pid")).unwrap();
+        std::fs::write(
+            d.join("main.cf"),
+            format!(
+                "compatibility_level = 3.6\nqueue_directory = {d}/queue\nmaillog_file = {d}/maillog\nmaillog_file_prefixes = {d}\n",
+                d = d.display()
+            ),
+        )
+        .unwrap();
+        common::make_cold(&d.join("main.cf"));
+        let sock = UnixDatagram::bind(d.join("queue/public/postlog")).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        LogCapture { dir, sock }
+    }
+
+    /// Runs a daemon with `args` and `env`; returns the text of its fatal
+    /// record.
+    fn fatal_of(&self, program: &Path, argv0: &str, args: &[&str], env: &[(&str, &str)]) -> String {
+        let d = self.dir.path();
+        let mut cmd = Command::new(program);
+        {
+            use std::os::unix::process::CommandExt;
+            cmd.arg0(argv0);
+        }
+        let mut child = cmd
+            .args(args)
+            .env_clear()
+            .env("MAIL_CONFIG", d)
+            .env("POSTLOG_SERVICE", d.join("queue/public/postlog"))
+            .env("POSTLOG_HOSTNAME", "box")
+            .envs(env.iter().copied())
+            .current_dir(d.join("queue"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut buf = vec![0u8; 4096];
+        let mut text = String::from("(nothing logged)");
+        while let Ok(n) = self.sock.recv(&mut buf) {
+            let rec = String::from_utf8_lossy(&buf[..n]).to_string();
+            if let Some(i) = rec.find("]: fatal: ") {
+                text = rec[i + 3..].to_string();
+                break;
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        text
+    }
+}
+
+/// Daemon arguments and environment.
+type StartCase = (Vec<&'static str>, Vec<(&'static str, &'static str)>);
+
+#[test]
+fn same_fatal_messages_as_postfix_postlogd() {
+    if !ready("same_fatal_messages_as_postfix_postlogd") {
+        return;
+    }
+    let cap = LogCapture::new();
+    let cases: Vec<StartCase> = vec![
+        (vec![], vec![]),
+        (vec!["-l"], vec![]),
+        (vec!["-l", "-t", "unix"], vec![]),
+        (vec!["-l", "-t", "unix-dgram", "-x"], vec![]),
+        (vec!["-l", "-t", "unix-dgram", "-s", "0"], vec![]),
+        (vec!["-l", "-t", "unix-dgram", "-o", "novalue"], vec![]),
+        (vec!["-l", "-t", "unix-dgram", "-o", "=x"], vec![]),
+        (vec!["-l", "-t", "unix-dgram"], vec![("GENERATION", "12x")]),
+        (
+            vec![
+                "-l",
+                "-t",
+                "unix-dgram",
+                "-o",
+                "postlogd_watchdog_timeout=5s",
+            ],
+            vec![],
+        ),
+        (vec!["-l", "-t", "unix-dgram", "-i", "0"], vec![]),
+        (vec!["-l", "-t", "unix-dgram", "-o", "max_use=x"], vec![]),
+        (vec!["-l", "-t", "unix-dgram", "-o", "max_idle=5 s"], vec![]),
+        (
+            vec![
+                "-l",
+                "-t",
+                "unix-dgram",
+                "-o",
+                "maillog_file=/tmp/elsewhere",
+            ],
+            vec![],
+        ),
+        (
+            vec!["-l", "-t", "unix-dgram", "-o", "syslog_facility=nosuch"],
+            vec![],
+        ),
+        (
+            vec!["-l", "-t", "unix-dgram", "-o", "a=$a", "-o", "max_use=$a"],
+            vec![],
+        ),
+        (vec!["-l", "-t", "unix-dgram", "extra"], vec![]),
+    ];
+    let mut differ = Vec::new();
+    for (args, env) in &cases {
+        let theirs = cap.fatal_of(
+            Path::new("/usr/lib/postfix/sbin/postlogd"),
+            "postlogd",
+            args,
+            env,
+        );
+        let ours = cap.fatal_of(&common::postkit(), "postlogd", args, env);
+        if theirs != ours {
+            differ.push(format!(
+                "{args:?} {env:?}:\n  postfix: {theirs}\n  postkit: {ours}"
+            ));
+        }
+        assert!(theirs.starts_with("fatal: "), "{args:?}: {theirs}");
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}
+
+/// Both postlog clients send the same bytes for the same input, apart
+/// from the time stamp and the pid.
+#[test]
+fn postlog_clients_send_the_same_bytes() {
+    if !ready("postlog_clients_send_the_same_bytes") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("queue/public")).unwrap();
+    std::fs::write(
+        d.join("main.cf"),
+        format!(
+            "queue_directory = {d}/queue\nmaillog_file = {d}/maillog\nmaillog_file_prefixes = {d}\nmyhostname = host.example.com\n",
+            d = d.display()
+        ),
+    )
+    .unwrap();
+    common::make_cold(&d.join("main.cf"));
+    let sock = UnixDatagram::bind(d.join("queue/public/postlog")).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let long: String = "0123456789".repeat(250);
+    let cases: Vec<(Vec<String>, Option<&str>)> = vec![
+        (vec!["hello".into(), "world".into()], None),
+        (
+            vec![
+                "-t".into(),
+                "tag".into(),
+                "-p".into(),
+                "warning".into(),
+                "careful".into(),
+            ],
+            None,
+        ),
+        (
+            vec![
+                "-p".into(),
+                "error".into(),
+                "-t".into(),
+                "x\ty".into(),
+                "tab\tand\u{1b}[0m".into(),
+            ],
+            None,
+        ),
+        (vec!["-p".into(), "info".into(), long.clone()], None),
+        (
+            vec!["-t".into(), "stdin".into()],
+            Some("line one\nline two\n"),
+        ),
+    ];
+    let run = |program: &[&str], args: &[String], stdin: Option<&str>| -> Vec<String> {
+        let mut cmd = Command::new(program[0]);
+        cmd.args(&program[1..])
+            .arg("-c")
+            .arg(d)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        {
+            use std::io::Write;
+            let mut input = child.stdin.take().unwrap();
+            if let Some(s) = stdin {
+                input.write_all(s.as_bytes()).unwrap();
+            }
+        }
+        child.wait().unwrap();
+        let mut got = Vec::new();
+        let expect = stdin.map_or(1, |s| s.lines().count());
+        let mut buf = vec![0u8; 8192];
+        for _ in 0..expect {
+            let n = sock.recv(&mut buf).unwrap();
+            let rec = String::from_utf8_lossy(&buf[..n]).to_string();
+            // Mask the time stamp (15 bytes) and the pid.
+            let rest = &rec[15..];
+            let open = rest.find('[').unwrap();
+            let close = rest[open..].find(']').unwrap() + open;
+            got.push(format!("{}[PID{}", &rest[..open], &rest[close..]));
+        }
+        got
+    };
+    let postkit = common::postkit();
+    for (args, stdin) in &cases {
+        let theirs = run(&["/usr/sbin/postlog"], args, *stdin);
+        let ours = run(&[postkit.to_str().unwrap(), "postlog"], args, *stdin);
+        assert_eq!(ours, theirs, "postlog {args:?}");
+    }
+}
