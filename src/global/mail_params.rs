@@ -143,6 +143,14 @@ pub static PARAMS: &[ParamDef] = &[
         0,
     ),
     p("max_use", Kind::Int, DefaultValue::Int(100), 1, 0),
+    // postkit's own: datagrams a skeleton takes per system call.
+    p(
+        "dgram_batch_limit",
+        Kind::Int,
+        DefaultValue::Int(64),
+        1,
+        1024,
+    ),
     t("max_idle", "100s", 1, 0),
     t("service_throttle_time", "60s", 1, 0),
     t("in_flow_delay", "1s", 0, 10),

@@ -82,6 +82,7 @@ enum Opt<S> {
     Loop(LoopHook<S>),
     Exit(Hook<S>),
     PreAccept(Hook<S>),
+    BatchEnd(Hook<S>),
     InFlowDelay,
     Solitary,
     Unlimited,
@@ -370,6 +371,14 @@ impl<S: 'static> DgramServer<S> {
         self
     }
 
+    /// Runs after each batch of datagrams, before the master hears that
+    /// this process is idle again: flush buffered output here, so that
+    /// nothing is ever behind by more than the batch being handled.
+    pub fn batch_end(mut self, f: impl FnMut(&mut S, &mut Ctx) + 'static) -> Self {
+        self.opts.push(Opt::BatchEnd(Box::new(f)));
+        self
+    }
+
     /// Take a flow token per request; without one, wait `in_flow_delay`.
     pub fn in_flow_delay(mut self) -> Self {
         self.opts.push(Opt::InFlowDelay);
@@ -501,6 +510,7 @@ impl<S: 'static> DgramServer<S> {
                 Opt::Loop(f) => hooks.loop_hook = Some(f),
                 Opt::Exit(f) => hooks.exit = Some(f),
                 Opt::PreAccept(f) => hooks.pre_accept = Some(f),
+                Opt::BatchEnd(f) => hooks.batch_end = Some(f),
                 Opt::InFlowDelay => in_flow_delay = true,
                 Opt::Solitary if !opts.alone => {
                     msg_fatal!("service {service_name} requires a process limit of 1")
@@ -525,6 +535,17 @@ impl<S: 'static> DgramServer<S> {
                 Opt::Solitary | Opt::Unlimited | Opt::Privileged => {}
             }
         }
+
+        // postkit's own: how many queued datagrams one system call takes.
+        // Unless main.cf or -o says otherwise, a process that runs alone
+        // (-l) takes up to 64; a member of a pool takes one at a time, so
+        // that slow requests spread over the pool as in Postfix.
+        let explicit = ctx.conf.lookup("dgram_batch_limit").is_some();
+        let batch_limit = ctx
+            .conf
+            .get_int("dgram_batch_limit", 64, 1, 1024)
+            .unwrap_or_else(|e| fatal(e)) as usize;
+        let batch_limit = if explicit || opts.alone { batch_limit } else { 1 };
 
         // 9. Transport and generation.
         match opts.transport.as_deref() {
@@ -630,6 +651,7 @@ impl<S: 'static> DgramServer<S> {
             in_flow_delay,
             watchdog: watchdog_timeout > 0,
             pid: std::process::id() as i32,
+            batch_limit,
         };
         server.main_loop(&mut self.state, &mut service)
     }
@@ -641,6 +663,7 @@ struct Hooks<S> {
     loop_hook: Option<LoopHook<S>>,
     exit: Option<Hook<S>>,
     pre_accept: Option<Hook<S>>,
+    batch_end: Option<Hook<S>>,
 }
 
 impl<S> Default for Hooks<S> {
@@ -651,6 +674,7 @@ impl<S> Default for Hooks<S> {
             loop_hook: None,
             exit: None,
             pre_accept: None,
+            batch_end: None,
         }
     }
 }
@@ -666,6 +690,8 @@ struct Running<S> {
     in_flow_delay: bool,
     watchdog: bool,
     pid: i32,
+    /// Datagrams taken per recvmmsg() (dgram_batch_limit).
+    batch_limit: usize,
 }
 
 impl<S> Running<S> {
@@ -684,7 +710,7 @@ impl<S> Running<S> {
         let mut use_count: i32 = 0;
         let mut idle_deadline = (self.ctx.max_idle > 0)
             .then(|| Instant::now() + Duration::from_secs(self.ctx.max_idle as u64));
-        let mut buf = vec![0u8; DGRAM_BUF_SIZE];
+        let mut batch = super::dgram_batch::BatchReceiver::new(self.batch_limit);
         while self.ctx.max_use == 0 || use_count < self.ctx.max_use {
             if let Some(lock) = &self.lock {
                 if self.watchdog {
@@ -738,14 +764,17 @@ impl<S> Running<S> {
             let Some(index) = ready.iter().position(|r| *r) else {
                 continue;
             };
-            // One datagram per wake-up, taken while the pool lock is still
-            // held: a process that wakes without finding one (another got
-            // it) keeps the lock and waits again, without telling the
-            // master anything.  So exactly one process handles, and reports
-            // on, each datagram.
-            let Ok(len) = self.sockets[index].recv(&mut buf) else {
+            // The datagrams are taken while the pool lock is still held: a
+            // process that wakes without finding one (another got it) keeps
+            // the lock and waits again, without telling the master anything.
+            // So exactly one process handles, and reports on, each datagram.
+            let n = batch.recv(
+                &self.sockets[index],
+                self.batch_limit.min(remaining(self.ctx.max_use, use_count)),
+            );
+            if n == 0 {
                 continue;
-            };
+            }
             if let Some(lock) = &self.lock
                 && let Err(e) = myflock(lock, LockOp::Unlock, true)
             {
@@ -763,16 +792,25 @@ impl<S> Running<S> {
                 self.generation,
                 MASTER_STAT_TAKEN,
             );
+            // A batch: what one recvmmsg() took, up to dgram_batch_limit
+            // datagrams, between one TAKEN and one AVAIL, flushed by the
+            // batch_end hook before AVAIL.
             if self.in_flow_delay {
                 let got = match &self.flow {
-                    Some((r, w)) => mail_flow_get(r, w, 1).is_ok(),
+                    Some((r, w)) => mail_flow_get(r, w, n).is_ok(),
                     None => false,
                 };
                 if !got {
                     std::thread::sleep(Duration::from_secs(self.ctx.params.in_flow_delay as u64));
                 }
             }
-            service(state, &buf[..len], &mut self.ctx);
+            for i in 0..n {
+                service(state, batch.datagram(i), &mut self.ctx);
+            }
+            if let Some(f) = self.hooks.batch_end.as_mut() {
+                f(state, &mut self.ctx);
+            }
+            use_count = use_count.saturating_add(n as i32);
             if master_notify(
                 &self.status_fd,
                 self.pid,
@@ -787,9 +825,17 @@ impl<S> Running<S> {
                 idle_deadline =
                     Some(Instant::now() + Duration::from_secs(self.ctx.max_idle as u64));
             }
-            use_count = use_count.saturating_add(1);
         }
         self.exit_normally(state, "use limit -- exiting")
+    }
+}
+
+/// Requests left before the use limit (no limit: as many as there are).
+fn remaining(max_use: i32, used: i32) -> usize {
+    if max_use == 0 {
+        usize::MAX
+    } else {
+        (max_use - used).max(1) as usize
     }
 }
 

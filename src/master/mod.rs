@@ -1,6 +1,7 @@
 //! The master/child protocol (status records, flow tokens, inherited
 //! descriptors) and the datagram-server skeleton built on it.
 
+pub mod dgram_batch;
 pub mod dgram_server;
 pub mod fds;
 pub mod mail_flow;

@@ -59,16 +59,30 @@ fn pre_init(s: &mut Postlogd, ctx: &mut Ctx) {
     msg::with_postlog(|p| p.set_fallback_only(fallback));
 }
 
+/// One datagram: one line, buffered until the end of the batch.
 fn service(s: &mut Postlogd, data: &[u8], _ctx: &mut Ctx) {
     if let Some(sys) = s.syslog.as_mut() {
         forward_to_syslog(sys, data);
         return;
     }
-    let Some(file) = s.file.as_mut() else { return };
-    s.line.clear();
     sanitize_into(&mut s.line, data);
     s.line.push(b'\n');
-    match file.write_all(&s.line) {
+}
+
+/// The end of a batch: its lines go out in one write, before the master
+/// hears that postlogd is idle, so the file is never behind by more than
+/// the batch being handled.
+fn flush(s: &mut Postlogd, _ctx: &mut Ctx) {
+    if s.line.is_empty() {
+        return;
+    }
+    let Some(file) = s.file.as_mut() else {
+        s.line.clear();
+        return;
+    };
+    let result = file.write_all(&s.line);
+    s.line.clear();
+    match result {
         Ok(()) => {
             if s.failing {
                 s.failing = false;
@@ -117,6 +131,7 @@ pub fn main(args: &[String]) -> i32 {
             s.watchdog = v
         })
         .pre_init(pre_init)
+        .batch_end(flush)
         .post_init(|_, ctx| ctx.max_use = 0)
         .solitary()
         .watchdog(|s| s.watchdog)

@@ -4,14 +4,19 @@
 //!
 //! As in Postfix, SIGALRM fires every third of the timeout; each firing that
 //! finds the loop not restarted counts a trip, and the third trip ends the
-//! process.  The handler may only do async-signal-safe work, so the fatal
-//! record is prepared beforehand and the time stamp computed by arithmetic.
+//! process.  Unlike Postfix, the alarm is armed once and re-armed by its own
+//! handler, so a loop turn costs no system call: starting, stopping and
+//! patting the watchdog are stores to atomics.  The handler may only do
+//! async-signal-safe work, so the fatal record is prepared beforehand and
+//! the time stamp computed by arithmetic.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, Ordering};
 
 static STEP: AtomicU32 = AtomicU32::new(0);
 static TRIPS: AtomicU32 = AtomicU32::new(0);
+/// Set while the process waits where it may legitimately wait long (a lock).
+static SUSPENDED: AtomicU32 = AtomicU32::new(0);
 static UTC_OFFSET: AtomicI64 = AtomicI64::new(0);
 /// Where the fatal record goes: a connected postlog socket, or -1.
 static LOG_FD: AtomicI32 = AtomicI32::new(-1);
@@ -61,18 +66,19 @@ pub fn create(
     // send, _exit).
     unsafe { nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGALRM, &action) }
         .map_err(|e| format!("watchdog_create: sigaction: {}", crate::util::nix_text(e)))?;
+    nix::unistd::alarm::set(step);
     Ok(())
 }
 
 /// Starts (or restarts) the countdown: called at the top of each loop turn.
 pub fn start() {
     TRIPS.store(0, Ordering::SeqCst);
-    nix::unistd::alarm::set(STEP.load(Ordering::SeqCst));
+    SUSPENDED.store(0, Ordering::SeqCst);
 }
 
 /// Stops the countdown (while waiting for a lock, which may take long).
 pub fn stop() {
-    nix::unistd::alarm::cancel();
+    SUSPENDED.store(1, Ordering::SeqCst);
 }
 
 /// Resets the trip count without restarting the timer.
@@ -81,7 +87,11 @@ pub fn pat() {
 }
 
 extern "C" fn on_alarm(_sig: libc::c_int) {
-    let trips = TRIPS.fetch_add(1, Ordering::SeqCst) + 1;
+    let trips = if SUSPENDED.load(Ordering::SeqCst) != 0 {
+        0
+    } else {
+        TRIPS.fetch_add(1, Ordering::SeqCst) + 1
+    };
     if trips < 3 {
         // SAFETY: alarm() is async-signal-safe.
         unsafe { libc::alarm(STEP.load(Ordering::SeqCst)) };
