@@ -106,8 +106,9 @@ impl Instance {
         while !cond(self) {
             assert!(
                 Instant::now() < deadline,
-                "timed out waiting for {what}\nlog:\n{}",
-                self.log()
+                "timed out waiting for {what}\nlog:\n{}\nprobe notes:\n{}",
+                self.log(),
+                self.probe_log()
             );
             std::thread::sleep(Duration::from_millis(20));
         }

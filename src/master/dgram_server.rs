@@ -545,7 +545,11 @@ impl<S: 'static> DgramServer<S> {
             .conf
             .get_int("dgram_batch_limit", 64, 1, 1024)
             .unwrap_or_else(|e| fatal(e)) as usize;
-        let batch_limit = if explicit || opts.alone { batch_limit } else { 1 };
+        let batch_limit = if explicit || opts.alone {
+            batch_limit
+        } else {
+            1
+        };
 
         // 9. Transport and generation.
         match opts.transport.as_deref() {
