@@ -4,6 +4,7 @@
 //! mail, [`global`] the configuration and logging every program shares, and
 //! [`master`] the master/child protocol and the `dgram_server` skeleton.
 
+pub mod bench;
 pub mod commands;
 pub mod control;
 pub mod global;

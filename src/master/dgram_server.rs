@@ -48,6 +48,10 @@ use super::master_proto::{
 /// The largest datagram a request may be; longer ones are cut by the kernel.
 pub const DGRAM_BUF_SIZE: usize = 4096;
 
+/// Batches taken in one busy spell before the process reports idle and
+/// looks at its other descriptors (master gone, idle timer) again.
+pub const DRAIN_BATCHES: usize = 16;
+
 /// The watchdog timeout when the service does not set one.
 pub const DEFAULT_WATCHDOG: i32 = 1000;
 
@@ -796,25 +800,51 @@ impl<S> Running<S> {
                 self.generation,
                 MASTER_STAT_TAKEN,
             );
-            // A batch: what one recvmmsg() took, up to dgram_batch_limit
-            // datagrams, between one TAKEN and one AVAIL, flushed by the
-            // batch_end hook before AVAIL.
-            if self.in_flow_delay {
-                let got = match &self.flow {
-                    Some((r, w)) => mail_flow_get(r, w, n).is_ok(),
-                    None => false,
-                };
-                if !got {
-                    std::thread::sleep(Duration::from_secs(self.ctx.params.in_flow_delay as u64));
+            // A batch is what one recvmmsg() took (up to dgram_batch_limit
+            // datagrams), flushed by the batch_end hook.  While more are
+            // queued the process stays busy and takes the next batch at
+            // once: the master hears TAKEN and AVAIL once per busy spell
+            // (at most DRAIN_BATCHES batches), not once per datagram.
+            let mut n = n;
+            let mut drained = 0;
+            loop {
+                if self.in_flow_delay {
+                    let got = match &self.flow {
+                        Some((r, w)) => mail_flow_get(r, w, n).is_ok(),
+                        None => false,
+                    };
+                    if !got {
+                        std::thread::sleep(Duration::from_secs(
+                            self.ctx.params.in_flow_delay as u64,
+                        ));
+                    }
+                }
+                for i in 0..n {
+                    service(state, batch.datagram(i), &mut self.ctx);
+                }
+                if let Some(f) = self.hooks.batch_end.as_mut() {
+                    f(state, &mut self.ctx);
+                }
+                use_count = use_count.saturating_add(n as i32);
+                drained += 1;
+                // A pool member takes one datagram per wake-up, as in Postfix.
+                if self.batch_limit == 1
+                    || drained >= DRAIN_BATCHES
+                    || (self.ctx.max_use != 0 && use_count >= self.ctx.max_use)
+                {
+                    break;
+                }
+                if self.watchdog {
+                    crate::util::watchdog::pat();
+                }
+                n = batch.recv(
+                    &self.sockets[index],
+                    self.batch_limit.min(remaining(self.ctx.max_use, use_count)),
+                );
+                if n == 0 {
+                    break;
                 }
             }
-            for i in 0..n {
-                service(state, batch.datagram(i), &mut self.ctx);
-            }
-            if let Some(f) = self.hooks.batch_end.as_mut() {
-                f(state, &mut self.ctx);
-            }
-            use_count = use_count.saturating_add(n as i32);
             if master_notify(
                 &self.status_fd,
                 self.pid,

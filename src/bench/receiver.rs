@@ -1,0 +1,82 @@
+//! The bare receivers `postkit bench` measures against: what the socket
+//! allows with no skeleton, no master and no status protocol.
+//! `recv`: one recv() and one write() per datagram.  `mmsg`: recvmmsg() of
+//! up to 64 datagrams and one write() per batch.
+
+use std::io::Write;
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::master::dgram_batch::BatchReceiver;
+
+/// Kills the receiver when dropped.
+pub struct Guard(pub Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn start(exe: &Path, mode: &str, socket: &Path, log: &Path) -> Result<Child, String> {
+    let child = Command::new(exe)
+        .args(["bench-receiver", mode])
+        .arg(socket)
+        .arg(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !socket.exists() {
+        if Instant::now() > deadline {
+            return Err("the bare receiver did not start".into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(child)
+}
+
+/// `postkit bench-receiver recv|mmsg SOCKET LOG`.
+pub fn main(args: &[String]) -> i32 {
+    let [mode, socket, log] = args else {
+        eprintln!("usage: postkit bench-receiver recv|mmsg SOCKET LOG");
+        return 2;
+    };
+    let sock = UnixDatagram::bind(socket).expect("bind");
+    let mut out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log");
+    let mut line = Vec::with_capacity(64 * 4097);
+    if mode == "recv" {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let n = sock.recv(&mut buf).expect("recv");
+            line.clear();
+            line.extend_from_slice(&buf[..n]);
+            line.push(b'\n');
+            out.write_all(&line).expect("write");
+        }
+    }
+    let mut batch = BatchReceiver::new(64);
+    sock.set_nonblocking(false).expect("blocking");
+    loop {
+        // Wait for the first datagram, then take what is queued.
+        let mut pfd = [nix::poll::PollFd::new(
+            std::os::fd::AsFd::as_fd(&sock),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let _ = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::NONE);
+        let n = batch.recv(&sock, 64);
+        line.clear();
+        for i in 0..n {
+            line.extend_from_slice(batch.datagram(i));
+            line.push(b'\n');
+        }
+        out.write_all(&line).expect("write");
+    }
+}
