@@ -52,6 +52,9 @@ pub const DGRAM_BUF_SIZE: usize = 4096;
 /// looks at its other descriptors (master gone, idle timer) again.
 pub const DRAIN_BATCHES: usize = 16;
 
+/// How long a batching process waits for more before reporting idle.
+pub const LINGER: Duration = Duration::from_millis(1);
+
 /// The watchdog timeout when the service does not set one.
 pub const DEFAULT_WATCHDOG: i32 = 1000;
 
@@ -714,11 +717,31 @@ impl<S> Running<S> {
         std::process::exit(0);
     }
 
+    /// Tells the master this process is idle; if it cannot, the master is
+    /// gone and so is the reason to run.
+    fn report_idle(&mut self, state: &mut S) {
+        if master_notify(
+            &self.status_fd,
+            self.pid,
+            self.generation,
+            MASTER_STAT_AVAIL,
+        )
+        .is_err()
+        {
+            self.exit_normally(state, "master disconnect -- exiting");
+        }
+    }
+
     fn main_loop(&mut self, state: &mut S, service: &mut dyn FnMut(&mut S, &[u8], &mut Ctx)) -> ! {
         let mut use_count: i32 = 0;
         let mut idle_deadline = (self.ctx.max_idle > 0)
             .then(|| Instant::now() + Duration::from_secs(self.ctx.max_idle as u64));
         let mut batch = super::dgram_batch::BatchReceiver::new(self.batch_limit);
+        // A batching process that runs alone stays busy for LINGER after its
+        // queue runs dry before it reports idle: under load the next
+        // datagram comes first, and the master is not woken twice per batch.
+        let linger = self.batch_limit > 1 && self.lock.is_none();
+        let mut busy = false;
         while self.ctx.max_use == 0 || use_count < self.ctx.max_use {
             if let Some(lock) = &self.lock {
                 if self.watchdog {
@@ -738,6 +761,9 @@ impl<S> Running<S> {
             if let Some(deadline) = idle_deadline {
                 let left = deadline.saturating_duration_since(Instant::now());
                 wait = Some(wait.map_or(left, |w| w.min(left)));
+            }
+            if busy {
+                wait = Some(wait.map_or(LINGER, |w| w.min(LINGER)));
             }
             let timeout = match wait {
                 None => PollTimeout::NONE,
@@ -762,14 +788,21 @@ impl<S> Running<S> {
                 status_ready = has_events(status);
                 ready = listen.iter().map(has_events).collect();
             }
-            // Timers run before descriptor events, as in Postfix.
-            if idle_deadline.is_some_and(|d| Instant::now() >= d) {
-                self.exit_normally(state, "idle timeout -- exiting");
-            }
             if status_ready {
                 self.exit_normally(state, "master disconnect -- exiting");
             }
             let Some(index) = ready.iter().position(|r| *r) else {
+                if busy {
+                    // Nothing more came: now the process is idle.
+                    busy = false;
+                    self.report_idle(state);
+                    if self.ctx.max_idle > 0 {
+                        idle_deadline =
+                            Some(Instant::now() + Duration::from_secs(self.ctx.max_idle as u64));
+                    }
+                } else if idle_deadline.is_some_and(|d| Instant::now() >= d) {
+                    self.exit_normally(state, "idle timeout -- exiting");
+                }
                 continue;
             };
             // The datagrams are taken while the pool lock is still held: a
@@ -783,23 +816,26 @@ impl<S> Running<S> {
             if n == 0 {
                 continue;
             }
-            if let Some(lock) = &self.lock
-                && let Err(e) = myflock(lock, LockOp::Unlock, true)
-            {
-                msg_fatal!("select unlock: {}", crate::util::nix_text(e));
+            if !busy {
+                if let Some(lock) = &self.lock
+                    && let Err(e) = myflock(lock, LockOp::Unlock, true)
+                {
+                    msg_fatal!("select unlock: {}", crate::util::nix_text(e));
+                }
+                if msg::verbose() > 0 {
+                    msg_info!("dgram_server_accept: request arrived");
+                }
+                if let Some(f) = self.hooks.pre_accept.as_mut() {
+                    f(state, &mut self.ctx);
+                }
+                let _ = master_notify(
+                    &self.status_fd,
+                    self.pid,
+                    self.generation,
+                    MASTER_STAT_TAKEN,
+                );
+                busy = true;
             }
-            if msg::verbose() > 0 {
-                msg_info!("dgram_server_accept: request arrived");
-            }
-            if let Some(f) = self.hooks.pre_accept.as_mut() {
-                f(state, &mut self.ctx);
-            }
-            let _ = master_notify(
-                &self.status_fd,
-                self.pid,
-                self.generation,
-                MASTER_STAT_TAKEN,
-            );
             // A batch is what one recvmmsg() took (up to dgram_batch_limit
             // datagrams), flushed by the batch_end hook.  While more are
             // queued the process stays busy and takes the next batch at
@@ -845,20 +881,17 @@ impl<S> Running<S> {
                     break;
                 }
             }
-            if master_notify(
-                &self.status_fd,
-                self.pid,
-                self.generation,
-                MASTER_STAT_AVAIL,
-            )
-            .is_err()
-            {
-                self.exit_normally(state, "master disconnect -- exiting");
+            if !linger {
+                busy = false;
+                self.report_idle(state);
             }
             if self.ctx.max_idle > 0 {
                 idle_deadline =
                     Some(Instant::now() + Duration::from_secs(self.ctx.max_idle as u64));
             }
+        }
+        if busy {
+            self.report_idle(state);
         }
         self.exit_normally(state, "use limit -- exiting")
     }
