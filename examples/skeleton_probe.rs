@@ -98,7 +98,8 @@ fn main() {
             };
             note(p, &format!("dsn -> {:?}", filter.lookup(&dsn)));
         }
-        if p.mode == "stuck" {
+        // "hang" sticks one request, as a handler with a bug would.
+        if p.mode == "stuck" || data == b"hang" {
             loop {
                 std::thread::sleep(Duration::from_secs(p.sleep.max(1) as u64));
             }

@@ -73,20 +73,49 @@ pub fn postlog_path(params: &MailParams) -> String {
     )
 }
 
-/// Appends a formatted record straight to the log file.
+/// Appends a formatted record straight to the log file.  A record that
+/// cannot be written goes to stderr, and the next record that can be
+/// written is followed by a count of those lost, so none is lost silently.
 pub fn logwriter_fallback(path: String, mode: u32) -> Fallback {
+    let mut lost: u64 = 0;
     Box::new(move |rec: &[u8]| {
-        match crate::util::safe_open::safe_open(std::path::Path::new(&path), false, true, mode) {
-            Ok(mut f) => {
-                let mut line = rec.to_vec();
-                line.push(b'\n');
-                if let Err(e) = f.write_all(&line) {
-                    let _ = writeln!(std::io::stderr(), "logfile '{path}' write error: {e}");
+        let mut line = rec.to_vec();
+        line.push(b'\n');
+        if lost > 0 {
+            // The lost-count record carries this record's header.
+            let header_end = rec
+                .windows(3)
+                .position(|w| w == b"]: ")
+                .map_or(0, |i| i + 3);
+            line.extend_from_slice(&rec[..header_end]);
+            line.extend_from_slice(
+                format!("warning: {lost} earlier record(s) could not be written to {path}\n")
+                    .as_bytes(),
+            );
+        }
+        let file =
+            crate::util::safe_open::safe_open(std::path::Path::new(&path), false, true, mode);
+        let (written, why) = match file {
+            Ok(f) => match crate::util::append_lines::append_lines(&f, &line) {
+                (n, None) => (n, None),
+                (n, Some(e)) if e.raw_os_error().is_some() => {
+                    (n, Some(crate::util::errno_text(&e)))
                 }
-            }
-            Err(why) => {
-                let _ = writeln!(std::io::stderr(), "open logfile '{path}': {why}");
-            }
+                (n, Some(e)) => (n, Some(e.to_string())),
+            },
+            Err(why) => (0, Some(why)),
+        };
+        if written == line.len() {
+            lost = 0;
+        } else if written <= rec.len() {
+            lost += 1;
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(
+                err,
+                "logfile '{path}' write error: {}",
+                why.unwrap_or_default()
+            );
+            let _ = err.write_all(&line[..rec.len() + 1]);
         }
     })
 }

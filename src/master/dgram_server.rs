@@ -740,7 +740,11 @@ impl<S> Running<S> {
         // A batching process that runs alone stays busy for LINGER after its
         // queue runs dry before it reports idle: under load the next
         // datagram comes first, and the master is not woken twice per batch.
-        let linger = self.batch_limit > 1 && self.lock.is_none();
+        // Not before its first AVAIL though: a master (Postfix's too) takes a
+        // child that dies without ever having reported AVAIL for a broken
+        // command and throttles the service.
+        let may_linger = self.batch_limit > 1 && self.lock.is_none();
+        let mut linger = false;
         let mut busy = false;
         while self.ctx.max_use == 0 || use_count < self.ctx.max_use {
             if let Some(lock) = &self.lock {
@@ -884,6 +888,7 @@ impl<S> Running<S> {
             if !linger {
                 busy = false;
                 self.report_idle(state);
+                linger = may_linger;
             }
             if self.ctx.max_idle > 0 {
                 idle_deadline =

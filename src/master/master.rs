@@ -33,8 +33,8 @@ use crate::{msg_fatal, msg_info, msg_warn};
 
 use super::master_ent::{EntContext, MasterEnt, ServType, parse_master_cf};
 use super::master_listen::master_listen_init;
-use super::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN, MasterStatus, STATUS_SIZE};
 use super::master_spawn::{ChildFds, spawn};
+use super::master_status::{ProcTable, Update, read_status, status_channel};
 
 /// What the master calls itself in `daemon started -- version ...`.
 pub const VERSION: &str = concat!("postkit-", env!("CARGO_PKG_VERSION"));
@@ -87,22 +87,13 @@ pub fn parse_options(args: &[String]) -> Result<MasterOptions, String> {
     Ok(o)
 }
 
-/// One child process.
-#[derive(Debug, Clone)]
-struct ChildProc {
-    generation: u32,
-    avail: bool,
-    use_count: u64,
-}
-
 /// One service and its processes.
 struct Service {
     ent: MasterEnt,
     listen: Vec<OwnedFd>,
     /// The master's end and the end every child gets as fd 5.
-    status: Option<(UnixStream, UnixStream)>,
-    children: HashMap<i32, ChildProc>,
-    avail_proc: usize,
+    status: Option<(OwnedFd, OwnedFd)>,
+    procs: ProcTable,
     throttled_until: Option<Instant>,
     next_wakeup: Option<Instant>,
     spawns: u64,
@@ -112,22 +103,19 @@ struct Service {
 
 impl Service {
     fn total_proc(&self) -> usize {
-        self.children.len()
+        self.procs.total()
     }
 
     /// Postfix's listening rule: not throttled, nobody idle, under the limit.
     fn wants_listen(&self) -> bool {
         self.throttled_until.is_none()
-            && self.avail_proc == 0
+            && self.procs.avail() == 0
             && (self.ent.max_proc == 0 || (self.total_proc() as i32) < self.ent.max_proc)
             && self.status.is_some()
     }
 
     fn new_status_channel(&mut self) -> Result<(), String> {
-        let (m, c) = UnixStream::pair().map_err(|e| format!("pipe: {e}"))?;
-        // Never wait for a child; both ends are close-on-exec (the child's
-        // copy on fd 5 is placed by dup2, which clears the flag there).
-        m.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let (m, c) = status_channel().map_err(|e| format!("pipe: {}", crate::util::nix_text(e)))?;
         self.status = Some((m, c));
         Ok(())
     }
@@ -142,6 +130,9 @@ struct Signals {
 }
 
 fn install_signals() -> Result<Signals, String> {
+    // A full disk must be an error the master sees when it writes its own
+    // records into the log file, not its death.
+    crate::util::sig::ignore(Signal::SIGXFSZ);
     let (wake, wake_write) = UnixStream::pair().map_err(|e| e.to_string())?;
     wake.set_nonblocking(true).map_err(|e| e.to_string())?;
     wake_write
@@ -353,8 +344,7 @@ impl Master {
             ent,
             listen,
             status: None,
-            children: HashMap::new(),
-            avail_proc: 0,
+            procs: ProcTable::default(),
             throttled_until: None,
             spawns: 0,
             failures: 0,
@@ -611,15 +601,7 @@ impl Master {
                 let pid = child.id() as i32;
                 // The master reaps children itself (waitpid on SIGCHLD).
                 std::mem::forget(child);
-                s.children.insert(
-                    pid,
-                    ChildProc {
-                        generation,
-                        avail: true,
-                        use_count: 0,
-                    },
-                );
-                s.avail_proc += 1;
+                s.procs.add(pid, generation);
                 s.spawns += 1;
                 if s.ent.wakeup_conditional && s.next_wakeup.is_none() {
                     if msg::verbose() > 0 {
@@ -642,57 +624,34 @@ impl Master {
 
     fn status_event(&mut self, i: usize) {
         let s = &mut self.services[i];
-        let mut buf = [0u8; STATUS_SIZE * 64];
-        let n = match s.status.as_ref().map(|(m, _)| (&*m).read(&mut buf)) {
-            Some(Ok(n)) => n,
-            Some(Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-            Some(Err(e)) => {
-                msg_warn!("master_status_event: read: {}", crate::util::errno_text(&e));
-                return;
-            }
-            None => return,
+        let Some((m, _)) = &s.status else {
+            return;
         };
-        for chunk in buf[..n].chunks(STATUS_SIZE) {
-            let Some(stat) = MasterStatus::decode(chunk) else {
-                msg_warn!(
-                    "service {}({}): child (pid ?) sent partial status update ({} bytes)",
-                    s.ent.ext_name,
-                    s.ent.kind.name(),
-                    chunk.len()
-                );
-                continue;
-            };
-            let Some(child) = s.children.get_mut(&stat.pid) else {
+        let (ext_name, kind) = (&s.ent.ext_name, s.ent.kind.name());
+        let procs = &mut s.procs;
+        // A bounded number per wake-up, so that one busy service cannot
+        // starve the others.
+        let result = read_status(m, 256, |msg| match procs.update(msg) {
+            Update::Applied => {}
+            Update::Partial { pid, len } => msg_warn!(
+                "service {ext_name}({kind}): child (pid {}) sent partial status update ({len} bytes)",
+                pid.map_or("?".to_string(), |p| p.to_string())
+            ),
+            Update::NotFound { pid } => {
                 if msg::verbose() > 0 {
-                    msg_info!("master_status_event: process (pid {}) not found", stat.pid);
+                    msg_info!("master_status_event: process id not found: {pid}");
                 }
-                continue;
-            };
-            if child.generation != stat.generation {
-                msg_info!(
-                    "ignoring status update from child pid {} generation {}",
-                    stat.pid,
-                    stat.generation
-                );
-                continue;
             }
-            match stat.avail {
-                MASTER_STAT_AVAIL if !child.avail => {
-                    child.avail = true;
-                    child.use_count += 1;
-                    s.avail_proc += 1;
-                }
-                MASTER_STAT_TAKEN if child.avail => {
-                    child.avail = false;
-                    s.avail_proc -= 1;
-                }
-                MASTER_STAT_AVAIL | MASTER_STAT_TAKEN => {}
-                other => msg_warn!(
-                    "master_status_event: ignoring unknown status: {} allegedly from pid: {}",
-                    stat.pid,
-                    other
-                ),
+            Update::WrongGeneration { pid, generation } => {
+                msg_info!("ignoring status update from child pid {pid} generation {generation}")
             }
+            // Postfix's own text, with its arguments in this order.
+            Update::Unknown { pid, avail } => msg_warn!(
+                "master_status_event: ignoring unknown status: {pid} allegedly from pid: {avail}"
+            ),
+        });
+        if let Err(e) = result {
+            msg_warn!("master_status_event: read: {}", crate::util::nix_text(e));
         }
     }
 
@@ -713,17 +672,10 @@ impl Master {
                 }
                 continue;
             }
-            let Some(s) = self
-                .services
-                .iter_mut()
-                .find(|s| s.children.contains_key(&pid))
-            else {
+            let Some(s) = self.services.iter_mut().find(|s| s.procs.contains(pid)) else {
                 continue;
             };
-            let child = s.children.remove(&pid).expect("child is known");
-            if child.avail {
-                s.avail_proc -= 1;
-            }
+            let child = s.procs.remove(pid).expect("child is known");
             let abnormal = match status {
                 WaitStatus::Exited(_, 0) => false,
                 WaitStatus::Exited(_, code) => {
@@ -816,9 +768,7 @@ impl Master {
                     // exit, so the new configuration takes effect; the
                     // socket and what waits in it stay.
                     let _ = s.new_status_channel();
-                    for c in s.children.values_mut() {
-                        c.generation = u32::MAX;
-                    }
+                    s.procs.retire_all();
                     s.throttled_until = None;
                 }
                 None => {
@@ -832,9 +782,9 @@ impl Master {
             let k = keep.get(i).copied().unwrap_or(true);
             i += 1;
             if !k {
-                for pid in s.children.keys() {
-                    let _ = nix::sys::signal::kill(Pid::from_raw(*pid), Signal::SIGTERM);
-                    self.orphans.insert(*pid, s.ent.path.clone());
+                for pid in s.procs.pids() {
+                    let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGTERM);
+                    self.orphans.insert(pid, s.ent.path.clone());
                 }
             }
             k
@@ -846,7 +796,7 @@ impl Master {
         let pids: Vec<i32> = self
             .services
             .iter()
-            .flat_map(|s| s.children.keys().copied())
+            .flat_map(|s| s.procs.pids())
             .chain(self.orphans.keys().copied())
             .collect();
         for pid in &pids {
@@ -933,8 +883,8 @@ impl Master {
                 s.ent.kind.name(),
                 limit,
                 s.total_proc(),
-                s.total_proc() - s.avail_proc,
-                s.avail_proc,
+                s.procs.busy(),
+                s.procs.avail(),
                 s.spawns,
                 s.failures,
                 throttled

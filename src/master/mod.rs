@@ -12,3 +12,4 @@ pub mod master_ent;
 pub mod master_listen;
 pub mod master_proto;
 pub mod master_spawn;
+pub mod master_status;

@@ -8,8 +8,8 @@
 //! datagram is always exactly one line and nobody can forge a log line.
 
 use std::fs::File;
-use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 
 use crate::master::dgram_server::{Ctx, DgramServer};
 use crate::util::msg;
@@ -24,9 +24,20 @@ struct Postlogd {
     path: String,
     /// A write failed; said once, until a write works again.
     failing: bool,
+    /// Whole lines not yet written: the batch being handled, and while the
+    /// file cannot be written (disk full), what waits for it to recover.
     line: Vec<u8>,
+    /// Records refused because MAX_PENDING bytes were already waiting.
+    dropped: u64,
     syslog: Option<SyslogClient>,
 }
+
+/// How much postlogd holds while its file cannot be written; records past
+/// this are counted and reported when the file recovers.
+pub const MAX_PENDING: usize = 4 << 20;
+
+/// How often a waiting write is retried while no datagram comes.
+const RETRY: Duration = Duration::from_secs(1);
 
 /// Control characters (newline above all) become `?`: one datagram, one line.
 pub fn sanitize_into(out: &mut Vec<u8>, data: &[u8]) {
@@ -53,6 +64,14 @@ fn pre_init(s: &mut Postlogd, ctx: &mut Ctx) {
         Err(why) => msg_fatal!("open logfile '{path}': {why}"),
     }
     s.path = path.clone();
+    if !path.starts_with("/dev/")
+        && let Some(file) = s.file.as_ref()
+        && let Some(cut) = remove_cut_record(file)
+    {
+        msg_warn!(
+            "logfile '{path}': removed {cut} bytes of a record cut short by an earlier postlogd"
+        );
+    }
     // From now on postlogd's own messages go straight into the file: it
     // must not send them to its own socket.
     let fallback = crate::global::maillog_client::logwriter_fallback(path, mode);
@@ -65,40 +84,105 @@ fn service(s: &mut Postlogd, data: &[u8], _ctx: &mut Ctx) {
         forward_to_syslog(sys, data);
         return;
     }
+    if s.line.len() >= MAX_PENDING {
+        s.dropped += 1;
+        return;
+    }
     sanitize_into(&mut s.line, data);
     s.line.push(b'\n');
 }
 
 /// The end of a batch: its lines go out in one write, before the master
 /// hears that postlogd is idle, so the file is never behind by more than
-/// the batch being handled.
+/// the batch being handled.  What cannot be written (disk full, say) stays,
+/// whole lines only (see append_lines), and goes out when the file can
+/// take it again.
 fn flush(s: &mut Postlogd, _ctx: &mut Ctx) {
-    if s.line.is_empty() {
-        return;
-    }
     let Some(file) = s.file.as_mut() else {
         s.line.clear();
         return;
     };
-    let result = file.write_all(&s.line);
-    s.line.clear();
-    match result {
-        Ok(()) => {
-            if s.failing {
-                s.failing = false;
-                crate::msg_info!("logfile '{}' is writable again", s.path);
-            }
+    let (written, error) = crate::util::append_lines::append_lines(file, &s.line);
+    s.line.drain(..written);
+    if let Some(e) = error {
+        if !s.failing {
+            s.failing = true;
+            let why = match e.raw_os_error() {
+                Some(_) => crate::util::errno_text(&e),
+                None => e.to_string(),
+            };
+            msg_warn!(
+                "logfile '{}' write error: {why}; holding records until it can be written",
+                s.path
+            );
         }
-        Err(e) => {
-            if !s.failing {
-                s.failing = true;
-                msg_warn!(
-                    "logfile '{}' write error: {}",
-                    s.path,
-                    crate::util::errno_text(&e)
-                );
-            }
-        }
+        return;
+    }
+    if s.failing {
+        s.failing = false;
+        crate::msg_info!("logfile '{}' is writable again", s.path);
+    }
+    if s.dropped > 0 {
+        msg_warn!(
+            "{} record(s) dropped while logfile '{}' could not be written",
+            s.dropped,
+            s.path
+        );
+        s.dropped = 0;
+    }
+}
+
+/// A postlogd killed in the middle of a write that spans pages can leave a
+/// record cut short at the end of the file; the next one removes it, so
+/// that the file holds whole lines only.  How many bytes it removed.
+fn remove_cut_record(file: &File) -> Option<u64> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata().ok()?.len();
+    if len == 0 {
+        return None;
+    }
+    let tail_len = len.min(64 * 1024);
+    let mut tail = vec![0u8; tail_len as usize];
+    // The descriptor is opened for appending only; read through a second one.
+    let reader = File::open(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(file)
+    ))
+    .ok()?;
+    reader.read_exact_at(&mut tail, len - tail_len).ok()?;
+    if tail.last() == Some(&b'\n') {
+        return None;
+    }
+    let keep = match tail.iter().rposition(|b| *b == b'\n') {
+        Some(j) => len - tail_len + j as u64 + 1,
+        None if tail_len == len => 0,
+        // No line end in the last 64 KiB: not a cut record but something
+        // else; leave it alone.
+        None => return None,
+    };
+    file.set_len(keep).ok()?;
+    Some(len - keep)
+}
+
+/// While records wait for the file, retry now and then even if nothing
+/// else comes.
+fn retry(s: &mut Postlogd, ctx: &mut Ctx) -> Option<Duration> {
+    if s.line.is_empty() {
+        return None;
+    }
+    flush(s, ctx);
+    (!s.line.is_empty()).then_some(RETRY)
+}
+
+/// Last chance for waiting records before the process exits.
+fn exit(s: &mut Postlogd, ctx: &mut Ctx) {
+    flush(s, ctx);
+    if !s.line.is_empty() {
+        let lines = s.line.iter().filter(|b| **b == b'\n').count();
+        msg_warn!(
+            "{lines} record(s) lost: logfile '{}' could not be written before exit",
+            s.path
+        );
     }
 }
 
@@ -132,6 +216,8 @@ pub fn main(args: &[String]) -> i32 {
         })
         .pre_init(pre_init)
         .batch_end(flush)
+        .loop_hook(retry)
+        .exit_hook(exit)
         .post_init(|_, ctx| ctx.max_use = 0)
         .solitary()
         .watchdog(|s| s.watchdog)

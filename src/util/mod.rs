@@ -26,6 +26,7 @@ pub fn nix_text(e: nix::errno::Errno) -> String {
         None => text,
     }
 }
+pub mod append_lines;
 pub mod chroot_uid;
 pub mod dict;
 pub mod myflock;

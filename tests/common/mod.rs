@@ -55,3 +55,5 @@ pub fn run(cmd: &mut Command) -> Outcome {
         status: out.status.code().unwrap_or(-1),
     }
 }
+
+pub mod instance;

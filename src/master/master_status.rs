@@ -1,0 +1,244 @@
+//! The master's side of the status channel (Postfix's master_status): the
+//! channel itself and the table of a service's children that its records
+//! keep up to date.
+//!
+//! The channel is a SOCK_SEQPACKET socket pair rather than Postfix's stream
+//! pair: a child still writes its 12-byte record with one write(), but each
+//! write arrives as one message, so a child that writes garbage or half a
+//! record costs one warning and never shifts the records after it.  The
+//! child's end still reads EOF when the master goes away.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, recv, socketpair};
+
+use super::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN, MasterStatus, STATUS_SIZE};
+
+/// The master's end (non-blocking) and the end every child gets as fd 5;
+/// both close-on-exec (the child's copy on fd 5 is placed by dup2, which
+/// clears the flag there).
+pub fn status_channel() -> nix::Result<(OwnedFd, OwnedFd)> {
+    let (master, child) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?;
+    nix::fcntl::fcntl(
+        &master,
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    )?;
+    Ok((master, child))
+}
+
+/// Reads up to `max` waiting messages from the master's end, handing each
+/// to `f`; stops early when none is left.
+pub fn read_status(fd: impl AsFd, max: usize, mut f: impl FnMut(&[u8])) -> Result<(), nix::Error> {
+    use std::os::fd::AsRawFd;
+    // Longer than a record, so that an oversized message is seen as one.
+    let mut buf = [0u8; STATUS_SIZE * 4];
+    for _ in 0..max {
+        match recv(fd.as_fd().as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
+            Ok(0) => return Ok(()),
+            Ok(n) => f(&buf[..n]),
+            Err(nix::Error::EAGAIN) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// One child process as the master knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildProc {
+    pub generation: u32,
+    pub avail: bool,
+    /// AVAIL records seen: a child that dies before its first one is taken
+    /// for a broken command.
+    pub use_count: u64,
+}
+
+/// What one message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Update {
+    /// A record that changed or confirmed a child's state.
+    Applied,
+    /// Not a whole record: Postfix's "partial status update".
+    Partial { pid: Option<i32>, len: usize },
+    /// A pid that is not ours (reaped already, or made up).
+    NotFound { pid: i32 },
+    /// A child of an earlier generation (before a reload).
+    WrongGeneration { pid: i32, generation: u32 },
+    /// Neither TAKEN nor AVAIL.
+    Unknown { pid: i32, avail: i32 },
+}
+
+/// A service's children and how many of them are idle.
+#[derive(Debug, Default)]
+pub struct ProcTable {
+    children: HashMap<i32, ChildProc>,
+    avail: usize,
+}
+
+impl ProcTable {
+    /// A new child counts as idle until it says otherwise, as in Postfix.
+    pub fn add(&mut self, pid: i32, generation: u32) {
+        if let Some(old) = self.children.insert(
+            pid,
+            ChildProc {
+                generation,
+                avail: true,
+                use_count: 0,
+            },
+        ) && old.avail
+        {
+            self.avail -= 1;
+        }
+        self.avail += 1;
+    }
+
+    pub fn remove(&mut self, pid: i32) -> Option<ChildProc> {
+        let child = self.children.remove(&pid)?;
+        if child.avail {
+            self.avail -= 1;
+        }
+        Some(child)
+    }
+
+    pub fn contains(&self, pid: i32) -> bool {
+        self.children.contains_key(&pid)
+    }
+
+    pub fn pids(&self) -> impl Iterator<Item = i32> + '_ {
+        self.children.keys().copied()
+    }
+
+    pub fn total(&self) -> usize {
+        self.children.len()
+    }
+
+    pub fn avail(&self) -> usize {
+        self.avail
+    }
+
+    pub fn busy(&self) -> usize {
+        self.children.len() - self.avail
+    }
+
+    /// After a reload the old children's records no longer count: they are
+    /// on their way out.
+    pub fn retire_all(&mut self) {
+        for c in self.children.values_mut() {
+            c.generation = u32::MAX;
+        }
+    }
+
+    /// Applies one message from the channel.
+    pub fn update(&mut self, msg: &[u8]) -> Update {
+        let Some(stat) = MasterStatus::decode(msg) else {
+            let pid =
+                (msg.len() >= 4).then(|| i32::from_ne_bytes([msg[0], msg[1], msg[2], msg[3]]));
+            return Update::Partial {
+                pid,
+                len: msg.len(),
+            };
+        };
+        let Some(child) = self.children.get_mut(&stat.pid) else {
+            return Update::NotFound { pid: stat.pid };
+        };
+        if child.generation != stat.generation {
+            return Update::WrongGeneration {
+                pid: stat.pid,
+                generation: stat.generation,
+            };
+        }
+        match stat.avail {
+            MASTER_STAT_AVAIL => {
+                if !child.avail {
+                    child.avail = true;
+                    child.use_count += 1;
+                    self.avail += 1;
+                }
+            }
+            MASTER_STAT_TAKEN => {
+                if child.avail {
+                    child.avail = false;
+                    self.avail -= 1;
+                }
+            }
+            other => {
+                return Update::Unknown {
+                    pid: stat.pid,
+                    avail: other,
+                };
+            }
+        }
+        Update::Applied
+    }
+
+    /// The invariant the fuzz target checks: the idle count is the number
+    /// of idle children.
+    pub fn consistent(&self) -> bool {
+        self.avail == self.children.values().filter(|c| c.avail).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(pid: i32, generation: u32, avail: i32) -> Vec<u8> {
+        MasterStatus {
+            pid,
+            generation,
+            avail,
+        }
+        .encode()
+        .to_vec()
+    }
+
+    #[test]
+    fn records_move_children_between_busy_and_idle() {
+        let mut t = ProcTable::default();
+        t.add(10, 1);
+        assert_eq!((t.total(), t.avail()), (1, 1));
+        assert_eq!(t.update(&rec(10, 1, MASTER_STAT_TAKEN)), Update::Applied);
+        assert_eq!(t.busy(), 1);
+        assert_eq!(t.update(&rec(10, 1, MASTER_STAT_AVAIL)), Update::Applied);
+        assert_eq!(t.avail(), 1);
+        assert_eq!(t.remove(10).unwrap().use_count, 1);
+        assert_eq!(t.avail(), 0);
+    }
+
+    #[test]
+    fn garbage_is_reported_and_ignored() {
+        let mut t = ProcTable::default();
+        t.add(10, 1);
+        assert_eq!(t.update(b"xyz"), Update::Partial { pid: None, len: 3 });
+        assert_eq!(t.update(&rec(11, 1, 0)), Update::NotFound { pid: 11 });
+        assert_eq!(
+            t.update(&rec(10, 2, 0)),
+            Update::WrongGeneration {
+                pid: 10,
+                generation: 2
+            }
+        );
+        assert_eq!(
+            t.update(&rec(10, 1, 7)),
+            Update::Unknown { pid: 10, avail: 7 }
+        );
+        assert_eq!((t.total(), t.avail()), (1, 1));
+        assert!(t.consistent());
+    }
+
+    #[test]
+    fn channel_keeps_record_boundaries() {
+        let (m, c) = status_channel().unwrap();
+        nix::unistd::write(&c, b"short").unwrap();
+        nix::unistd::write(&c, &rec(5, 6, 1)).unwrap();
+        let mut got = Vec::new();
+        read_status(&m, 16, |msg| got.push(msg.to_vec())).unwrap();
+        assert_eq!(got, vec![b"short".to_vec(), rec(5, 6, 1)]);
+    }
+}
