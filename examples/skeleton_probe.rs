@@ -11,18 +11,24 @@ use postkit::master::dgram_server::DgramServer;
 #[derive(Default)]
 struct Probe {
     log: String,
+    /// Opened at the first note (before any chroot or privilege drop) and
+    /// kept, so that notes made in the jail still reach the file.
+    file: Option<std::fs::File>,
     mode: String,
     sleep: i32,
     watchdog: i32,
     dsn_maps: String,
 }
 
-fn note(p: &Probe, what: &str) {
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&p.log)
-    {
+fn note(p: &mut Probe, what: &str) {
+    if p.file.is_none() {
+        p.file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p.log)
+            .ok();
+    }
+    if let Some(f) = p.file.as_mut() {
         let _ = writeln!(f, "{what}");
     }
 }

@@ -17,3 +17,6 @@ fi
 
 cargo build --all-targets
 cargo test "$@"
+
+# Each fuzz target for a short, bounded time (a long run: see README).
+./scripts/fuzz.sh 20

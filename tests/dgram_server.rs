@@ -549,14 +549,14 @@ fn chroot_to_queue_directory() {
         return;
     }
     let pool = Pool::new("");
-    // probe.log lives outside the jail; the note is written before... so use
-    // a log inside the queue directory, reachable by the same name in both.
-    let inside = pool.dir.path().join("queue/probe.log");
+    // The probe opens its notes before the chroot and keeps them open.
+    let notes = pool.dir.path().join("notes.log");
     std::fs::write(
         pool.dir.path().join("main.cf"),
         format!(
-            "queue_directory = {}\nprobe_log = /probe.log\n",
-            pool.dir.path().join("queue").display()
+            "queue_directory = {}\nprobe_log = {}\n",
+            pool.dir.path().join("queue").display(),
+            notes.display()
         ),
     )
     .unwrap();
@@ -564,7 +564,7 @@ fn chroot_to_queue_directory() {
     let child = pool.start(&["-t", "unix-dgram", "-n", "probe", "-l", "-d", "-c"], &[]);
     std::thread::sleep(Duration::from_millis(500));
     drop(child);
-    let log = std::fs::read_to_string(inside).unwrap_or_default();
+    let log = std::fs::read_to_string(notes).unwrap_or_default();
     assert!(log.contains("chrooted=true"), "{log}");
 }
 

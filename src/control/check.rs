@@ -8,34 +8,46 @@ use crate::global::mail_params::MailParams;
 use crate::master::master_ent::{EntContext, parse_master_cf};
 use crate::util::msg;
 
+/// Parses master.cf as the master will; the error names the file and line.
+pub fn check_master_cf(config_dir: &str, params: &MailParams) -> Result<(), String> {
+    let path = format!("{config_dir}/master.cf");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("open {path}: {}", crate::util::errno_text(&e)))?;
+    let ctx = EntContext {
+        daemon_directory: params.daemon_directory.clone(),
+        default_process_limit: params.default_process_limit,
+        compat_ge_1: true,
+        foreground: false,
+        verbose: false,
+        master_service_disable: String::new(),
+    };
+    parse_master_cf(&path, &text, &ctx, &mut |m| msg::warn(&m)).map(|_| ())
+}
+
 pub fn check(config_dir: &str, params: &MailParams) -> i32 {
     let mut problems = 0;
     let mut report = |text: String| {
         eprintln!("postkit: warning: {text}");
         problems += 1;
     };
-    let path = format!("{config_dir}/master.cf");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let ctx = EntContext {
-                daemon_directory: params.daemon_directory.clone(),
-                default_process_limit: params.default_process_limit,
-                compat_ge_1: true,
-                foreground: false,
-                verbose: false,
-                master_service_disable: String::new(),
-            };
-            if let Err(e) = parse_master_cf(&path, &text, &ctx, &mut |m| msg::warn(&m)) {
-                report(e);
-            }
-        }
-        Err(e) => report(format!("open {path}: {}", crate::util::errno_text(&e))),
+    if let Err(e) = check_master_cf(config_dir, params) {
+        report(e);
     }
     let owner = nix::unistd::User::from_name(&params.mail_owner)
         .ok()
         .flatten();
     let root = nix::unistd::geteuid().is_root();
     let q = Path::new(&params.queue_directory);
+    // Postfix's postfix-script checks: nobody but its owner (root, when
+    // run as root) may write the queue directory.
+    if let Ok(m) = std::fs::metadata(q) {
+        if m.mode() & 0o022 != 0 {
+            report(format!("group or other writable: {}", q.display()));
+        }
+        if root && m.uid() != 0 {
+            report(format!("not owned by root: {}", q.display()));
+        }
+    }
     for (sub, mode, want_owner) in [
         ("pid", 0o755, None),
         ("public", 0o2710, owner.as_ref()),

@@ -56,6 +56,13 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
         Ok(p) => p,
         Err(e) => return fail(&e),
     };
+    // As `postfix start` checks first: a master.cf the master would refuse
+    // is reported here, on the terminal, not only in the log.
+    if (command == "start" || command == "start-fg")
+        && let Err(e) = check::check_master_cf(config_dir, &params)
+    {
+        return fail(&e);
+    }
     let running = running_master(&params.queue_directory);
     match command {
         "start-fg" => {
@@ -113,6 +120,16 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
                     return 0;
                 }
                 if let Ok(Some(st)) = child.try_wait() {
+                    // Its reason is in the log: show it here too.
+                    let tag = format!("[{}]: ", child.id());
+                    let log = std::fs::read(&params.maillog_file).unwrap_or_default();
+                    for line in String::from_utf8_lossy(&log).lines() {
+                        if line.contains(&tag)
+                            && (line.contains(": fatal: ") || line.contains(": panic: "))
+                        {
+                            say(line.split_once(&tag).map_or(line, |(_, t)| t));
+                        }
+                    }
                     return fail(&format!("the master exited at start ({st}); see the log"));
                 }
                 std::thread::sleep(Duration::from_millis(20));

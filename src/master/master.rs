@@ -247,6 +247,13 @@ pub fn make_queue_dirs(params: &MailParams) -> Result<(), String> {
         .ok()
         .flatten()
         .map(|g| g.gid.as_raw());
+    // The queue directory itself as Postfix's: 0755, whatever the umask,
+    // so that a chrooted, unprivileged child can see inside its jail.
+    if !q.exists() {
+        std::fs::create_dir_all(q)
+            .and_then(|_| std::fs::set_permissions(q, std::fs::Permissions::from_mode(0o755)))
+            .map_err(|e| format!("mkdir {}: {}", q.display(), crate::util::errno_text(&e)))?;
+    }
     for (sub, mode, uid, gid) in [
         ("pid", 0o755, None, None),
         (

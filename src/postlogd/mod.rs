@@ -61,7 +61,16 @@ fn pre_init(s: &mut Postlogd, ctx: &mut Ctx) {
     let mode = ctx.params.maillog_file_permissions;
     match crate::util::safe_open::safe_open(Path::new(&path), false, true, mode) {
         Ok(f) => s.file = Some(f),
-        Err(why) => msg_fatal!("open logfile '{path}': {why}"),
+        Err(why) => {
+            // Sent to its own socket this would reach nobody (Postfix's
+            // postlogd loses it so): say it on stderr and to syslog.
+            msg::set_postlog(None);
+            msg::set_stderr(true);
+            msg::set_syslog(Some(SyslogClient::new(
+                facility_code(&ctx.params.syslog_facility).unwrap_or(2),
+            )));
+            msg_fatal!("open logfile '{path}': {why}")
+        }
     }
     s.path = path.clone();
     if !path.starts_with("/dev/")

@@ -102,7 +102,7 @@ pub fn expand<'a>(
         suffixes,
         fatal: None,
     };
-    let (text, mut status) = ex.expand(pattern);
+    let (text, mut status) = ex.expand(pattern, 0);
     if ex.fatal.is_some() {
         status.error = true;
     }
@@ -145,11 +145,12 @@ struct Ctx {
 }
 
 impl Expander<'_> {
-    fn expand(&mut self, pattern: &str) -> (String, Status) {
+    /// Expands `pattern` in a fresh context that starts at nesting `level`.
+    fn expand(&mut self, pattern: &str, level: usize) -> (String, Status) {
         let mut ctx = Ctx {
             result: String::new(),
             status: Status::default(),
-            level: 0,
+            level,
         };
         let status = self.parse(&mut ctx, pattern);
         (ctx.result, status)
@@ -307,9 +308,12 @@ impl Expander<'_> {
             return None;
         }
         let (right, rest) = self.curly(ctx, after)?;
-        let (lval, lstat) = self.expand(left);
+        // The operands start at the caller's nesting level: Postfix starts
+        // them at zero, and `n = ${{$n} == {1} ? {a} : {b}}` then recurses
+        // until its stack overflows (postconf 3.7 crashes on it).
+        let (lval, lstat) = self.expand(left, ctx.level);
         ctx.status.merge(lstat);
-        let (rval, rstat) = self.expand(right);
+        let (rval, rstat) = self.expand(right, ctx.level);
         ctx.status.merge(rstat);
         let mut verdict = false;
         if self.flags & SCAN == 0 {
@@ -528,7 +532,12 @@ mod tests {
     use std::collections::HashMap;
 
     fn run(pattern: &str, flags: u32) -> (String, Status, Vec<String>) {
-        let vars: HashMap<&str, &str> = [("name1", "name1-value"), ("loop", "$loop")].into();
+        let vars: HashMap<&str, &str> = [
+            ("name1", "name1-value"),
+            ("loop", "$loop"),
+            ("relloop", "${{$relloop} == {1} ? {a} : {b}}"),
+        ]
+        .into();
         let mut warnings = Vec::new();
         let mut lookup = |n: &str, _m: Mode| vars.get(n).map(|v| v.to_string());
         let mut warn = |m: String| warnings.push(m);
@@ -600,6 +609,19 @@ mod tests {
         assert_eq!(
             w,
             vec!["unexpected input at: \"...${name1}}>>>:{${name2}}\"".to_string()]
+        );
+    }
+
+    /// Found by the main_cf fuzz target: a value whose relational operand
+    /// names the value itself (Postfix's postconf 3.7 dies of a stack
+    /// overflow on it).
+    #[test]
+    fn recursion_through_relational_operands_is_bounded() {
+        let w = err("$relloop");
+        assert!(
+            w.iter()
+                .any(|m| m.starts_with("unreasonable macro call nesting")),
+            "{w:?}"
         );
     }
 }

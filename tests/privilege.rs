@@ -1,0 +1,216 @@
+//! Privilege and files, end to end: what an unprivileged, chrooted service
+//! runs with under the master; symbolic links planted where the lock, pid
+//! and log files go are refused; Postfix's modes on the queue's directories
+//! and sockets; `postkit check` reporting wrong modes and owners.  The
+//! privilege cases need root (CI runs as root).
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+use common::instance::{Instance, POSTLOG, root};
+
+/// Plants a symbolic link as a user other than root would: Postfix (and
+/// postkit) follow a link only when root owns it and its directory.
+fn plant_symlink(target: &std::path::Path, link: &std::path::Path) {
+    std::os::unix::fs::symlink(target, link).unwrap();
+    if root() {
+        std::os::unix::fs::lchown(link, Some(65534), Some(65534)).unwrap();
+    }
+}
+
+/// mail_owner's account, as the tests running as root expect it.
+fn postfix_user() -> Option<nix::unistd::User> {
+    let user = nix::unistd::User::from_name("postfix").ok().flatten();
+    if user.is_none() {
+        assert_ne!(
+            std::env::var("POSTKIT_REQUIRE_POSTFIX").as_deref(),
+            Ok("1"),
+            "user postfix (mail_owner) is missing"
+        );
+        eprintln!("no user postfix: skipped");
+    }
+    user
+}
+
+#[test]
+fn unprivileged_chrooted_service_has_mail_owners_ids_only() {
+    if !root() {
+        eprintln!("needs root: skipped");
+        return;
+    }
+    let Some(owner) = postfix_user() else { return };
+    // unprivileged y, chroot y.
+    let mut i = Instance::new(
+        &format!("{POSTLOG}probe unix-dgram n y y - 1 skeleton_probe\n"),
+        "",
+    );
+    i.start();
+    i.send("probe", b"x");
+    i.wait_for(|i| i.probe_log().contains("got 1 x"), "the probe");
+    let notes = i.probe_log();
+    let line = notes
+        .lines()
+        .find(|l| l.starts_with("post_init"))
+        .expect(&notes);
+    let mut groups: Vec<String> =
+        nix::unistd::getgrouplist(&std::ffi::CString::new("postfix").unwrap(), owner.gid)
+            .unwrap()
+            .iter()
+            .map(|g| g.to_string())
+            .collect();
+    groups.sort();
+    groups.dedup();
+    let want = format!(
+        "post_init uid={0} euid={0} gid={1} egid={1} groups=",
+        owner.uid, owner.gid
+    );
+    assert!(line.starts_with(&want), "{line} vs {want}");
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let mut got: Vec<String> = fields
+        .iter()
+        .find_map(|f| f.strip_prefix("groups="))
+        .unwrap()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    got.sort();
+    got.dedup();
+    assert_eq!(got, groups, "mail_owner's groups and no others");
+    assert!(line.ends_with("chrooted=true"), "{line}");
+    // The argv says so too.
+    let pid = i.probe_pids()[0];
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let argv = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    let args: Vec<&str> = argv.split_whitespace().collect();
+    assert!(args.contains(&"-u") && args.contains(&"-c"), "{argv}");
+}
+
+#[test]
+fn symlinked_log_file_is_refused() {
+    let mut i = Instance::new(POSTLOG, "");
+    let target = i.path().join("elsewhere");
+    std::fs::write(&target, "untouched\n").unwrap();
+    plant_symlink(&target, &i.path().join("maillog"));
+    i.start();
+    let c = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    c.send_to(b"Nov 24 10:00:00 host t[1]: hello", i.postlog_socket())
+        .unwrap();
+    i.wait_for(
+        |i| i.stderr().contains("open logfile"),
+        "postlogd's refusal",
+    );
+    let err = i.stderr();
+    assert!(
+        err.contains(&format!(
+            "fatal: open logfile '{}/maillog': ",
+            i.path().display()
+        )),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched\n");
+}
+
+#[test]
+fn symlinked_pid_file_is_refused() {
+    let i = Instance::new(POSTLOG, "");
+    let pid_dir = i.path().join("queue/pid");
+    std::fs::create_dir_all(&pid_dir).unwrap();
+    let target = i.path().join("elsewhere");
+    std::fs::write(&target, "untouched\n").unwrap();
+    plant_symlink(&target, &pid_dir.join("master.pid"));
+    let (code, _, err) = i.ctl("start");
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("fatal: open lock file pid/master.pid: file is a symbolic link"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched\n");
+}
+
+#[test]
+fn symlinked_pool_lock_file_is_refused() {
+    // maxproc 2: a pool, so the skeleton takes the lock file.
+    let mut i = Instance::new(
+        &format!("{POSTLOG}probe unix-dgram n n n - 2 skeleton_probe\n"),
+        "",
+    );
+    let pid_dir = i.path().join("queue/pid");
+    std::fs::create_dir_all(&pid_dir).unwrap();
+    let target = i.path().join("elsewhere");
+    std::fs::write(&target, "untouched\n").unwrap();
+    plant_symlink(&target, &pid_dir.join("unix-dgram.probe"));
+    i.start();
+    i.send("probe", b"x");
+    i.wait_for(
+        |i| i.log().contains("unix-dgram.probe"),
+        "the probe's refusal",
+    );
+    let log = i.log();
+    assert!(
+        log.contains("fatal: open lock file pid/unix-dgram.probe: "),
+        "{log}"
+    );
+    assert!(!i.probe_log().contains("got 1 x"), "no request served");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched\n");
+}
+
+#[test]
+fn queue_directories_and_sockets_have_postfix_modes() {
+    let mut i = Instance::new(
+        &format!("{POSTLOG}probe unix-dgram y n n - 1 skeleton_probe\n"),
+        "",
+    );
+    i.start();
+    let q = i.path().join("queue");
+    let mode = |p: &str| std::fs::symlink_metadata(q.join(p)).unwrap().mode() & 0o7777;
+    assert_eq!(mode("public"), 0o2710, "public");
+    assert_eq!(mode("private"), 0o700, "private");
+    assert_eq!(mode("pid"), 0o755, "pid");
+    assert_eq!(mode("public/postlog"), 0o666, "public socket");
+    assert_eq!(mode("private/probe"), 0o666, "private socket");
+    assert_eq!(mode("pid/master.pid"), 0o600, "pid file");
+    if root()
+        && let Some(owner) = postfix_user()
+    {
+        let meta = std::fs::metadata(q.join("public")).unwrap();
+        assert_eq!(meta.uid(), owner.uid.as_raw());
+        let postdrop = nix::unistd::Group::from_name("postdrop").unwrap().unwrap();
+        assert_eq!(
+            meta.gid(),
+            postdrop.gid.as_raw(),
+            "public is group postdrop"
+        );
+        assert_eq!(
+            std::fs::metadata(q.join("private")).unwrap().uid(),
+            owner.uid.as_raw()
+        );
+    }
+}
+
+#[test]
+fn check_reports_wrong_modes_and_owners() {
+    let mut i = Instance::new(POSTLOG, "");
+    i.start();
+    let (code, _, err) = i.ctl("check");
+    assert_eq!(code, 0, "{err}");
+    let public = i.path().join("queue/public");
+    std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (code, _, err) = i.ctl("check");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(&format!("{}: mode 0777, want 2710", public.display())),
+        "{err}"
+    );
+    std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o2710)).unwrap();
+    if root() && postfix_user().is_some() {
+        let private = i.path().join("queue/private");
+        std::os::unix::fs::chown(&private, Some(0), None).unwrap();
+        let (code, _, err) = i.ctl("check");
+        assert_eq!(code, 1);
+        assert!(
+            err.contains(&format!("{}: owner uid 0, want", private.display())),
+            "{err}"
+        );
+    }
+}
