@@ -316,3 +316,48 @@ fn real_postfix_postlogd_under_postkit_master() {
     let pid = std::fs::read_to_string(i.path().join("queue/pid/master.pid")).unwrap();
     assert_eq!(pid.len(), 33);
 }
+
+/// wakeup timers: a fifo service with `wakeup = 1` gets a `W` every second
+/// (its command, spawned each time by the byte it reads, notes the wake-up);
+/// a unix-dgram service with a wakeup time gets Postfix's warning.
+#[test]
+fn wakeup_timers_trigger_their_services() {
+    let mut i = Instance::new(
+        "wake fifo n - n 1 1 waker NOTES\nprobe unix-dgram n - n 1 1 skeleton_probe\n",
+        "",
+    );
+    let notes = i.path().join("wakeups");
+    let script = i.path().join("libexec/waker");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\n# Takes the wake-up byte from the fifo (fd 6) and notes it.\n\
+         eval last=\\${$#}\nbyte=$(dd bs=1 count=1 <&6 2>/dev/null)\necho \"woke $byte\" >> \"$last\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cf = std::fs::read_to_string(i.path().join("master.cf")).unwrap();
+    std::fs::write(
+        i.path().join("master.cf"),
+        cf.replace("NOTES", &notes.display().to_string()),
+    )
+    .unwrap();
+    i.start();
+    i.wait_for(
+        |_| {
+            std::fs::read_to_string(&notes)
+                .unwrap_or_default()
+                .matches("woke W\n")
+                .count()
+                >= 3
+        },
+        "three wake-ups",
+    );
+    i.wait_for(
+        |i| {
+            i.log().contains(
+                "warning: master_wakeup_timer_event: service probe(public/probe): Operation not supported",
+            )
+        },
+        "the unix-dgram wakeup warning",
+    );
+}

@@ -924,7 +924,7 @@ fn wakeup(ent: &MasterEnt) {
         msg_warn!(
             "master_wakeup_timer_event: service {}({}): {}",
             ent.ext_name,
-            ent.kind.name(),
+            ent.name,
             crate::util::errno_text(&e)
         );
     }
