@@ -6,10 +6,11 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
+use postkit::bench::postfix_instance::PostfixInstance;
+
 use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn ready(test: &str) -> bool {
@@ -28,136 +29,24 @@ fn ready(test: &str) -> bool {
     true
 }
 
-/// A private Postfix instance: D/etc, D/spool, D/data, log in D/maillog.
-struct PostfixInstance {
-    dir: tempfile::TempDir,
-    master: Option<Child>,
+/// A private Postfix instance (the one `postkit bench` uses), with
+/// postkit's postlogd in its master.cf when `our_postlogd`.
+fn postfix_instance(our_postlogd: bool) -> PostfixInstance {
+    let ours = common::postkit();
+    let mut p = PostfixInstance::new(our_postlogd.then_some(ours.as_path()), "").unwrap();
+    p.start().unwrap();
+    p
 }
 
-impl PostfixInstance {
-    fn new(our_postlogd: bool) -> PostfixInstance {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
-        for sub in ["etc", "spool", "data", "libexec"] {
-            std::fs::create_dir_all(d.join(sub)).unwrap();
-        }
-        let postfix = nix::unistd::User::from_name("postfix").unwrap().unwrap();
-        nix::unistd::chown(&d.join("data"), Some(postfix.uid), Some(postfix.gid)).unwrap();
-        let main_cf = format!(
-            "compatibility_level = 3.6\nqueue_directory = {d}/spool\ndata_directory = {d}/data\n\
-             maillog_file = {d}/maillog\nmaillog_file_prefixes = {d}\ninet_interfaces = loopback-only\n",
-            d = d.display()
-        );
-        std::fs::write(d.join("etc/main.cf"), &main_cf).unwrap();
-        std::fs::write(
-            d.join("etc/master.cf"),
-            "postlog   unix-dgram n  -       n       -       1       postlogd\n",
-        )
-        .unwrap();
-        let out = Command::new("/usr/sbin/postfix")
-            .arg("-c")
-            .arg(d.join("etc"))
-            .arg("check")
-            .output()
-            .unwrap();
+fn wait_log(p: &PostfixInstance, cond: impl Fn(&str) -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond(&p.log()) {
         assert!(
-            out.status.success(),
-            "postfix check: {}",
-            String::from_utf8_lossy(&out.stderr)
+            Instant::now() < deadline,
+            "timed out waiting for {what}; log:\n{}",
+            p.log()
         );
-        if our_postlogd {
-            std::os::unix::fs::symlink(common::postkit(), d.join("libexec/postlogd")).unwrap();
-            std::fs::write(
-                d.join("etc/main.cf"),
-                format!("{main_cf}daemon_directory = {}/libexec\n", d.display()),
-            )
-            .unwrap();
-        }
-        common::make_cold(&d.join("etc/main.cf"));
-        PostfixInstance { dir, master: None }
-    }
-
-    fn etc(&self) -> PathBuf {
-        self.dir.path().join("etc")
-    }
-
-    fn start(&mut self) {
-        let child = Command::new("/usr/lib/postfix/sbin/master")
-            .arg("-c")
-            .arg(self.etc())
-            .arg("-d")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.master = Some(child);
-        let sock = self.dir.path().join("spool/public/postlog");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !sock.exists() {
-            assert!(
-                Instant::now() < deadline,
-                "Postfix's master did not start; log: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn send(&self, data: &[u8]) {
-        let c = UnixDatagram::unbound().unwrap();
-        c.send_to(data, self.dir.path().join("spool/public/postlog"))
-            .unwrap();
-    }
-
-    fn log(&self) -> String {
-        String::from_utf8_lossy(&std::fs::read(self.dir.path().join("maillog")).unwrap_or_default())
-            .into()
-    }
-
-    fn wait_log(&self, cond: impl Fn(&str) -> bool, what: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !cond(&self.log()) {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn postlogd_argv(&self) -> Option<Vec<String>> {
-        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-                continue;
-            };
-            let argv: Vec<String> = cmdline
-                .split(|b| *b == 0)
-                .filter(|a| !a.is_empty())
-                .map(|a| String::from_utf8_lossy(a).into())
-                .collect();
-            let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
-            let mine =
-                String::from_utf8_lossy(&environ).contains(&self.etc().display().to_string());
-            if mine && argv.first().is_some_and(|a| a == "postlogd") {
-                return Some(argv);
-            }
-        }
-        None
-    }
-}
-
-impl Drop for PostfixInstance {
-    fn drop(&mut self) {
-        if let Some(mut m) = self.master.take() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(m.id() as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            let _ = m.wait();
-        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -182,14 +71,13 @@ fn corpus() -> Vec<Vec<u8>> {
 }
 
 fn run_corpus(our_postlogd: bool) -> (String, Vec<String>) {
-    let mut p = PostfixInstance::new(our_postlogd);
-    p.start();
+    let p = postfix_instance(our_postlogd);
     let corpus = corpus();
     for d in &corpus {
-        p.send(d);
+        p.send(d).unwrap();
     }
-    p.send(b"END-OF-CORPUS");
-    p.wait_log(|l| l.contains("END-OF-CORPUS\n"), "the corpus");
+    p.send(b"END-OF-CORPUS").unwrap();
+    wait_log(&p, |l| l.contains("END-OF-CORPUS\n"), "the corpus");
     let argv = p.postlogd_argv().unwrap_or_default();
     // Only the corpus: the master's own start-up lines carry pids and times.
     let log = p.log();
@@ -234,8 +122,7 @@ fn both_postlog_clients_reach_postkit_postlogd_under_postfix_master() {
     if !ready("both_postlog_clients_reach_postkit_postlogd_under_postfix_master") {
         return;
     }
-    let mut p = PostfixInstance::new(true);
-    p.start();
+    let p = postfix_instance(true);
     let etc = p.etc();
     let theirs = Command::new("/usr/sbin/postlog")
         .arg("-c")
@@ -251,7 +138,8 @@ fn both_postlog_clients_reach_postkit_postlogd_under_postfix_master() {
         .output()
         .unwrap();
     assert!(ours.status.success());
-    p.wait_log(
+    wait_log(
+        &p,
         |l| l.contains("theirs[") && l.contains("ours["),
         "both records",
     );

@@ -42,15 +42,7 @@ impl Pool {
         let q = dir.path().join("queue");
         std::fs::create_dir_all(q.join("pid")).unwrap();
         std::fs::create_dir_all(q.join("public")).unwrap();
-        let accounts = if root() {
-            String::new()
-        } else {
-            let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
-                .unwrap()
-                .unwrap()
-                .name;
-            format!("mail_owner = {me}\n")
-        };
+        let accounts = common::accounts_main_cf();
         std::fs::write(
             dir.path().join("main.cf"),
             format!(
@@ -511,11 +503,6 @@ fn privilege_drop_and_chroot() {
     std::thread::sleep(Duration::from_millis(500));
     drop(child);
     let log = pool.log();
-    let groups =
-        nix::unistd::getgrouplist(&std::ffi::CString::new("postfix").unwrap(), owner.gid).unwrap();
-    let mut groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
-    groups.sort();
-    groups.dedup();
     let line = log
         .lines()
         .find(|l| l.starts_with("post_init"))
@@ -526,19 +513,10 @@ fn privilege_drop_and_chroot() {
         owner.uid, owner.gid
     );
     assert!(line.starts_with(&want), "{line} vs {want}");
-    let mut got: Vec<String> = line
-        .split("groups=")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    got.sort();
-    got.dedup();
-    assert_eq!(got, groups);
+    assert_eq!(
+        common::groups_noted(&line),
+        common::groups_of("postfix", owner.gid)
+    );
     assert!(line.ends_with("chrooted=false"));
 }
 

@@ -53,30 +53,16 @@ fn unprivileged_chrooted_service_has_mail_owners_ids_only() {
         .lines()
         .find(|l| l.starts_with("post_init"))
         .expect(&notes);
-    let mut groups: Vec<String> =
-        nix::unistd::getgrouplist(&std::ffi::CString::new("postfix").unwrap(), owner.gid)
-            .unwrap()
-            .iter()
-            .map(|g| g.to_string())
-            .collect();
-    groups.sort();
-    groups.dedup();
     let want = format!(
         "post_init uid={0} euid={0} gid={1} egid={1} groups=",
         owner.uid, owner.gid
     );
     assert!(line.starts_with(&want), "{line} vs {want}");
-    let fields: Vec<&str> = line.split_whitespace().collect();
-    let mut got: Vec<String> = fields
-        .iter()
-        .find_map(|f| f.strip_prefix("groups="))
-        .unwrap()
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    got.sort();
-    got.dedup();
-    assert_eq!(got, groups, "mail_owner's groups and no others");
+    assert_eq!(
+        common::groups_noted(line),
+        common::groups_of("postfix", owner.gid),
+        "mail_owner's groups and no others"
+    );
     assert!(line.ends_with("chrooted=true"), "{line}");
     // The argv says so too.
     let pid = i.probe_pids()[0];

@@ -44,15 +44,7 @@ impl Instance {
         }
         std::os::unix::fs::symlink(super::postkit(), daemon.join("postlogd")).unwrap();
         std::os::unix::fs::symlink("/bin/false", daemon.join("failing")).unwrap();
-        let accounts = if root() {
-            String::new()
-        } else {
-            let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
-                .unwrap()
-                .unwrap()
-                .name;
-            format!("mail_owner = {me}\n")
-        };
+        let accounts = super::accounts_main_cf();
         std::fs::write(
             d.join("main.cf"),
             format!(

@@ -36,6 +36,46 @@ pub fn make_cold(path: &Path) {
     assert!(status.success());
 }
 
+/// main.cf lines for the accounts: as root the defaults (user postfix);
+/// otherwise mail_owner is the user running the tests (rootless).
+pub fn accounts_main_cf() -> String {
+    if nix::unistd::geteuid().is_root() {
+        return String::new();
+    }
+    let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .unwrap()
+        .unwrap()
+        .name;
+    format!("mail_owner = {me}\n")
+}
+
+/// The groups `user` (primary group `gid`) belongs to, sorted.
+pub fn groups_of(user: &str, gid: nix::unistd::Gid) -> Vec<String> {
+    let mut groups: Vec<String> =
+        nix::unistd::getgrouplist(&std::ffi::CString::new(user).unwrap(), gid)
+            .unwrap()
+            .iter()
+            .map(|g| g.to_string())
+            .collect();
+    groups.sort();
+    groups.dedup();
+    groups
+}
+
+/// The `groups=` field of the probe's post_init note, sorted.
+pub fn groups_noted(line: &str) -> Vec<String> {
+    let mut got: Vec<String> = line
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("groups="))
+        .unwrap_or_default()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    got.sort();
+    got.dedup();
+    got
+}
+
 /// stdout, stderr lines and exit status of a command.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Outcome {
