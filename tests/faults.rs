@@ -53,6 +53,11 @@ fn kill_9_of_postlogd_loses_at_most_the_batch_in_flight() {
     let sent = finish(&i, load, Instance::log);
     let log = i.log();
     let check = check_load(&log, &sent, PAD);
+    eprintln!(
+        "kill -9 of postlogd: {} of {} records lost",
+        check.missing_total(),
+        sent[0]
+    );
     assert!(check.malformed.is_empty(), "{:?}", &check.malformed[..1]);
     assert!(check.duplicated.is_empty(), "{:?}", check.duplicated);
     assert!(
@@ -114,6 +119,11 @@ fn master_never_blocks_on_its_own_logging() {
         );
     }
     let check = check_load(&log, &sent, PAD);
+    eprintln!(
+        "ten kills with the socket full: {} of {} records lost",
+        check.missing_total(),
+        sent.iter().sum::<u64>()
+    );
     assert!(check.malformed.is_empty(), "{:?}", &check.malformed[..1]);
     assert!(check.duplicated.is_empty(), "{:?}", check.duplicated);
     assert!(
