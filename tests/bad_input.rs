@@ -127,10 +127,10 @@ exec {{ "{}" }} "skeleton_probe", @ARGV or die "exec: $!";
     );
     let log = i.log();
     for expected in [
-        "warning: service probe(unix-dgram): child (pid ?) sent partial status update (3 bytes)"
+        "warning: service probe(public/probe): child (pid ?) sent partial status update (3 bytes)"
             .to_string(),
         format!(
-            "warning: service probe(unix-dgram): child (pid {}) sent partial status update (40 bytes)",
+            "warning: service probe(public/probe): child (pid {}) sent partial status update (40 bytes)",
             i32::from_ne_bytes(*b"xxxx")
         ),
         format!(

@@ -634,14 +634,15 @@ impl Master {
         let Some((m, _)) = &s.status else {
             return;
         };
-        let (ext_name, kind) = (&s.ent.ext_name, s.ent.kind.name());
+        // Postfix names the service by its master.cf name and its endpoint.
+        let (ext_name, endpoint) = (&s.ent.ext_name, &s.ent.name);
         let procs = &mut s.procs;
         // A bounded number per wake-up, so that one busy service cannot
         // starve the others.
         let result = read_status(m, 256, |msg| match procs.update(msg) {
             Update::Applied => {}
             Update::Partial { pid, len } => msg_warn!(
-                "service {ext_name}({kind}): child (pid {}) sent partial status update ({len} bytes)",
+                "service {ext_name}({endpoint}): child (pid {}) sent partial status update ({len} bytes)",
                 pid.map_or("?".to_string(), |p| p.to_string())
             ),
             Update::NotFound { pid } => {
