@@ -11,7 +11,7 @@ use std::fs::File;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::master::dgram_server::{Ctx, DgramServer};
+use crate::master::dgram_server::{Ctx, DGRAM_BUF_SIZE, DgramServer};
 use crate::util::msg;
 use crate::util::msg::Level;
 use crate::util::msg_syslog::{SyslogClient, facility_code};
@@ -143,14 +143,13 @@ fn flush(s: &mut Postlogd, _ctx: &mut Ctx) {
 
 /// A postlogd killed in the middle of a write that spans pages can leave a
 /// record cut short at the end of the file; the next one removes it, so
-/// that the file holds whole lines only.  How many bytes it removed.
+/// that the file holds whole lines only.  Only what can be a cut record is
+/// removed: at most one record's length after the last line end.  How many
+/// bytes it removed.
 fn remove_cut_record(file: &File) -> Option<u64> {
     use std::os::unix::fs::FileExt;
     let len = file.metadata().ok()?.len();
-    if len == 0 {
-        return None;
-    }
-    let tail_len = len.min(64 * 1024);
+    let tail_len = len.min(DGRAM_BUF_SIZE as u64 + 1);
     let mut tail = vec![0u8; tail_len as usize];
     // The descriptor is opened for appending only; read through a second one.
     let reader = File::open(format!(
@@ -159,16 +158,11 @@ fn remove_cut_record(file: &File) -> Option<u64> {
     ))
     .ok()?;
     reader.read_exact_at(&mut tail, len - tail_len).ok()?;
-    if tail.last() == Some(&b'\n') {
+    if tail.last().is_none_or(|b| *b == b'\n') {
         return None;
     }
-    let keep = match tail.iter().rposition(|b| *b == b'\n') {
-        Some(j) => len - tail_len + j as u64 + 1,
-        None if tail_len == len => 0,
-        // No line end in the last 64 KiB: not a cut record but something
-        // else; leave it alone.
-        None => return None,
-    };
+    // No line end before it: not a record postlogd cut; leave it alone.
+    let keep = len - tail_len + tail.iter().rposition(|b| *b == b'\n')? as u64 + 1;
     file.set_len(keep).ok()?;
     Some(len - keep)
 }
@@ -231,4 +225,41 @@ pub fn main(args: &[String]) -> i32 {
         .solitary()
         .watchdog(|s| s.watchdog)
         .run_with_args(args, service)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cut(content: &[u8]) -> (Option<u64>, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        std::fs::write(&path, content).unwrap();
+        let f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        let removed = remove_cut_record(&f);
+        (removed, std::fs::read(&path).unwrap())
+    }
+
+    #[test]
+    fn only_a_cut_record_is_removed() {
+        assert_eq!(cut(b"one\ntwo\nthr"), (Some(3), b"one\ntwo\n".to_vec()));
+        assert_eq!(cut(b"one\ntwo\n"), (None, b"one\ntwo\n".to_vec()));
+        assert_eq!(cut(b""), (None, b"".to_vec()));
+        // Not something postlogd wrote: no line end at all, or a tail
+        // longer than any record.
+        assert_eq!(cut(b"no line end"), (None, b"no line end".to_vec()));
+        let mut long = b"one\n".to_vec();
+        long.extend(vec![b'x'; DGRAM_BUF_SIZE + 1]);
+        assert_eq!(cut(&long).0, None);
+    }
+
+    #[test]
+    fn control_characters_become_question_marks() {
+        let mut out = Vec::new();
+        sanitize_into(&mut out, b"a\nb\x1b[0m\x7f\xc3\xa9");
+        assert_eq!(out, b"a?b?[0m?\xc3\xa9");
+    }
 }
