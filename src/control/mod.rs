@@ -101,6 +101,9 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
             say(&format!(
                 "starting the mail system (configuration {config_dir})"
             ));
+            // A control socket a dead master left behind would pass for
+            // readiness below.
+            let _ = std::fs::remove_file(Path::new(&params.queue_directory).join(CONTROL_SOCKET));
             let exe = std::env::current_exe().unwrap_or_else(|_| "postkit".into());
             let mut cmd = std::process::Command::new(exe);
             cmd.args(["master", "-c", config_dir])
@@ -114,7 +117,12 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
             };
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
-                if let Some(pid) = running_master(&params.queue_directory) {
+                // Running and ready: its control socket is in place only
+                // once every service listens.
+                let control = Path::new(&params.queue_directory).join(CONTROL_SOCKET);
+                if let Some(pid) = running_master(&params.queue_directory)
+                    && control.exists()
+                {
                     say(&format!("the mail system is running: PID: {pid}"));
                     std::mem::forget(child);
                     return 0;

@@ -414,11 +414,14 @@ impl Master {
         }
         let flow = nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
             .unwrap_or_else(|e| msg_fatal!("master_flow_init: pipe: {}", crate::util::nix_text(e)));
-        let _ = std::fs::remove_file(CONTROL_SOCKET);
-        let control = UnixListener::bind(CONTROL_SOCKET).unwrap_or_else(|e| {
-            msg_fatal!("bind: {CONTROL_SOCKET}: {}", crate::util::errno_text(&e))
-        });
-        let _ = std::fs::set_permissions(CONTROL_SOCKET, std::fs::Permissions::from_mode(0o600));
+        // The control socket is bound under a temporary name and put in
+        // place once every service listens: whoever can ask the master
+        // (the control command, the tests) finds its sockets there.
+        let control_new = format!("{CONTROL_SOCKET}.new");
+        let _ = std::fs::remove_file(&control_new);
+        let control = UnixListener::bind(&control_new)
+            .unwrap_or_else(|e| msg_fatal!("bind: {control_new}: {}", crate::util::errno_text(&e)));
+        let _ = std::fs::set_permissions(&control_new, std::fs::Permissions::from_mode(0o600));
         let _ = control.set_nonblocking(true);
         let signals = install_signals().unwrap_or_else(|e| msg_fatal!("signals: {e}"));
         let mut master = Master {
@@ -443,6 +446,12 @@ impl Master {
             .unwrap_or_else(|e| msg::fatal(&e));
         for ent in ents {
             master.add_service(ent);
+        }
+        if let Err(e) = std::fs::rename(&control_new, CONTROL_SOCKET) {
+            msg_fatal!(
+                "rename {control_new} {CONTROL_SOCKET}: {}",
+                crate::util::errno_text(&e)
+            );
         }
         msg_info!("daemon started -- version {VERSION}, configuration {config_dir}");
         master.main_loop(signals)
