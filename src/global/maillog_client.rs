@@ -96,13 +96,16 @@ pub fn logwriter_fallback(path: String, mode: u32) -> Fallback {
         let file =
             crate::util::safe_open::safe_open(std::path::Path::new(&path), false, true, mode);
         let (written, why) = match file {
-            Ok(f) => match crate::util::append_lines::append_lines(&f, &line) {
-                (n, None) => (n, None),
-                (n, Some(e)) if e.raw_os_error().is_some() => {
-                    (n, Some(crate::util::errno_text(&e)))
-                }
-                (n, Some(e)) => (n, Some(e.to_string())),
-            },
+            // Under the writers' lock, after removing a line that a killed
+            // postlogd may have cut short (records are at most 4096 bytes).
+            Ok(f) => {
+                let a = crate::util::append_lines::append_lines_locked(&f, &line, 4096);
+                let why = a.error.map(|e| match e.raw_os_error() {
+                    Some(_) => crate::util::errno_text(&e),
+                    None => e.to_string(),
+                });
+                (a.written, why)
+            }
             Err(why) => (0, Some(why)),
         };
         if written == line.len() {

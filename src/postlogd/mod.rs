@@ -12,6 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::master::dgram_server::{Ctx, DGRAM_BUF_SIZE, DgramServer};
+use crate::util::append_lines::{Appended, append_lines_locked};
 use crate::util::msg;
 use crate::util::msg::Level;
 use crate::util::msg_syslog::{SyslogClient, facility_code};
@@ -75,10 +76,10 @@ fn pre_init(s: &mut Postlogd, ctx: &mut Ctx) {
     s.path = path.clone();
     if !path.starts_with("/dev/")
         && let Some(file) = s.file.as_ref()
-        && let Some(cut) = remove_cut_record(file)
+        && let Some(cut) = append_lines_locked(file, b"", DGRAM_BUF_SIZE).removed
     {
         msg_warn!(
-            "logfile '{path}': removed {cut} bytes of a record cut short by an earlier postlogd"
+            "logfile '{path}': removed {cut} bytes of a record cut short by a writer that died"
         );
     }
     // From now on postlogd's own messages go straight into the file: it
@@ -111,8 +112,18 @@ fn flush(s: &mut Postlogd, _ctx: &mut Ctx) {
         s.line.clear();
         return;
     };
-    let (written, error) = crate::util::append_lines::append_lines(file, &s.line);
+    let Appended {
+        written,
+        error,
+        removed,
+    } = append_lines_locked(file, &s.line, DGRAM_BUF_SIZE);
     s.line.drain(..written);
+    if let Some(cut) = removed {
+        msg_warn!(
+            "logfile '{}': removed {cut} bytes of a record cut short by a writer that died",
+            s.path
+        );
+    }
     if let Some(e) = error {
         if !s.failing {
             s.failing = true;
@@ -139,32 +150,6 @@ fn flush(s: &mut Postlogd, _ctx: &mut Ctx) {
         );
         s.dropped = 0;
     }
-}
-
-/// A postlogd killed in the middle of a write that spans pages can leave a
-/// record cut short at the end of the file; the next one removes it, so
-/// that the file holds whole lines only.  Only what can be a cut record is
-/// removed: at most one record's length after the last line end.  How many
-/// bytes it removed.
-fn remove_cut_record(file: &File) -> Option<u64> {
-    use std::os::unix::fs::FileExt;
-    let len = file.metadata().ok()?.len();
-    let tail_len = len.min(DGRAM_BUF_SIZE as u64 + 1);
-    let mut tail = vec![0u8; tail_len as usize];
-    // The descriptor is opened for appending only; read through a second one.
-    let reader = File::open(format!(
-        "/proc/self/fd/{}",
-        std::os::fd::AsRawFd::as_raw_fd(file)
-    ))
-    .ok()?;
-    reader.read_exact_at(&mut tail, len - tail_len).ok()?;
-    if tail.last().is_none_or(|b| *b == b'\n') {
-        return None;
-    }
-    // No line end before it: not a record postlogd cut; leave it alone.
-    let keep = len - tail_len + tail.iter().rposition(|b| *b == b'\n')? as u64 + 1;
-    file.set_len(keep).ok()?;
-    Some(len - keep)
 }
 
 /// While records wait for the file, retry now and then even if nothing
@@ -230,31 +215,6 @@ pub fn main(args: &[String]) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn cut(content: &[u8]) -> (Option<u64>, Vec<u8>) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log");
-        std::fs::write(&path, content).unwrap();
-        let f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap();
-        let removed = remove_cut_record(&f);
-        (removed, std::fs::read(&path).unwrap())
-    }
-
-    #[test]
-    fn only_a_cut_record_is_removed() {
-        assert_eq!(cut(b"one\ntwo\nthr"), (Some(3), b"one\ntwo\n".to_vec()));
-        assert_eq!(cut(b"one\ntwo\n"), (None, b"one\ntwo\n".to_vec()));
-        assert_eq!(cut(b""), (None, b"".to_vec()));
-        // Not something postlogd wrote: no line end at all, or a tail
-        // longer than any record.
-        assert_eq!(cut(b"no line end"), (None, b"no line end".to_vec()));
-        let mut long = b"one\n".to_vec();
-        long.extend(vec![b'x'; DGRAM_BUF_SIZE + 1]);
-        assert_eq!(cut(&long).0, None);
-    }
 
     #[test]
     fn control_characters_become_question_marks() {

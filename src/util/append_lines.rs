@@ -1,10 +1,98 @@
-//! Appending whole lines to a file that may be full.  A write the file
-//! system takes only part of would leave a line cut short, and the next
-//! record would run into it; instead the cut part is taken back (unless
-//! another writer appended since), so that the file holds whole lines only.
+//! Appending whole lines to a log file that several processes write
+//! (postlogd, and the master or a client writing straight into the file
+//! when postlogd cannot take a record), so that the file holds whole lines
+//! only:
+//! * a write the file system takes only part of (disk full) has its cut
+//!   line taken back;
+//! * every writer appends under an exclusive flock on the file, so no
+//!   writer appends to a line another is still writing, and a line cut
+//!   short by a writer that was killed in the middle of a write (possible
+//!   when the write spans pages) is found at the end of the file by the
+//!   next writer, under the lock, and removed before it appends.
+//!
+//! The lock is only tried, a few times over a few milliseconds: a writer
+//! never waits for a stopped process (the master must never block).
 
 use std::fs::File;
 use std::io::{Seek, Write};
+use std::os::unix::fs::FileExt;
+use std::time::Duration;
+
+use super::myflock::{LockOp, myflock};
+
+/// Attempts at the writers' lock, LOCK_PAUSE apart.
+const LOCK_TRIES: u32 = 50;
+const LOCK_PAUSE: Duration = Duration::from_micros(100);
+
+/// What an append under the writers' lock did.
+#[derive(Debug)]
+pub struct Appended {
+    /// Bytes of the buffer now in the file (whole lines).
+    pub written: usize,
+    /// Why not all of it.
+    pub error: Option<std::io::Error>,
+    /// Bytes of a cut line removed from the end of the file first.
+    pub removed: Option<u64>,
+}
+
+/// Appends `buf` (whole lines) to `file` under the writers' lock, first
+/// removing a line cut short at the end of the file (at most `max_line`
+/// bytes after the last line end: anything longer is not a cut record and
+/// is left alone).
+pub fn append_lines_locked(file: &File, buf: &[u8], max_line: usize) -> Appended {
+    for attempt in 0..LOCK_TRIES {
+        match myflock(file, LockOp::Exclusive, false) {
+            Ok(()) => break,
+            Err(nix::errno::Errno::EAGAIN) if attempt + 1 < LOCK_TRIES => {
+                std::thread::sleep(LOCK_PAUSE)
+            }
+            Err(e) => {
+                return Appended {
+                    written: 0,
+                    error: Some(std::io::Error::other(format!(
+                        "cannot lock: {}",
+                        super::nix_text(e)
+                    ))),
+                    removed: None,
+                };
+            }
+        }
+    }
+    let removed = remove_cut_line(file, max_line);
+    let (written, error) = if buf.is_empty() {
+        (0, None)
+    } else {
+        append_lines(file, buf)
+    };
+    let _ = myflock(file, LockOp::Unlock, false);
+    Appended {
+        written,
+        error,
+        removed,
+    }
+}
+
+/// Removes what follows the last line end when it is at most `max_line`
+/// bytes long; how many bytes it removed.
+fn remove_cut_line(file: &File, max_line: usize) -> Option<u64> {
+    let len = file.metadata().ok()?.len();
+    let tail_len = len.min(max_line as u64 + 1);
+    let mut tail = vec![0u8; tail_len as usize];
+    // The descriptor may be open for appending only; read through another.
+    let reader = File::open(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(file)
+    ))
+    .ok()?;
+    reader.read_exact_at(&mut tail, len - tail_len).ok()?;
+    if tail.last().is_none_or(|b| *b == b'\n') {
+        return None;
+    }
+    // No line end before it: not a record a writer cut; leave it alone.
+    let keep = len - tail_len + tail.iter().rposition(|b| *b == b'\n')? as u64 + 1;
+    file.set_len(keep).ok()?;
+    Some(len - keep)
+}
 
 /// Appends `buf` (lines, each ending in a newline) to `file`, opened for
 /// appending.  Returns how many bytes of `buf`, always whole lines unless
@@ -58,6 +146,49 @@ fn take_back(mut file: &File, cut: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cut(content: &[u8]) -> (Option<u64>, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        std::fs::write(&path, content).unwrap();
+        let f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        let a = append_lines_locked(&f, b"", 4096);
+        (a.removed, std::fs::read(&path).unwrap())
+    }
+
+    #[test]
+    fn only_a_cut_line_is_removed() {
+        assert_eq!(cut(b"one\ntwo\nthr"), (Some(3), b"one\ntwo\n".to_vec()));
+        assert_eq!(cut(b"one\ntwo\n"), (None, b"one\ntwo\n".to_vec()));
+        assert_eq!(cut(b""), (None, b"".to_vec()));
+        // Not something a writer cut: no line end at all, or a tail longer
+        // than any record.
+        assert_eq!(cut(b"no line end"), (None, b"no line end".to_vec()));
+        let mut long = b"one\n".to_vec();
+        long.extend(vec![b'x'; 4097]);
+        assert_eq!(cut(&long).0, None);
+    }
+
+    #[test]
+    fn a_held_lock_makes_the_append_fail_soon() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let holder = std::fs::File::create(&path).unwrap();
+        myflock(&holder, LockOp::Exclusive, false).unwrap();
+        let f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        let a = append_lines_locked(&f, b"line\n", 4096);
+        assert_eq!(a.written, 0);
+        assert!(a.error.unwrap().to_string().starts_with("cannot lock"));
+        drop(holder);
+        let a = append_lines_locked(&f, b"line\n", 4096);
+        assert_eq!((a.written, a.error.is_none()), (5, true));
+    }
 
     #[test]
     fn whole_buffer_goes_out() {
