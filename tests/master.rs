@@ -361,3 +361,40 @@ fn wakeup_timers_trigger_their_services() {
         "the unix-dgram wakeup warning",
     );
 }
+
+/// With maillog_file empty, postlogd hands each record to syslog under the
+/// sender's own name and pid (a logger socket the test binds stands in for
+/// /dev/log).
+#[test]
+fn postlogd_forwards_to_syslog_when_maillog_file_is_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let syslog_path = dir.path().join("log");
+    let syslog = std::os::unix::net::UnixDatagram::bind(&syslog_path).unwrap();
+    syslog
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut i = Instance::new(
+        POSTLOG,
+        &format!(
+            "maillog_file =\nimport_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C POSTKIT_SYSLOG_SOCKET={}\n",
+            syslog_path.display()
+        ),
+    );
+    // The master's own records go there too, not to the machine's logger.
+    let env = format!("POSTKIT_SYSLOG_SOCKET={}", syslog_path.display());
+    i.start_with(&["env", &env]);
+    i.send(
+        "postlog",
+        b"Nov 24 10:00:00 host sender[4242]: forwarded\nline",
+    );
+    let mut buf = [0u8; 4096];
+    let mut got = Vec::new();
+    while !got.iter().any(|r: &String| r.contains("sender[4242]")) {
+        let n = syslog.recv(&mut buf).expect("a syslog record");
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let rec = got.iter().find(|r| r.contains("sender[4242]")).unwrap();
+    // <mail.info>, the time, the sender's own tag, the text made printable.
+    assert!(rec.starts_with("<22>"), "{rec}");
+    assert!(rec.ends_with(" sender[4242]: forwarded?line"), "{rec}");
+}
