@@ -199,6 +199,19 @@ impl Instance {
 impl Drop for Instance {
     fn drop(&mut self) {
         self.stop();
+        // A master that `postkit start` put in the background (the test
+        // may have failed before stopping it) goes too.
+        if let Some(pid) = std::fs::read_to_string(self.path().join("queue/pid/master.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+            && alive(pid)
+            && std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e == super::postkit())
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
     }
 }
 
