@@ -100,11 +100,7 @@ pub fn logwriter_fallback(path: String, mode: u32) -> Fallback {
             // postlogd may have cut short (records are at most 4096 bytes).
             Ok(f) => {
                 let a = crate::util::append_lines::append_lines_locked(&f, &line, 4096);
-                let why = a.error.map(|e| match e.raw_os_error() {
-                    Some(_) => crate::util::errno_text(&e),
-                    None => e.to_string(),
-                });
-                (a.written, why)
+                (a.written, a.error.map(|e| crate::util::errno_text(&e)))
             }
             Err(why) => (0, Some(why)),
         };

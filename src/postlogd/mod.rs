@@ -127,10 +127,7 @@ fn flush(s: &mut Postlogd, _ctx: &mut Ctx) {
     if let Some(e) = error {
         if !s.failing {
             s.failing = true;
-            let why = match e.raw_os_error() {
-                Some(_) => crate::util::errno_text(&e),
-                None => e.to_string(),
-            };
+            let why = crate::util::errno_text(&e);
             msg_warn!(
                 "logfile '{}' write error: {why}; holding records until it can be written",
                 s.path
