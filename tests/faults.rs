@@ -13,6 +13,16 @@ use nix::unistd::Pid;
 
 const PAD: usize = 40;
 
+/// The tests here bound times (a new postlogd within a second, children
+/// gone within a second) while senders keep both cores busy: they run one
+/// at a time, so that two loads never compete for the machine.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Stops the load and waits until the last record of every sender is in
 /// `log()`; returns what each sent.
 fn finish(i: &Instance, load: Load, log: impl Fn(&Instance) -> String) -> Vec<u64> {
@@ -39,6 +49,7 @@ fn kill9(pid: i32) {
 
 #[test]
 fn kill_9_of_postlogd_loses_at_most_the_batch_in_flight() {
+    let _serial = one_at_a_time();
     let mut i = Instance::new(POSTLOG, "");
     i.start();
     let load = Load::start(&i.postlog_socket(), 1, PAD);
@@ -77,6 +88,7 @@ fn kill_9_of_postlogd_loses_at_most_the_batch_in_flight() {
 /// the dead postlogd into the full socket and never restarts it.
 #[test]
 fn master_never_blocks_on_its_own_logging() {
+    let _serial = one_at_a_time();
     let mut i = Instance::new(POSTLOG, "");
     i.start();
     let load = Load::start(&i.postlog_socket(), 2, PAD);
@@ -139,6 +151,7 @@ fn master_never_blocks_on_its_own_logging() {
 
 #[test]
 fn fifty_reloads_under_load_lose_and_duplicate_nothing() {
+    let _serial = one_at_a_time();
     let mut i = Instance::new(POSTLOG, "");
     i.start();
     let load = Load::start(&i.postlog_socket(), 1, PAD);
@@ -160,6 +173,7 @@ fn fifty_reloads_under_load_lose_and_duplicate_nothing() {
 
 #[test]
 fn idle_exits_between_bursts_lose_nothing() {
+    let _serial = one_at_a_time();
     let mut i = Instance::new(
         "postlog   unix-dgram n  -       n       -       1       postlogd -o max_idle=1\n",
         "",
@@ -181,6 +195,7 @@ fn idle_exits_between_bursts_lose_nothing() {
 
 #[test]
 fn logrotate_under_load_loses_and_splits_nothing() {
+    let _serial = one_at_a_time();
     let mut i = Instance::new(POSTLOG, "");
     i.start();
     let load = Load::start(&i.postlog_socket(), 1, PAD);
@@ -219,6 +234,7 @@ fn logrotate_under_load_loses_and_splits_nothing() {
 /// service_throttle_time between attempts: no fork storm.
 #[test]
 fn failing_service_is_throttled_without_a_fork_storm() {
+    let _serial = one_at_a_time();
     let mut i = Instance::new(
         &format!("{POSTLOG}probe unix-dgram n n n - 1 failing\n"),
         "service_throttle_time = 1s\n",
@@ -256,6 +272,7 @@ fn failing_service_is_throttled_without_a_fork_storm() {
 /// runs a new one for what comes next.
 #[test]
 fn watchdog_ends_a_stuck_handler_and_the_master_replaces_it() {
+    let _serial = one_at_a_time();
     let mut i = Instance::new(
         &format!("{POSTLOG}probe unix-dgram n n n - 1 skeleton_probe -o probe_watchdog=3s\n"),
         "",
@@ -284,6 +301,7 @@ fn watchdog_ends_a_stuck_handler_and_the_master_replaces_it() {
 /// and writes it when there is room again.
 #[test]
 fn full_log_file_is_reported_once_and_recovered() {
+    let _serial = one_at_a_time();
     // postlogd keeps the test's uid, so that the test may raise its limit.
     let mut i = Instance::new(
         "postlog   unix-dgram n  n       n       -       1       postlogd\n",
@@ -337,6 +355,7 @@ fn full_log_file_is_reported_once_and_recovered() {
 /// master starts on the stale pid file and sockets.
 #[test]
 fn master_kill_9_ends_every_child_and_a_new_master_starts() {
+    let _serial = one_at_a_time();
     let mut i = Instance::new(
         &format!("{POSTLOG}probe unix-dgram n n n - 1 skeleton_probe\n"),
         "",
@@ -385,6 +404,7 @@ fn master_kill_9_ends_every_child_and_a_new_master_starts() {
 /// under the writers' lock before it appends, so nothing runs into it.
 #[test]
 fn a_record_cut_short_is_removed_by_the_next_writer() {
+    let _serial = one_at_a_time();
     let mut i = Instance::new(POSTLOG, "");
     let log = i.path().join("maillog");
     // No master: postlog writes into the file itself.
