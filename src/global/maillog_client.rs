@@ -99,7 +99,7 @@ pub fn logwriter_fallback(path: String, mode: u32) -> Fallback {
             // Under the writers' lock, after removing a line that a killed
             // postlogd may have cut short (records are at most 4096 bytes).
             Ok(f) => {
-                let a = crate::util::append_lines::append_lines_locked(&f, &line, 4096);
+                let a = crate::util::append_lines::append_lines_locked(&f, &line, 4096, None);
                 (a.written, a.error.map(|e| crate::util::errno_text(&e)))
             }
             Err(why) => (0, Some(why)),

@@ -30,6 +30,8 @@ struct Postlogd {
     line: Vec<u8>,
     /// Records refused because MAX_PENDING bytes were already waiting.
     dropped: u64,
+    /// The file's length after this process's last append.
+    end: Option<u64>,
     syslog: Option<SyslogClient>,
 }
 
@@ -76,11 +78,14 @@ fn pre_init(s: &mut Postlogd, ctx: &mut Ctx) {
     s.path = path.clone();
     if !path.starts_with("/dev/")
         && let Some(file) = s.file.as_ref()
-        && let Some(cut) = append_lines_locked(file, b"", DGRAM_BUF_SIZE).removed
     {
-        msg_warn!(
-            "logfile '{path}': removed {cut} bytes of a record cut short by a writer that died"
-        );
+        let appended = append_lines_locked(file, b"", DGRAM_BUF_SIZE, None);
+        s.end = appended.end;
+        if let Some(cut) = appended.removed {
+            msg_warn!(
+                "logfile '{path}': removed {cut} bytes of a record cut short by a writer that died"
+            );
+        }
     }
     // From now on postlogd's own messages go straight into the file: it
     // must not send them to its own socket.
@@ -116,7 +121,9 @@ fn flush(s: &mut Postlogd, _ctx: &mut Ctx) {
         written,
         error,
         removed,
-    } = append_lines_locked(file, &s.line, DGRAM_BUF_SIZE);
+        end,
+    } = append_lines_locked(file, &s.line, DGRAM_BUF_SIZE, s.end);
+    s.end = end;
     s.line.drain(..written);
     if let Some(cut) = removed {
         msg_warn!(

@@ -33,13 +33,24 @@ pub struct Appended {
     pub error: Option<std::io::Error>,
     /// Bytes of a cut line removed from the end of the file first.
     pub removed: Option<u64>,
+    /// The file's length when the lock was released (unknown when the lock
+    /// could not be taken): a writer that finds the file at that length
+    /// next time knows nobody else wrote, and need not look for a cut line.
+    pub end: Option<u64>,
 }
 
 /// Appends `buf` (whole lines) to `file` under the writers' lock, first
 /// removing a line cut short at the end of the file (at most `max_line`
 /// bytes after the last line end: anything longer is not a cut record and
-/// is left alone).
-pub fn append_lines_locked(file: &File, buf: &[u8], max_line: usize) -> Appended {
+/// is left alone).  `last_end` is the `end` of this writer's previous
+/// append: when the file still has that length, the look at its tail is
+/// skipped (postlogd's every batch would otherwise pay for it).
+pub fn append_lines_locked(
+    file: &File,
+    buf: &[u8],
+    max_line: usize,
+    last_end: Option<u64>,
+) -> Appended {
     for attempt in 0..LOCK_TRIES {
         match myflock(file, LockOp::Exclusive, false) {
             Ok(()) => break,
@@ -54,11 +65,21 @@ pub fn append_lines_locked(file: &File, buf: &[u8], max_line: usize) -> Appended
                         super::nix_text(e)
                     ))),
                     removed: None,
+                    end: None,
                 };
             }
         }
     }
-    let removed = remove_cut_line(file, max_line);
+    // Only a regular file can hold a cut line (not /dev/stdout's pipe).
+    let len = file
+        .metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    let removed = match len {
+        Some(len) if Some(len) != last_end => remove_cut_line(file, len, max_line),
+        _ => None,
+    };
     let (written, error) = if buf.is_empty() {
         (0, None)
     } else {
@@ -69,13 +90,13 @@ pub fn append_lines_locked(file: &File, buf: &[u8], max_line: usize) -> Appended
         written,
         error,
         removed,
+        end: len.map(|len| len - removed.unwrap_or(0) + written as u64),
     }
 }
 
-/// Removes what follows the last line end when it is at most `max_line`
-/// bytes long; how many bytes it removed.
-fn remove_cut_line(file: &File, max_line: usize) -> Option<u64> {
-    let len = file.metadata().ok()?.len();
+/// Removes what follows the last line end of a file of `len` bytes when it
+/// is at most `max_line` bytes long; how many bytes it removed.
+fn remove_cut_line(file: &File, len: u64, max_line: usize) -> Option<u64> {
     let tail_len = len.min(max_line as u64 + 1);
     let mut tail = vec![0u8; tail_len as usize];
     // The descriptor may be open for appending only; read through another.
@@ -155,7 +176,7 @@ mod tests {
             .append(true)
             .open(&path)
             .unwrap();
-        let a = append_lines_locked(&f, b"", 4096);
+        let a = append_lines_locked(&f, b"", 4096, None);
         (a.removed, std::fs::read(&path).unwrap())
     }
 
@@ -173,6 +194,31 @@ mod tests {
     }
 
     #[test]
+    fn a_writer_that_knows_the_end_still_sees_another_writers_cut_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap();
+        let a = append_lines_locked(&f, b"one\n", 4096, None);
+        assert_eq!(a.end, Some(4));
+        let a = append_lines_locked(&f, b"two\n", 4096, a.end);
+        assert_eq!((a.end, a.removed), (Some(8), None));
+        // Another writer died halfway through its line.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"cu")
+            .unwrap();
+        let a = append_lines_locked(&f, b"three\n", 4096, a.end);
+        assert_eq!((a.end, a.removed), (Some(14), Some(2)));
+        assert_eq!(std::fs::read(&path).unwrap(), b"one\ntwo\nthree\n");
+    }
+
+    #[test]
     fn a_held_lock_makes_the_append_fail_soon() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
@@ -182,11 +228,11 @@ mod tests {
             .append(true)
             .open(&path)
             .unwrap();
-        let a = append_lines_locked(&f, b"line\n", 4096);
+        let a = append_lines_locked(&f, b"line\n", 4096, None);
         assert_eq!(a.written, 0);
         assert!(a.error.unwrap().to_string().starts_with("cannot lock"));
         drop(holder);
-        let a = append_lines_locked(&f, b"line\n", 4096);
+        let a = append_lines_locked(&f, b"line\n", 4096, None);
         assert_eq!((a.written, a.error.is_none()), (5, true));
     }
 
