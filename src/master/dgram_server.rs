@@ -717,6 +717,12 @@ impl<S> Running<S> {
         std::process::exit(0);
     }
 
+    /// When an idle spell that starts now ends the process (`max_idle`).
+    fn idle_deadline(&self) -> Option<Instant> {
+        (self.ctx.max_idle > 0)
+            .then(|| Instant::now() + Duration::from_secs(self.ctx.max_idle as u64))
+    }
+
     /// Tells the master this process is idle; if it cannot, the master is
     /// gone and so is the reason to run.
     fn report_idle(&mut self, state: &mut S) {
@@ -734,8 +740,7 @@ impl<S> Running<S> {
 
     fn main_loop(&mut self, state: &mut S, service: &mut dyn FnMut(&mut S, &[u8], &mut Ctx)) -> ! {
         let mut use_count: i32 = 0;
-        let mut idle_deadline = (self.ctx.max_idle > 0)
-            .then(|| Instant::now() + Duration::from_secs(self.ctx.max_idle as u64));
+        let mut idle_deadline = self.idle_deadline();
         let mut batch = super::dgram_batch::BatchReceiver::new(self.batch_limit);
         // A batching process that runs alone stays busy for LINGER after its
         // queue runs dry before it reports idle: under load the next
@@ -800,10 +805,7 @@ impl<S> Running<S> {
                     // Nothing more came: now the process is idle.
                     busy = false;
                     self.report_idle(state);
-                    if self.ctx.max_idle > 0 {
-                        idle_deadline =
-                            Some(Instant::now() + Duration::from_secs(self.ctx.max_idle as u64));
-                    }
+                    idle_deadline = self.idle_deadline();
                 } else if idle_deadline.is_some_and(|d| Instant::now() >= d) {
                     self.exit_normally(state, "idle timeout -- exiting");
                 }
@@ -888,11 +890,8 @@ impl<S> Running<S> {
             if !linger {
                 busy = false;
                 self.report_idle(state);
+                idle_deadline = self.idle_deadline();
                 linger = may_linger;
-            }
-            if self.ctx.max_idle > 0 {
-                idle_deadline =
-                    Some(Instant::now() + Duration::from_secs(self.ctx.max_idle as u64));
             }
         }
         if busy {
