@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use postkit::master::dgram_server::DgramServer;
 use postkit::msg_info;
+use postkit::server::dgram_server::DgramServer;
 
 struct Counter {
     counts: BTreeMap<String, u64>,

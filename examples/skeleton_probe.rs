@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use postkit::master::dgram_server::DgramServer;
+use postkit::server::dgram_server::DgramServer;
 
 #[derive(Default)]
 struct Probe {

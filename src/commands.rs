@@ -11,9 +11,6 @@ control:
   status              each service's processes, busy/idle, spawns, throttles
   check               validate main.cf, master.cf and the queue directories
   logrotate           rotate maillog_file
-measurement:
-  bench [--rounds N] [--quick]  throughput, spawn latency and memory against
-                      Postfix (as root, with Debian's postfix) and bare receivers
 programs:
   postconf [-dnxhH] [-o name=value] [name...]   show parameters
   postlog [-i] [-p priority] [-t tag] [text...] log a record
@@ -66,8 +63,6 @@ pub fn dispatch(args: &[String]) -> i32 {
             v.extend(rest[1..].iter().cloned());
             crate::postlogd::main(&v)
         }
-        "bench" => crate::bench::main(&rest[1..]),
-        "bench-receiver" => crate::bench::receiver::main(&rest[1..]),
         "start" | "start-fg" | "stop" | "reload" | "status" | "check" | "logrotate" => {
             let dir = config_dir.unwrap_or_else(crate::global::mail_conf::config_dir_from_env);
             crate::control::run(&dir, command, &rest[1..])

@@ -4,7 +4,9 @@
 //! mail, [`global`] the configuration and logging every program shares, and
 //! [`master`] the master/child protocol and the `dgram_server` skeleton.
 
-pub mod bench;
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
 pub mod commands;
 pub mod control;
 pub mod global;
@@ -12,4 +14,5 @@ pub mod master;
 pub mod postconf;
 pub mod postlog;
 pub mod postlogd;
+pub mod server;
 pub mod util;

@@ -6,7 +6,7 @@
 
 mod common;
 
-use postkit::bench::postfix_instance::PostfixInstance;
+use postkit_kit::postfix::PostfixInstance;
 
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use postkit::master::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN, MasterStatus};
-use postkit::master::master_spawn::{ChildFds, spawn};
+use postkit::master::spawn_fds::{ChildFds, spawn};
+use postkit::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN, MasterStatus};
 
 fn example_exe(name: &str) -> PathBuf {
     let mut p = std::env::current_exe().unwrap();
@@ -278,12 +278,12 @@ fn in_flow_delay_takes_a_token_or_waits() {
         &["-t", "unix-dgram", "-n", "probe", "-l", "-d"],
         &[("PROBE_OPTS", "in_flow_delay")],
     );
-    postkit::master::mail_flow::mail_flow_put(&pool.flow.1, 1).unwrap();
+    postkit::server::mail_flow::mail_flow_put(&pool.flow.1, 1).unwrap();
     pool.send(b"with-token");
     let fast = pool.records(Duration::from_millis(1500));
     assert_eq!(fast.len(), 2, "served without waiting for the delay");
     assert!(
-        postkit::master::mail_flow::mail_flow_get(&pool.flow.0, &pool.flow.1, 1).is_err(),
+        postkit::server::mail_flow::mail_flow_get(&pool.flow.0, &pool.flow.1, 1).is_err(),
         "token was taken"
     );
     pool.send(b"without-token");

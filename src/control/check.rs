@@ -1,41 +1,24 @@
-//! `postkit check`: both configuration files parse, and the queue
-//! directories exist with Postfix's owners and modes.
+//! `postkit check`: main.cf and master.cf parse as the master parses them,
+//! and the queue directories exist with the modes and owners in the
+//! master's own table.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use crate::global::mail_params::MailParams;
-use crate::master::master_ent::{EntContext, parse_master_cf};
-use crate::util::msg;
+use crate::master::master_conf::MasterConf;
+use crate::master::master_queue::{QUEUE_DIRS, dir_ids};
 
-/// Parses master.cf as the master will; the error names the file and line.
-pub fn check_master_cf(config_dir: &str, params: &MailParams) -> Result<(), String> {
-    let path = format!("{config_dir}/master.cf");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("open {path}: {}", crate::util::errno_text(&e)))?;
-    let ctx = EntContext {
-        daemon_directory: params.daemon_directory.clone(),
-        default_process_limit: params.default_process_limit,
-        compat_ge_1: true,
-        foreground: false,
-        verbose: false,
-        master_service_disable: String::new(),
-    };
-    parse_master_cf(&path, &text, &ctx, &mut |m| msg::warn(&m)).map(|_| ())
-}
-
-pub fn check(config_dir: &str, params: &MailParams) -> i32 {
+/// Runs the checks; 0 when everything is in order.
+pub fn check(config_dir: &str, mc: &MasterConf) -> i32 {
+    let params = &mc.params;
     let mut problems = 0;
     let mut report = |text: String| {
         eprintln!("postkit: warning: {text}");
         problems += 1;
     };
-    if let Err(e) = check_master_cf(config_dir, params) {
+    if let Err(e) = mc.read_master_cf(config_dir, false, false) {
         report(e);
     }
-    let owner = nix::unistd::User::from_name(&params.mail_owner)
-        .ok()
-        .flatten();
     let root = nix::unistd::geteuid().is_root();
     let q = Path::new(&params.queue_directory);
     // Postfix's postfix-script checks: nobody but its owner (root, when
@@ -48,12 +31,8 @@ pub fn check(config_dir: &str, params: &MailParams) -> i32 {
             report(format!("not owned by root: {}", q.display()));
         }
     }
-    for (sub, mode, want_owner) in [
-        ("pid", 0o755, None),
-        ("public", 0o2710, owner.as_ref()),
-        ("private", 0o700, owner.as_ref()),
-    ] {
-        let dir = q.join(sub);
+    for d in QUEUE_DIRS {
+        let dir = q.join(d.name);
         match std::fs::symlink_metadata(&dir) {
             Err(_) => report(format!("missing directory {}", dir.display())),
             Ok(m) => {
@@ -61,23 +40,23 @@ pub fn check(config_dir: &str, params: &MailParams) -> i32 {
                     report(format!("{} is not a directory", dir.display()));
                     continue;
                 }
-                if m.mode() & 0o7777 != mode {
+                if m.mode() & 0o7777 != d.mode {
                     report(format!(
-                        "{}: mode {:04o}, want {mode:04o}",
+                        "{}: mode {:04o}, want {:04o}",
                         dir.display(),
-                        m.mode() & 0o7777
+                        m.mode() & 0o7777,
+                        d.mode
                     ));
                 }
                 if root
-                    && let Some(u) = want_owner
-                    && m.uid() != u.uid.as_raw()
+                    && let (Some(uid), _) = dir_ids(d, params)
+                    && m.uid() != uid
                 {
                     report(format!(
-                        "{}: owner uid {}, want {} ({})",
+                        "{}: owner uid {}, want {uid} ({})",
                         dir.display(),
                         m.uid(),
-                        u.uid,
-                        u.name
+                        params.mail_owner
                     ));
                 }
             }

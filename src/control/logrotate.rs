@@ -37,6 +37,7 @@ fn wait_until_closed(path: &Path, limit: Duration) -> bool {
     true
 }
 
+/// `postkit logrotate`: renames maillog_file, tells the master (running as `master`) to reopen, and compresses the old file.
 pub fn logrotate(params: &MailParams, master: Option<i32>) -> i32 {
     let file = &params.maillog_file;
     for (name, value) in [

@@ -7,8 +7,6 @@ pub mod check;
 pub mod default_config;
 pub mod logrotate;
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -16,9 +14,10 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::global::mail_conf::MailConf;
-use crate::global::mail_params::{MailParams, mail_params_init};
-use crate::master::master::{CONTROL_SOCKET, Master, MasterOptions, running_master};
+use crate::master::master::{Master, MasterOptions};
+use crate::master::master_conf::MasterConf;
+use crate::master::master_control::{CONTROL_SOCKET, query};
+use crate::master::master_queue::{make_queue_dirs, running_master};
 use crate::util::msg;
 
 fn say(text: &str) {
@@ -28,12 +27,6 @@ fn say(text: &str) {
 fn fail(text: &str) -> i32 {
     eprintln!("postkit: fatal: {text}");
     1
-}
-
-/// main.cf's parameters for `config_dir`.
-pub fn load(config_dir: &str) -> Result<MailParams, String> {
-    let mut conf = MailConf::read(config_dir, &mut |m| msg::warn(&m))?;
-    mail_params_init(&mut conf)
 }
 
 /// Runs a control command; `config_dir` comes from `-c` or MAIL_CONFIG.
@@ -52,14 +45,17 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
     let absolute = std::fs::canonicalize(config_dir).map(|p| p.display().to_string());
     let config_dir = absolute.as_deref().unwrap_or(config_dir);
     crate::util::safe_env::set_var("MAIL_CONFIG", config_dir);
-    let params = match load(config_dir) {
-        Ok(p) => p,
+    // main.cf as the master reads it: a value the master would refuse is
+    // refused here, on the terminal.
+    let mc = match MasterConf::load(config_dir) {
+        Ok(mc) => mc,
         Err(e) => return fail(&e),
     };
+    let params = &mc.params;
     // As `postfix start` checks first: a master.cf the master would refuse
     // is reported here, on the terminal, not only in the log.
     if (command == "start" || command == "start-fg")
-        && let Err(e) = check::check_master_cf(config_dir, &params)
+        && let Err(e) = mc.read_master_cf(config_dir, false, false)
     {
         return fail(&e);
     }
@@ -69,7 +65,7 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
             if let Some(pid) = running {
                 return fail(&format!("the mail system is already running: PID: {pid}"));
             }
-            if let Err(e) = crate::master::master::make_queue_dirs(&params) {
+            if let Err(e) = make_queue_dirs(params) {
                 return fail(&e);
             }
             let log = if params.maillog_file.is_empty() {
@@ -95,7 +91,7 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
             if let Some(pid) = running {
                 return fail(&format!("the mail system is already running: PID: {pid}"));
             }
-            if let Err(e) = crate::master::master::make_queue_dirs(&params) {
+            if let Err(e) = make_queue_dirs(params) {
                 return fail(&e);
             }
             say(&format!(
@@ -183,20 +179,8 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
                 Err(e) => fail(&format!("cannot ask the master: {e}")),
             }
         }
-        "check" => check::check(config_dir, &params),
-        "logrotate" => logrotate::logrotate(&params, running),
+        "check" => check::check(config_dir, &mc),
+        "logrotate" => logrotate::logrotate(params, running),
         other => fail(&format!("unknown command: {other}")),
     }
-}
-
-/// Asks the running master over its control socket.
-pub fn query(queue_directory: &str, request: &str) -> std::io::Result<String> {
-    let mut s = UnixStream::connect(Path::new(queue_directory).join(CONTROL_SOCKET))?;
-    s.set_read_timeout(Some(Duration::from_secs(2)))?;
-    s.set_write_timeout(Some(Duration::from_secs(2)))?;
-    s.write_all(request.as_bytes())?;
-    s.shutdown(std::net::Shutdown::Write)?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    Ok(out)
 }

@@ -4,9 +4,20 @@
 
 use nix::unistd::{Group, User};
 
-use super::mail_params::MailParams;
+/// The account names main.cf gives.
+#[derive(Debug, Clone, Copy)]
+pub struct AccountNames<'a> {
+    /// `mail_owner`.
+    pub mail_owner: &'a str,
+    /// `setgid_group`.
+    pub setgid_group: &'a str,
+    /// `default_privs`.
+    pub default_privs: &'a str,
+}
 
-pub fn check_accounts(cfg_dir: &str, p: &MailParams) -> Result<(), String> {
+/// Checks the accounts as Postfix's `mail_params_init()` does; the error is
+/// Postfix's fatal text, naming `cfg_dir/main.cf`.
+pub fn check_accounts(cfg_dir: &str, p: AccountNames<'_>) -> Result<(), String> {
     let file = format!("file {cfg_dir}/main.cf");
     let user = |param: &str, name: &str| -> Result<User, String> {
         let u = User::from_name(name)
@@ -25,8 +36,8 @@ pub fn check_accounts(cfg_dir: &str, p: &MailParams) -> Result<(), String> {
         }
         Ok(u)
     };
-    let default = user("default_privs", &p.default_privs)?;
-    let owner = user("mail_owner", &p.mail_owner)?;
+    let default = user("default_privs", p.default_privs)?;
+    let owner = user("mail_owner", p.mail_owner)?;
     if let Ok(Some(other)) = User::from_uid(owner.uid)
         && other.name != p.mail_owner
     {
@@ -35,7 +46,7 @@ pub fn check_accounts(cfg_dir: &str, p: &MailParams) -> Result<(), String> {
             p.mail_owner, other.name
         ));
     }
-    let group = Group::from_name(&p.setgid_group)
+    let group = Group::from_name(p.setgid_group)
         .ok()
         .flatten()
         .ok_or_else(|| {
@@ -69,8 +80,8 @@ pub fn check_accounts(cfg_dir: &str, p: &MailParams) -> Result<(), String> {
         ));
     }
     for (param, u, name) in [
-        ("default_privs", &default, &p.default_privs),
-        ("mail_owner", &owner, &p.mail_owner),
+        ("default_privs", &default, p.default_privs),
+        ("mail_owner", &owner, p.mail_owner),
     ] {
         if u.gid == group.gid {
             return Err(format!(

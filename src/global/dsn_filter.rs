@@ -7,11 +7,15 @@ use crate::util::dict::{Lookup, Maps};
 /// A delivery status: `status` is `X.Y.Z`, `action` what happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dsn {
+    /// The enhanced status code (`5.1.1`).
     pub status: String,
+    /// The action (`failed`, `delayed`, ...).
     pub action: String,
+    /// The reason text.
     pub reason: String,
 }
 
+/// A delivery status filter: lookup tables that may replace a status.
 pub struct DsnFilter {
     maps: Maps,
 }

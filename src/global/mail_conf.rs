@@ -19,6 +19,7 @@ pub const DEF_CONFIG_DIR: &str = "/etc/postfix";
 /// The in-memory parameter dictionary (Postfix's `mail_dict`).
 #[derive(Debug, Clone, Default)]
 pub struct MailConf {
+    /// The directory main.cf was read from.
     pub config_dir: String,
     values: HashMap<String, String>,
     /// Names main.cf itself sets, in file order.
@@ -46,6 +47,7 @@ impl MailConf {
         c
     }
 
+    /// The path of main.cf.
     pub fn main_cf_path(&self) -> String {
         format!("{}/main.cf", self.config_dir)
     }
@@ -94,10 +96,12 @@ impl MailConf {
         &self.file_names
     }
 
+    /// The value of `name` as written (not expanded).
     pub fn lookup(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(String::as_str)
     }
 
+    /// Sets `name` (as `-o` does, or a default written back).
     pub fn update(&mut self, name: &str, value: &str) {
         self.values.insert(name.to_string(), value.to_string());
     }

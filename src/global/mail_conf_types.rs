@@ -96,6 +96,7 @@ impl MailConf {
         }
     }
 
+    /// An int parameter (min/max 0 = no bound).
     pub fn get_int(&mut self, name: &str, default: i32, min: i32, max: i32) -> Result<i32, String> {
         let v = match self.int_value(name, i32::MIN.into(), i32::MAX.into())? {
             Some(v) => v,
@@ -108,6 +109,7 @@ impl MailConf {
         Ok(v as i32)
     }
 
+    /// A long parameter (min/max 0 = no bound).
     pub fn get_long(
         &mut self,
         name: &str,
@@ -144,6 +146,7 @@ impl MailConf {
         Ok(v as i32)
     }
 
+    /// A string, `$name`-expanded; min/max bound its length.
     pub fn get_str(
         &mut self,
         name: &str,
@@ -204,6 +207,7 @@ impl MailConf {
         Ok(v)
     }
 
+    /// A boolean (`yes`/`no`, case-insensitive).
     pub fn get_bool(&mut self, name: &str, default: bool) -> Result<bool, String> {
         match self.lookup_eval(name)? {
             Some(v) => parse_bool(name, &v),
@@ -244,6 +248,143 @@ impl MailConf {
             return Err(format!("invalid {name}: {secs} (max {max})"));
         }
         Ok(secs)
+    }
+}
+
+/// A parameter's type with its default and limits: how one main.cf value
+/// is read.  Services declare their parameters with these (see the
+/// skeleton's `param`), so one mechanism serves every type.
+pub trait ParamType {
+    /// What the value converts to.
+    type Value;
+    /// Reads `name` from `conf` (after `-o` overrides), with Postfix's
+    /// conversion rules and fatal texts.
+    fn read(&self, conf: &mut MailConf, name: &str) -> Result<Self::Value, String>;
+}
+
+/// An int; a bound of 0 means none.
+#[derive(Debug, Clone, Copy)]
+pub struct IntParam {
+    /// The default.
+    pub default: i32,
+    /// The least value (0: no bound).
+    pub min: i32,
+    /// The greatest value (0: no bound).
+    pub max: i32,
+}
+
+/// A long; a bound of 0 means none.
+#[derive(Debug, Clone, Copy)]
+pub struct LongParam {
+    /// The default.
+    pub default: i64,
+    /// The least value (0: no bound).
+    pub min: i64,
+    /// The greatest value (0: no bound).
+    pub max: i64,
+}
+
+/// A string, `$name`-expanded (`raw`: never expanded); the bounds are on
+/// its length.
+#[derive(Debug, Clone, Copy)]
+pub struct StrParam {
+    /// The default.
+    pub default: &'static str,
+    /// The shortest length.
+    pub min: usize,
+    /// The longest length (0: no bound).
+    pub max: usize,
+    /// Taken as written, without expansion.
+    pub raw: bool,
+}
+
+/// A boolean (`yes`/`no`).
+#[derive(Debug, Clone, Copy)]
+pub struct BoolParam {
+    /// The default.
+    pub default: bool,
+}
+
+/// A time in seconds; the default's unit letter is the unit of bare
+/// numbers.
+#[derive(Debug, Clone, Copy)]
+pub struct TimeParam {
+    /// The default, with its unit (`"60s"`).
+    pub default: &'static str,
+    /// The least value in seconds (0: no bound).
+    pub min: i32,
+    /// The greatest value in seconds (0: no bound).
+    pub max: i32,
+}
+
+/// An int whose default is text (such as `$default_process_limit`).
+#[derive(Debug, Clone, Copy)]
+pub struct NIntParam {
+    /// The default, expanded.
+    pub default: &'static str,
+    /// The least value (0: no bound).
+    pub min: i32,
+    /// The greatest value (0: no bound).
+    pub max: i32,
+}
+
+/// A boolean whose default is text (such as an expression).
+#[derive(Debug, Clone, Copy)]
+pub struct NBoolParam {
+    /// The default, expanded.
+    pub default: &'static str,
+}
+
+impl ParamType for IntParam {
+    type Value = i32;
+    fn read(&self, conf: &mut MailConf, name: &str) -> Result<i32, String> {
+        conf.get_int(name, self.default, self.min, self.max)
+    }
+}
+
+impl ParamType for LongParam {
+    type Value = i64;
+    fn read(&self, conf: &mut MailConf, name: &str) -> Result<i64, String> {
+        conf.get_long(name, self.default, self.min, self.max)
+    }
+}
+
+impl ParamType for StrParam {
+    type Value = String;
+    fn read(&self, conf: &mut MailConf, name: &str) -> Result<String, String> {
+        if self.raw {
+            conf.get_raw(name, self.default, self.min, self.max)
+        } else {
+            conf.get_str(name, self.default, self.min, self.max)
+        }
+    }
+}
+
+impl ParamType for BoolParam {
+    type Value = bool;
+    fn read(&self, conf: &mut MailConf, name: &str) -> Result<bool, String> {
+        conf.get_bool(name, self.default)
+    }
+}
+
+impl ParamType for TimeParam {
+    type Value = i32;
+    fn read(&self, conf: &mut MailConf, name: &str) -> Result<i32, String> {
+        conf.get_time(name, self.default, self.min, self.max)
+    }
+}
+
+impl ParamType for NIntParam {
+    type Value = i32;
+    fn read(&self, conf: &mut MailConf, name: &str) -> Result<i32, String> {
+        conf.get_nint(name, self.default, self.min, self.max)
+    }
+}
+
+impl ParamType for NBoolParam {
+    type Value = bool;
+    fn read(&self, conf: &mut MailConf, name: &str) -> Result<bool, String> {
+        conf.get_nbool(name, self.default)
     }
 }
 

@@ -5,21 +5,34 @@
 use super::mail_conf::MailConf;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A parameter's type, as Postfix's tables name them.
 pub enum Kind {
+    /// An expanded string.
     Str,
+    /// A string never expanded.
     Raw,
+    /// An int.
     Int,
+    /// A long.
     Long,
+    /// A boolean.
     Bool,
+    /// A time with a unit.
     Time,
+    /// An int whose default is text.
     Nint,
+    /// A boolean whose default is text.
     Nbool,
 }
 
 #[derive(Debug, Clone, Copy)]
+/// A parameter's default, as `postconf -d` prints it.
 pub enum DefaultValue {
+    /// Text (expanded by `-x`).
     Text(&'static str),
+    /// A number.
     Int(i64),
+    /// `yes` or `no`.
     Bool(bool),
     /// Computed at run time from the host (and main.cf).
     Computed(fn(&MailConf) -> String),
@@ -28,10 +41,15 @@ pub enum DefaultValue {
 /// One known parameter.
 #[derive(Debug, Clone, Copy)]
 pub struct ParamDef {
+    /// Its main.cf name.
     pub name: &'static str,
+    /// Its type.
     pub kind: Kind,
+    /// Its default.
     pub default: DefaultValue,
+    /// The least value (0: no bound).
     pub min: i64,
+    /// The greatest value (0: no bound).
     pub max: i64,
     /// Set by the program, never by main.cf.
     pub read_only: bool,
@@ -67,6 +85,7 @@ const fn ro(name: &'static str, default: DefaultValue) -> ParamDef {
     }
 }
 
+/// Debian's default `import_environment`.
 pub const DEF_IMPORT_ENVIRONMENT: &str = "MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ XAUTHORITY DISPLAY LANG=C POSTLOG_SERVICE POSTLOG_HOSTNAME";
 
 /// Every parameter postkit uses.  Defaults are Debian's Postfix 3.7 values,
@@ -179,6 +198,7 @@ pub static PARAMS: &[ParamDef] = &[
     ro("service_name", DefaultValue::Text("")),
 ];
 
+/// The definition of a parameter postkit knows.
 pub fn find(name: &str) -> Option<&'static ParamDef> {
     PARAMS.iter().find(|d| d.name == name)
 }
@@ -278,37 +298,69 @@ fn yes_no(b: bool) -> String {
 /// The parameters every postkit program needs, converted.
 #[derive(Debug, Clone, Default)]
 pub struct MailParams {
+    /// `compatibility_level`.
     pub compatibility_level: String,
+    /// `config_directory`.
     pub config_directory: String,
+    /// `queue_directory`.
     pub queue_directory: String,
+    /// `daemon_directory`.
     pub daemon_directory: String,
+    /// `command_directory`.
     pub command_directory: String,
+    /// `data_directory`.
     pub data_directory: String,
+    /// `mail_owner`.
     pub mail_owner: String,
+    /// `setgid_group`.
     pub setgid_group: String,
+    /// `default_privs`.
     pub default_privs: String,
+    /// `syslog_facility`.
     pub syslog_facility: String,
+    /// `syslog_name`.
     pub syslog_name: String,
+    /// `maillog_file`.
     pub maillog_file: String,
+    /// `maillog_file_prefixes`.
     pub maillog_file_prefixes: String,
+    /// `maillog_file_compressor`.
     pub maillog_file_compressor: String,
+    /// `maillog_file_rotate_suffix`.
     pub maillog_file_rotate_suffix: String,
+    /// `maillog_file_permissions`.
     pub maillog_file_permissions: u32,
+    /// `postlog_service_name`.
     pub postlog_service_name: String,
+    /// `debugger_command`.
     pub debugger_command: String,
+    /// `import_environment`.
     pub import_environment: String,
+    /// `export_environment`.
     pub export_environment: String,
+    /// `myhostname`.
     pub myhostname: String,
+    /// `mydomain`.
     pub mydomain: String,
+    /// `process_id_directory`.
     pub process_id_directory: String,
+    /// `default_process_limit`.
     pub default_process_limit: i32,
+    /// `max_use`.
     pub max_use: i32,
+    /// `max_idle`.
     pub max_idle: i32,
+    /// `ipc_idle`.
     pub ipc_idle: i32,
+    /// `ipc_timeout`.
     pub ipc_timeout: i32,
+    /// `daemon_timeout`.
     pub daemon_timeout: i32,
+    /// `in_flow_delay`.
     pub in_flow_delay: i32,
+    /// `daemon_table_open_error_is_fatal`.
     pub daemon_table_open_error_is_fatal: bool,
+    /// `smtputf8_enable`.
     pub smtputf8_enable: bool,
 }
 
@@ -410,7 +462,14 @@ pub fn mail_params_init(conf: &mut MailConf) -> Result<MailParams, String> {
     p.daemon_timeout = num(conf, "daemon_timeout")?;
     p.in_flow_delay = num(conf, "in_flow_delay")?;
     if nix::unistd::geteuid().is_root() {
-        super::accounts::check_accounts(&cfg_dir, &p)?;
+        super::accounts::check_accounts(
+            &cfg_dir,
+            super::accounts::AccountNames {
+                mail_owner: &p.mail_owner,
+                setgid_group: &p.setgid_group,
+                default_privs: &p.default_privs,
+            },
+        )?;
     }
     conf.update("process_id", &std::process::id().to_string());
     Ok(p)

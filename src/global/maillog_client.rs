@@ -7,6 +7,7 @@ use std::io::Write;
 
 use crate::util::msg;
 use crate::util::msg_logger::{Fallback, PostlogClient};
+use crate::util::msg_output::{MsgOutput, Slot};
 use crate::util::msg_syslog::{SyslogClient, facility_code};
 
 use super::mail_params::MailParams;
@@ -15,7 +16,9 @@ use super::mail_params::MailParams;
 /// reached (the master, postlog, the control command).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FallbackMode {
+    /// Records postlogd cannot take are lost, as in Postfix's daemons.
     None,
+    /// Records postlogd cannot take are appended to maillog_file directly.
     LogWriter,
 }
 
@@ -37,12 +40,12 @@ pub fn init_from_env(tag: &str) {
     match std::env::var("POSTLOG_SERVICE") {
         Ok(path) if !path.is_empty() => {
             let host = std::env::var("POSTLOG_HOSTNAME").unwrap_or_else(|_| "amnesiac".into());
-            msg::set_syslog(None);
-            msg::set_postlog(Some(PostlogClient::new(path, &host, None)));
+            set_syslog(None);
+            set_postlog(Some(PostlogClient::new(path, &host, None)));
         }
         _ => {
-            msg::set_postlog(None);
-            msg::set_syslog(Some(SyslogClient::new(facility_code("mail").unwrap_or(2))));
+            set_postlog(None);
+            set_syslog(Some(SyslogClient::new(facility_code("mail").unwrap_or(2))));
         }
     }
 }
@@ -97,9 +100,14 @@ pub fn logwriter_fallback(path: String, mode: u32) -> Fallback {
             crate::util::safe_open::safe_open(std::path::Path::new(&path), false, true, mode);
         let (written, why) = match file {
             // Under the writers' lock, after removing a line that a killed
-            // postlogd may have cut short (records are at most 4096 bytes).
+            // postlogd may have cut short (records are at most DGRAM_BUF_SIZE bytes).
             Ok(f) => {
-                let a = crate::util::append_lines::append_lines_locked(&f, &line, 4096, None);
+                let a = crate::util::append_lines::append_lines_locked(
+                    &f,
+                    &line,
+                    super::mail_proto::DGRAM_BUF_SIZE,
+                    None,
+                );
                 (a.written, a.error.map(|e| crate::util::errno_text(&e)))
             }
             Err(why) => (0, Some(why)),
@@ -123,8 +131,8 @@ pub fn logwriter_fallback(path: String, mode: u32) -> Fallback {
 pub fn init(tag: &str, params: &MailParams, fallback: FallbackMode) -> Result<(), String> {
     msg::set_tag(tag);
     if params.maillog_file.is_empty() {
-        msg::set_postlog(None);
-        msg::set_syslog(Some(SyslogClient::new(
+        set_postlog(None);
+        set_syslog(Some(SyslogClient::new(
             facility_code(&params.syslog_facility).unwrap_or(2),
         )));
         crate::util::safe_env::remove_var("POSTLOG_SERVICE");
@@ -142,7 +150,28 @@ pub fn init(tag: &str, params: &MailParams, fallback: FallbackMode) -> Result<()
     };
     crate::util::safe_env::set_var("POSTLOG_SERVICE", &path);
     crate::util::safe_env::set_var("POSTLOG_HOSTNAME", &params.myhostname);
-    msg::set_syslog(None);
-    msg::set_postlog(Some(PostlogClient::new(path, &params.myhostname, fb)));
+    set_syslog(None);
+    set_postlog(Some(PostlogClient::new(path, &params.myhostname, fb)));
     Ok(())
+}
+
+/// Switches syslog output on (with a client) or off.
+pub fn set_syslog(client: Option<SyslogClient>) {
+    msg::set_output(
+        Slot::Syslog,
+        client.map(|c| Box::new(c) as Box<dyn MsgOutput>),
+    );
+}
+
+/// Switches postlog output on (with a client) or off.
+pub fn set_postlog(client: Option<PostlogClient>) {
+    msg::set_output(
+        Slot::Postlog,
+        client.map(|c| Box::new(c) as Box<dyn MsgOutput>),
+    );
+}
+
+/// Runs `f` on the postlog client, if one is active.
+pub fn with_postlog<R>(f: impl FnOnce(&mut PostlogClient) -> R) -> Option<R> {
+    msg::with_output(Slot::Postlog, f)
 }

@@ -7,4 +7,5 @@ pub mod dsn_filter;
 pub mod mail_conf;
 pub mod mail_conf_types;
 pub mod mail_params;
+pub mod mail_proto;
 pub mod maillog_client;

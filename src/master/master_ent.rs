@@ -7,14 +7,20 @@ use crate::util::readlline::logical_lines;
 /// The five transport types of master.cf.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ServType {
+    /// `inet`: a TCP socket.
     Inet,
+    /// `unix`: a UNIX-domain stream socket.
     Unix,
+    /// `unix-dgram`: a UNIX-domain datagram socket.
     UnixDgram,
+    /// `fifo`: a named pipe.
     Fifo,
+    /// `pass`: a socket over which descriptors are passed.
     Pass,
 }
 
 impl ServType {
+    /// The type master.cf's second column names.
     pub fn parse(s: &str) -> Option<ServType> {
         Some(match s {
             "inet" => ServType::Inet,
@@ -26,6 +32,7 @@ impl ServType {
         })
     }
 
+    /// The type as master.cf spells it.
     pub fn name(self) -> &'static str {
         match self {
             ServType::Inet => "inet",
@@ -44,15 +51,21 @@ pub struct MasterEnt {
     pub ext_name: String,
     /// The endpoint: `public/postlog`, `private/foo`, or the inet address.
     pub name: String,
+    /// The service type.
     pub kind: ServType,
+    /// Under `private/` (column 3).
     pub private: bool,
+    /// Runs as mail_owner (column 4).
     pub unprivileged: bool,
+    /// Chrooted to queue_directory (column 5).
     pub chroot: bool,
+    /// Seconds between wakeup requests (column 6; 0: none).
     pub wakeup_time: i32,
     /// `?` after the wakeup time: no wakeups until the service was used.
     pub wakeup_conditional: bool,
     /// 0 = no limit.
     pub max_proc: i32,
+    /// The command name (column 8's first word).
     pub command: String,
     /// `$daemon_directory/command`.
     pub path: String,
@@ -65,13 +78,17 @@ pub struct MasterEnt {
 /// What the parser needs from main.cf and the master's own options.
 #[derive(Debug, Clone)]
 pub struct EntContext {
+    /// Where relative command names are found.
     pub daemon_directory: String,
+    /// The process limit for `-` in column 7.
     pub default_process_limit: i32,
     /// compatibility_level >= 1: chroot defaults to n.
     pub compat_ge_1: bool,
     /// The master runs with -d: children get -d.
     pub foreground: bool,
+    /// The master runs with -v: children get -v.
     pub verbose: bool,
+    /// `master_service_disable`.
     pub master_service_disable: String,
 }
 

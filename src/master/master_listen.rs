@@ -84,7 +84,7 @@ pub fn master_listen_init(
             ));
         }
     };
-    super::fds::close_on_exec(&fd);
+    crate::server::fds::close_on_exec(&fd);
     Ok(vec![fd])
 }
 

@@ -1,67 +1,153 @@
-//! Starting a child with the master's descriptors in place: the flow pipe
-//! on 3 and 4, the status channel on 5, the listening sockets from 6 on,
-//! and `GENERATION` in its environment.
+//! Starting, reaping and throttling children (Postfix's master_spawn): a
+//! child is the service's command with the master's descriptors in place
+//! (see `spawn_fds`); a child that dies abnormally before it ever reported
+//! idle marks a broken command, and the service is throttled for
+//! `service_throttle_time` instead of being restarted in a tight loop.
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command};
 
-use super::master_proto::{
-    MASTER_FLOW_READ, MASTER_FLOW_WRITE, MASTER_GEN_NAME, MASTER_LISTEN_FD, MASTER_STATUS_FD,
-};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
 
-/// The descriptors a child gets.
-pub struct ChildFds<'a> {
-    pub flow: Option<(BorrowedFd<'a>, BorrowedFd<'a>)>,
-    pub status: BorrowedFd<'a>,
-    pub listen: Vec<BorrowedFd<'a>>,
+use crate::util::msg;
+use crate::{msg_info, msg_warn};
+
+use super::master::Master;
+use super::master_service::Service;
+use super::spawn_fds::{ChildFds, spawn};
+
+/// The programs this executable provides under their own names, so that a
+/// master.cf line `postlogd` works without a link in daemon_directory.
+pub const BUILTIN_DAEMONS: &[&str] = &["postlogd"];
+
+/// Stops a service from getting new children for `delay`.
+pub fn throttle(s: &mut Service, delay: Duration) {
+    s.throttled_until = Some(Instant::now() + delay);
+    s.throttles += 1;
 }
 
-const MAX_PLACED: usize = 256;
+impl Master {
+    /// Starts one child of service `i`.
+    pub(super) fn spawn(&mut self, i: usize) {
+        self.generation = self.generation.wrapping_add(1);
+        let generation = self.generation;
+        let s = &mut self.services[i];
+        let builtin = BUILTIN_DAEMONS.contains(&s.ent.command.as_str());
+        let program: PathBuf = if !Path::new(&s.ent.path).exists() && builtin {
+            self.exe.clone()
+        } else {
+            PathBuf::from(&s.ent.path)
+        };
+        let mut cmd = Command::new(&program);
+        cmd.arg0(&s.ent.argv[0])
+            .args(&s.ent.argv[1..])
+            .env_clear()
+            .envs(self.child_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        if !self.opts.foreground {
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+        } else {
+            cmd.stdin(Stdio::null());
+        }
+        let Some((_, child_end)) = &s.status else {
+            return;
+        };
+        let fds = ChildFds {
+            flow: Some((self.flow.0.as_fd(), self.flow.1.as_fd())),
+            status: child_end.as_fd(),
+            listen: s.listen.iter().map(|l| l.as_fd()).collect(),
+        };
+        match spawn(cmd, &fds, generation) {
+            Ok(child) => {
+                let pid = child.id() as i32;
+                // The master reaps children itself (waitpid on SIGCHLD).
+                std::mem::forget(child);
+                s.procs.add(pid, generation);
+                s.spawns += 1;
+                if s.ent.wakeup_conditional && s.next_wakeup.is_none() {
+                    if msg::verbose() > 0 {
+                        msg_info!("start conditional timer for {}", s.ent.ext_name);
+                    }
+                    s.next_wakeup = Some(Instant::now());
+                }
+            }
+            Err(e) => {
+                msg_warn!(
+                    "master_spawn: exec {}: {}",
+                    s.ent.path,
+                    crate::util::errno_text(&e)
+                );
+                s.failures += 1;
+                throttle(s, self.throttle_time);
+            }
+        }
+    }
 
-/// Spawns `cmd` with `fds` placed and `GENERATION` set to `generation` in
-/// octal.  Descriptors are first copied above every target number, so that
-/// placing one never overwrites another, whatever numbers they had.
-pub fn spawn(mut cmd: Command, fds: &ChildFds, generation: u32) -> std::io::Result<Child> {
-    let mut plan: Vec<(i32, i32)> = Vec::new();
-    if let Some((r, w)) = &fds.flow {
-        plan.push((r.as_raw_fd(), MASTER_FLOW_READ));
-        plan.push((w.as_raw_fd(), MASTER_FLOW_WRITE));
-    }
-    plan.push((fds.status.as_raw_fd(), MASTER_STATUS_FD));
-    for (i, l) in fds.listen.iter().enumerate() {
-        plan.push((l.as_raw_fd(), MASTER_LISTEN_FD + i as i32));
-    }
-    if plan.len() > MAX_PLACED {
-        return Err(std::io::Error::other(
-            "master_spawn: too many listen descriptors",
-        ));
-    }
-    let top = MASTER_LISTEN_FD + fds.listen.len() as i32;
-    // A caller that set GENERATION itself (a test of bad values) keeps it.
-    if !cmd.get_envs().any(|(k, _)| k == MASTER_GEN_NAME) {
-        cmd.env(MASTER_GEN_NAME, format!("{generation:o}"));
-    }
-    // SAFETY: between fork and exec the closure only calls dup2() and
-    // fcntl(), which are async-signal-safe, on descriptors that the parent
-    // keeps open until spawn() returns; it allocates nothing.
-    unsafe {
-        cmd.pre_exec(move || {
-            let mut high = [0i32; MAX_PLACED];
-            for (i, &(from, _)) in plan.iter().enumerate() {
-                high[i] = libc::fcntl(from, libc::F_DUPFD_CLOEXEC, top);
-                if high[i] < 0 {
-                    return Err(std::io::Error::last_os_error());
+    /// Collects every child that ended, with Postfix's warnings for the
+    /// abnormal ones.
+    pub(super) fn reap(&mut self) {
+        loop {
+            let status = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(_) => return,
+                Ok(st) => st,
+            };
+            let Some(pid) = status.pid().map(Pid::as_raw) else {
+                return;
+            };
+            if let Some(path) = self.orphans.remove(&pid) {
+                if let WaitStatus::Exited(_, code) = status
+                    && code != 0
+                {
+                    msg_warn!("process {path} pid {pid} exit status {code}");
+                }
+                continue;
+            }
+            let Some(s) = self.services.iter_mut().find(|s| s.procs.contains(pid)) else {
+                continue;
+            };
+            let child = s.procs.remove(pid).expect("child is known");
+            let abnormal = match status {
+                WaitStatus::Exited(_, 0) => false,
+                WaitStatus::Exited(_, code) => {
+                    msg_warn!("process {} pid {pid} exit status {code}", s.ent.path);
+                    true
+                }
+                WaitStatus::Signaled(_, sig, _) => {
+                    msg_warn!(
+                        "process {} pid {pid} killed by signal {}",
+                        s.ent.path,
+                        sig as i32
+                    );
+                    true
+                }
+                _ => false,
+            };
+            if abnormal {
+                s.failures += 1;
+                if child.use_count == 0 && s.throttled_until.is_none() {
+                    msg_warn!("{}: bad command startup -- throttling", s.ent.path);
+                    throttle(s, self.throttle_time);
                 }
             }
-            for (i, &(_, to)) in plan.iter().enumerate() {
-                // dup2 leaves close-on-exec clear on the target.
-                if libc::dup2(high[i], to) < 0 {
-                    return Err(std::io::Error::last_os_error());
+        }
+    }
+
+    /// Lifts the throttles whose time is up.
+    pub(super) fn throttle_timers(&mut self) {
+        let now = Instant::now();
+        for s in &mut self.services {
+            if s.throttled_until.is_some_and(|t| now >= t) {
+                s.throttled_until = None;
+                if msg::verbose() > 0 {
+                    msg_info!("throttle released for command {}", s.ent.path);
                 }
             }
-            Ok(())
-        })
-    };
-    cmd.spawn()
+        }
+    }
 }

@@ -13,7 +13,9 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, recv, socketpair};
 
-use super::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN, MasterStatus, STATUS_SIZE};
+use crate::server::master_proto::{
+    MASTER_STAT_AVAIL, MASTER_STAT_TAKEN, MasterStatus, STATUS_SIZE,
+};
 
 /// The master's end (non-blocking) and the end every child gets as fd 5;
 /// both close-on-exec (the child's copy on fd 5 is placed by dup2, which
@@ -52,7 +54,9 @@ pub fn read_status(fd: impl AsFd, max: usize, mut f: impl FnMut(&[u8])) -> Resul
 /// One child process as the master knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChildProc {
+    /// The generation the master gave the child.
     pub generation: u32,
+    /// Idle (its last record was AVAIL).
     pub avail: bool,
     /// AVAIL records seen: a child that dies before its first one is taken
     /// for a broken command.
@@ -65,13 +69,31 @@ pub enum Update {
     /// A record that changed or confirmed a child's state.
     Applied,
     /// Not a whole record: Postfix's "partial status update".
-    Partial { pid: Option<i32>, len: usize },
+    Partial {
+        /// The pid, if the message was long enough to hold one.
+        pid: Option<i32>,
+        /// The message's length.
+        len: usize,
+    },
     /// A pid that is not ours (reaped already, or made up).
-    NotFound { pid: i32 },
+    NotFound {
+        /// The pid the record named.
+        pid: i32,
+    },
     /// A child of an earlier generation (before a reload).
-    WrongGeneration { pid: i32, generation: u32 },
+    WrongGeneration {
+        /// The child.
+        pid: i32,
+        /// The generation its record carried.
+        generation: u32,
+    },
     /// Neither TAKEN nor AVAIL.
-    Unknown { pid: i32, avail: i32 },
+    Unknown {
+        /// The pid the record named.
+        pid: i32,
+        /// The status field.
+        avail: i32,
+    },
 }
 
 /// A service's children and how many of them are idle.
@@ -98,6 +120,7 @@ impl ProcTable {
         self.avail += 1;
     }
 
+    /// Forgets a child (reaped); what the table knew of it.
     pub fn remove(&mut self, pid: i32) -> Option<ChildProc> {
         let child = self.children.remove(&pid)?;
         if child.avail {
@@ -106,22 +129,27 @@ impl ProcTable {
         Some(child)
     }
 
+    /// Whether `pid` is a child of this service.
     pub fn contains(&self, pid: i32) -> bool {
         self.children.contains_key(&pid)
     }
 
+    /// The children's pids.
     pub fn pids(&self) -> impl Iterator<Item = i32> + '_ {
         self.children.keys().copied()
     }
 
+    /// Children, busy or idle.
     pub fn total(&self) -> usize {
         self.children.len()
     }
 
+    /// Idle children.
     pub fn avail(&self) -> usize {
         self.avail
     }
 
+    /// Busy children.
     pub fn busy(&self) -> usize {
         self.children.len() - self.avail
     }

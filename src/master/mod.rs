@@ -1,15 +1,25 @@
-//! The master/child protocol (status records, flow tokens, inherited
-//! descriptors) and the datagram-server skeleton built on it.
+//! The master daemon, in the files Postfix has for the same jobs: `master`
+//! (start-up and the event loop), `master_conf` (main.cf, master.cf,
+//! reload), `master_ent` (master.cf's syntax), `master_service` (a
+//! service and its state), `master_listen` (endpoints), `master_avail`
+//! (when to listen), `master_spawn` (spawn, reap, throttle) with
+//! `spawn_fds` (descriptors in the child), `master_status` (the status
+//! channel), `master_wakeup` (wakeup timers), `master_sig` (signals, stop),
+//! `master_queue` (queue directories, the pid lock) and `master_control`
+//! (postkit's control socket and status report).
 
-pub mod dgram_batch;
-pub mod dgram_server;
-pub mod fds;
-pub mod mail_flow;
 // As Postfix's src/master/master.c: the daemon itself.
 #[allow(clippy::module_inception)]
 pub mod master;
+pub mod master_avail;
+pub mod master_conf;
+pub mod master_control;
 pub mod master_ent;
 pub mod master_listen;
-pub mod master_proto;
+pub mod master_queue;
+pub mod master_service;
+pub mod master_sig;
 pub mod master_spawn;
 pub mod master_status;
+pub mod master_wakeup;
+pub mod spawn_fds;

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 
 use crate::global::mail_conf::{DEF_CONFIG_DIR, MailConf};
 use crate::global::mail_params::{self, Kind};
+use crate::util::getopt::{Getopt, GetoptError, Opt};
 use crate::util::mac_expand::{self, Mode, RECURSE, SCAN};
 use crate::util::msg;
 use crate::{msg_fatal, msg_warn};
@@ -29,40 +30,29 @@ struct Options {
 const USAGE: &str =
     "usage: postconf [-c config_dir] [-d] [-h] [-H] [-n] [-o name=value] [-x] [parameter ...]";
 
+/// Parses the options with Postfix's getopt rules (options stop at the
+/// first parameter name).
 fn parse_args(args: &[String]) -> Result<Options, String> {
-    use lexopt::prelude::*;
     let mut o = Options::default();
-    let mut p = lexopt::Parser::from_args(args.iter());
-    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
-        match arg {
-            Short('c') => {
-                o.config_dir = Some(
-                    p.value()
-                        .map_err(|e| e.to_string())?
-                        .string()
-                        .map_err(|_| USAGE)?,
-                )
-            }
-            Short('d') => o.defaults = true,
-            Short('n') => o.non_default = true,
-            Short('x') => o.expand = true,
-            Short('h') => o.hide_name = true,
-            Short('H') => o.hide_value = true,
-            Short('o') => o.overrides.push(
-                p.value()
-                    .map_err(|e| e.to_string())?
-                    .string()
-                    .map_err(|_| USAGE)?,
-            ),
-            Short(c) => {
+    let mut g = Getopt::new(args, "c:dnxhHo:");
+    for opt in g.by_ref() {
+        match opt {
+            Ok(Opt::Value('c', v)) => o.config_dir = Some(v),
+            Ok(Opt::Flag('d')) => o.defaults = true,
+            Ok(Opt::Flag('n')) => o.non_default = true,
+            Ok(Opt::Flag('x')) => o.expand = true,
+            Ok(Opt::Flag('h')) => o.hide_name = true,
+            Ok(Opt::Flag('H')) => o.hide_value = true,
+            Ok(Opt::Value('o', v)) => o.overrides.push(v),
+            Err(GetoptError::Unknown(c)) | Ok(Opt::Flag(c) | Opt::Value(c, _)) => {
                 return Err(format!(
                     "option -{c} is not supported by postkit postconf; {USAGE}"
                 ));
             }
-            Value(v) => o.names.push(v.string().map_err(|_| USAGE)?),
-            Long(l) => return Err(format!("invalid option: --{l}; {USAGE}")),
+            Err(GetoptError::MissingValue(_)) => return Err(USAGE.to_string()),
         }
     }
+    o.names = g.rest().to_vec();
     Ok(o)
 }
 

@@ -6,6 +6,7 @@ use std::io::{BufRead, IsTerminal};
 use crate::global::mail_conf::MailConf;
 use crate::global::mail_params::mail_params_init;
 use crate::global::maillog_client::{self, FallbackMode};
+use crate::util::getopt::{Getopt, Opt};
 use crate::util::msg::{self, Level};
 use crate::util::printable::printable;
 
@@ -22,6 +23,7 @@ fn level(name: &str) -> Option<Level> {
     })
 }
 
+/// `postkit postlog [-c dir] [-i] [-p priority] [-t tag] [-v] [text...]`.
 pub fn main(args: &[String]) -> i32 {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     msg::set_tag("postlog");
@@ -29,46 +31,20 @@ pub fn main(args: &[String]) -> i32 {
     let mut config_dir = None;
     let mut tag = None;
     let mut lvl = Level::Info;
-    let mut i = 0;
-    while i < args.len() {
-        let a = &args[i];
-        if a == "--" {
-            i += 1;
-            break;
-        }
-        if !a.starts_with('-') || a == "-" {
-            break;
-        }
-        let chars: Vec<char> = a[1..].chars().collect();
-        let mut j = 0;
-        while j < chars.len() {
-            let c = chars[j];
-            j += 1;
-            let mut value = || -> String {
-                let attached: String = chars[j..].iter().collect();
-                j = chars.len();
-                if !attached.is_empty() {
-                    attached
-                } else {
-                    i += 1;
-                    args.get(i).cloned().unwrap_or_else(|| msg::fatal(USAGE))
-                }
-            };
-            match c {
-                'c' => config_dir = Some(value()),
-                'i' => {}
-                'p' => {
-                    let v = value();
-                    lvl =
-                        level(&v).unwrap_or_else(|| msg::fatal(&format!("bad severity: \"{v}\"")));
-                }
-                't' => tag = Some(printable(&value(), '?')),
-                'v' => msg::set_verbose(msg::verbose() + 1),
-                _ => msg::fatal(USAGE),
+    let mut options = Getopt::new(args, "c:ip:t:v");
+    for opt in options.by_ref() {
+        match opt {
+            Ok(Opt::Value('c', v)) => config_dir = Some(v),
+            Ok(Opt::Flag('i')) => {}
+            Ok(Opt::Value('p', v)) => {
+                lvl = level(&v).unwrap_or_else(|| msg::fatal(&format!("bad severity: \"{v}\"")));
             }
+            Ok(Opt::Value('t', v)) => tag = Some(printable(&v, '?')),
+            Ok(Opt::Flag('v')) => msg::set_verbose(msg::verbose() + 1),
+            _ => msg::fatal(USAGE),
         }
-        i += 1;
     }
+    let text = options.rest();
     if let Some(d) = &config_dir {
         crate::util::safe_env::set_var("MAIL_CONFIG", d);
     }
@@ -78,7 +54,6 @@ pub fn main(args: &[String]) -> i32 {
     let params = mail_params_init(&mut conf).unwrap_or_else(|e| msg::fatal(&e));
     let tag = tag.unwrap_or_else(|| maillog_client::mail_task("postlog", Some(&params)));
     maillog_client::init(&tag, &params, FallbackMode::LogWriter).unwrap_or_else(|e| msg::fatal(&e));
-    let text = &args[i..];
     if !text.is_empty() {
         msg::log(lvl, &text.join(" "));
     } else {

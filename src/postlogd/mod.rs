@@ -11,7 +11,7 @@ use std::fs::File;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::master::dgram_server::{Ctx, DGRAM_BUF_SIZE, DgramServer};
+use crate::server::dgram_server::{Ctx, DGRAM_BUF_SIZE, DgramServer};
 use crate::util::append_lines::{Appended, append_lines_locked};
 use crate::util::msg;
 use crate::util::msg::Level;
@@ -67,9 +67,9 @@ fn pre_init(s: &mut Postlogd, ctx: &mut Ctx) {
         Err(why) => {
             // Sent to its own socket this would reach nobody (Postfix's
             // postlogd loses it so): say it on stderr and to syslog.
-            msg::set_postlog(None);
+            crate::global::maillog_client::set_postlog(None);
             msg::set_stderr(true);
-            msg::set_syslog(Some(SyslogClient::new(
+            crate::global::maillog_client::set_syslog(Some(SyslogClient::new(
                 facility_code(&ctx.params.syslog_facility).unwrap_or(2),
             )));
             msg_fatal!("open logfile '{path}': {why}")
@@ -90,7 +90,7 @@ fn pre_init(s: &mut Postlogd, ctx: &mut Ctx) {
     // From now on postlogd's own messages go straight into the file: it
     // must not send them to its own socket.
     let fallback = crate::global::maillog_client::logwriter_fallback(path, mode);
-    msg::with_postlog(|p| p.set_fallback_only(fallback));
+    crate::global::maillog_client::with_postlog(|p| p.set_fallback_only(fallback));
 }
 
 /// One datagram: one line, buffered until the end of the batch.

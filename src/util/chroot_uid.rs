@@ -10,6 +10,7 @@ use std::ffi::CString;
 
 use nix::unistd::{User, chdir, chroot, geteuid, initgroups, setgid, setuid};
 
+/// Changes root to `root` and drops to `user`'s uid, gid and groups (each when given), in Postfix's order.
 pub fn chroot_uid(root: Option<&str>, user: Option<&str>) -> Result<(), String> {
     if crate::util::msg::verbose() > 1 {
         crate::msg_info!(

@@ -8,15 +8,19 @@ use crate::util::readlline::{is_space, logical_lines};
 /// What a lookup found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
+    /// The value.
     Found(String),
+    /// No such key.
     NotFound,
     /// The table is broken; the text is why.
     Error(String),
 }
 
+/// A lookup table.
 pub trait Dict {
     /// `type:name`, as the table was named.
     fn spec(&self) -> &str;
+    /// Looks `key` up.
     fn get(&self, key: &str) -> Lookup;
 }
 
@@ -199,11 +203,13 @@ pub fn dict_open(spec: &str, fatal_errors: bool) -> Result<Box<dyn Dict>, String
 
 /// A list of tables searched in order (Postfix's `maps`).
 pub struct Maps {
+    /// Names the maps in messages.
     pub title: String,
     dicts: Vec<Box<dyn Dict>>,
 }
 
 impl Maps {
+    /// Opens the tables `names` (comma or blank separated `type:name`); unopenable ones fail on lookup unless `fatal_errors`.
     pub fn new(title: &str, names: &str, fatal_errors: bool) -> Result<Maps, String> {
         let dicts = split_quoted(names)
             .iter()

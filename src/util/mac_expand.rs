@@ -13,7 +13,9 @@ use super::readlline::is_space;
 /// Look up a value for real, or only test whether it is set (`?` and `:`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
+    /// Only whether the name is set.
     Test,
+    /// The value.
     Use,
 }
 
@@ -24,6 +26,7 @@ pub const RECURSE: u32 = 1;
 pub const SCAN: u32 = 4;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// What went wrong in an expansion.
 pub struct Status {
     /// A syntax error or runaway recursion; a warning was given.
     pub error: bool,
@@ -43,7 +46,9 @@ impl Status {
 /// program at once (a number too large, as Postfix's `atol_or_die`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RelOpError {
+    /// A warning: the expansion is an error.
     Warn(String),
+    /// The program ends with this text.
     Fatal(String),
 }
 
@@ -53,19 +58,28 @@ pub type RelOp = fn(&str, Op, &str) -> Result<bool, RelOpError>;
 /// The outcome of one expansion.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expansion {
+    /// The expanded text.
     pub text: String,
+    /// Errors and undefined names met.
     pub status: Status,
     /// Set when expansion must end the program with this message.
     pub fatal: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A relational operator of `${{a} OP {b} ? ...}`.
 pub enum Op {
+    /// `==`
     Eq,
+    /// `!=`
     Ne,
+    /// `<`
     Lt,
+    /// `<=`
     Le,
+    /// `>=`
     Ge,
+    /// `>`
     Gt,
 }
 
@@ -520,6 +534,7 @@ pub fn compare(left: &str, op: Op, right: &str) -> Result<bool, RelOpError> {
     Ok(apply(op, ord))
 }
 
+/// Whether `ord` (left against right) satisfies `op`.
 pub fn apply(op: Op, ord: std::cmp::Ordering) -> bool {
     use std::cmp::Ordering::*;
     match op {

@@ -4,6 +4,7 @@
 pub mod mac_expand;
 pub mod msg;
 pub mod msg_logger;
+pub mod msg_output;
 pub mod msg_syslog;
 pub mod printable;
 pub mod readlline;
@@ -29,6 +30,7 @@ pub fn nix_text(e: nix::errno::Errno) -> String {
 pub mod append_lines;
 pub mod chroot_uid;
 pub mod dict;
+pub mod getopt;
 pub mod myflock;
 pub mod safe_env;
 pub mod safe_open;

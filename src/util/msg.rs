@@ -8,38 +8,16 @@
 use std::cell::RefCell;
 use std::io::Write;
 
-use super::msg_logger::PostlogClient;
-use super::msg_syslog::SyslogClient;
+pub use super::msg_output::Level;
+use super::msg_output::{MsgOutput, Slot};
 use super::printable::printable;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    Info,
-    Warning,
-    Error,
-    Fatal,
-    Panic,
-}
-
-impl Level {
-    /// The word Postfix puts before the text; none for info.
-    pub fn word(self) -> Option<&'static str> {
-        match self {
-            Level::Info => None,
-            Level::Warning => Some("warning"),
-            Level::Error => Some("error"),
-            Level::Fatal => Some("fatal"),
-            Level::Panic => Some("panic"),
-        }
-    }
-}
 
 #[derive(Default)]
 struct Outputs {
     tag: String,
     stderr: bool,
-    syslog: Option<SyslogClient>,
-    postlog: Option<PostlogClient>,
+    syslog: Option<Box<dyn MsgOutput>>,
+    postlog: Option<Box<dyn MsgOutput>>,
     verbose: u32,
     errors: u32,
     /// Messages go to a buffer instead (tests of the library itself).
@@ -55,37 +33,50 @@ pub fn set_tag(tag: &str) {
     OUT.with(|o| o.borrow_mut().tag = tag.to_string());
 }
 
+/// The current tag.
 pub fn tag() -> String {
     OUT.with(|o| o.borrow().tag.clone())
 }
 
+/// Copies messages to standard error, or stops.
 pub fn set_stderr(on: bool) {
     OUT.with(|o| o.borrow_mut().stderr = on);
 }
 
+/// Whether messages go to standard error.
 pub fn stderr_enabled() -> bool {
     OUT.with(|o| o.borrow().stderr)
 }
 
-/// Switches syslog output on (with a client) or off.
-pub fn set_syslog(client: Option<SyslogClient>) {
-    OUT.with(|o| o.borrow_mut().syslog = client);
+/// Switches the output of `slot` on (with an output) or off.
+pub fn set_output(slot: Slot, output: Option<Box<dyn MsgOutput>>) {
+    OUT.with(|o| {
+        let mut o = o.borrow_mut();
+        match slot {
+            Slot::Syslog => o.syslog = output,
+            Slot::Postlog => o.postlog = output,
+        }
+    });
 }
 
-/// Switches postlog output on (with a client) or off.
-pub fn set_postlog(client: Option<PostlogClient>) {
-    OUT.with(|o| o.borrow_mut().postlog = client);
+/// Runs `f` on the output of `slot` if one is active and is a `T`.
+pub fn with_output<T: MsgOutput, R>(slot: Slot, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+    OUT.with(|o| {
+        let mut o = o.borrow_mut();
+        let out = match slot {
+            Slot::Syslog => o.syslog.as_mut(),
+            Slot::Postlog => o.postlog.as_mut(),
+        }?;
+        out.as_any_mut().downcast_mut::<T>().map(f)
+    })
 }
 
-/// Runs `f` on the postlog client, if one is active.
-pub fn with_postlog<R>(f: impl FnOnce(&mut PostlogClient) -> R) -> Option<R> {
-    OUT.with(|o| o.borrow_mut().postlog.as_mut().map(f))
-}
-
+/// The current verbosity (`-v` count).
 pub fn verbose() -> u32 {
     OUT.with(|o| o.borrow().verbose)
 }
 
+/// Sets the verbosity.
 pub fn set_verbose(level: u32) {
     OUT.with(|o| o.borrow_mut().verbose = level);
 }
@@ -95,6 +86,7 @@ pub fn capture_start() {
     OUT.with(|o| o.borrow_mut().capture = Some(Vec::new()));
 }
 
+/// The messages collected since `capture_start`, and ends collecting.
 pub fn capture_take() -> Vec<(Level, String)> {
     OUT.with(|o| o.borrow_mut().capture.take().unwrap_or_default())
 }
@@ -117,18 +109,20 @@ pub fn log(level: Level, text: &str) {
         }
         let tag = o.tag.clone();
         if let Some(s) = o.syslog.as_mut() {
-            s.send(&tag, level, &text);
+            s.output(&tag, level, &text);
         }
         if let Some(p) = o.postlog.as_mut() {
-            p.send(&tag, level, &text);
+            p.output(&tag, level, &text);
         }
     });
 }
 
+/// An informational message.
 pub fn info(text: &str) {
     log(Level::Info, text);
 }
 
+/// A warning.
 pub fn warn(text: &str) {
     log(Level::Warning, text);
 }
@@ -152,6 +146,7 @@ pub fn fatal(text: &str) -> ! {
     fatal_status(1, text)
 }
 
+/// Logs, waits a second and exits with `status`.
 pub fn fatal_status(status: i32, text: &str) -> ! {
     log(Level::Fatal, text);
     std::thread::sleep(std::time::Duration::from_secs(1));
@@ -166,12 +161,17 @@ pub fn panic(text: &str) -> ! {
 }
 
 #[macro_export]
+/// `msg_info!("fmt", args)`: an informational message.
 macro_rules! msg_info { ($($a:tt)*) => { $crate::util::msg::info(&format!($($a)*)) } }
 #[macro_export]
+/// `msg_warn!`: a warning.
 macro_rules! msg_warn { ($($a:tt)*) => { $crate::util::msg::warn(&format!($($a)*)) } }
 #[macro_export]
+/// `msg_error!`: an error (the thirteenth is fatal).
 macro_rules! msg_error { ($($a:tt)*) => { $crate::util::msg::error(&format!($($a)*)) } }
 #[macro_export]
+/// `msg_fatal!`: log and exit 1.
 macro_rules! msg_fatal { ($($a:tt)*) => { $crate::util::msg::fatal(&format!($($a)*)) } }
 #[macro_export]
+/// `msg_panic!`: log and abort.
 macro_rules! msg_panic { ($($a:tt)*) => { $crate::util::msg::panic(&format!($($a)*)) } }

@@ -9,7 +9,7 @@
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 
-use super::msg::Level;
+use super::msg_output::{Level, MsgOutput};
 
 /// The longest TEXT a record carries.
 pub const MSG_LOGGER_RECLEN: usize = 2000;
@@ -17,6 +17,7 @@ pub const MSG_LOGGER_RECLEN: usize = 2000;
 /// Called with a formatted record when the socket is not available.
 pub type Fallback = Box<dyn FnMut(&[u8])>;
 
+/// The client: a connected datagram socket, and what to do without it.
 pub struct PostlogClient {
     path: PathBuf,
     host: String,
@@ -57,6 +58,7 @@ where
 }
 
 impl PostlogClient {
+    /// A client for the socket at `path`, records naming `host`.
     pub fn new(path: impl Into<PathBuf>, host: &str, fallback: Option<Fallback>) -> Self {
         let mut c = PostlogClient {
             path: path.into(),
@@ -99,12 +101,14 @@ impl PostlogClient {
         self.socket.as_ref().map(|s| s.as_raw_fd())
     }
 
+    /// Never uses the socket again: every record goes to `fallback` (postlogd's own messages).
     pub fn set_fallback_only(&mut self, fallback: Fallback) {
         self.fallback = Some(fallback);
         self.fallback_only = true;
         self.socket = None;
     }
 
+    /// Formats and sends one message.
     pub fn send(&mut self, tag: &str, level: Level, text: &str) {
         let rec = format_record(
             &chrono::Local::now(),
@@ -117,6 +121,7 @@ impl PostlogClient {
         self.send_record(&rec);
     }
 
+    /// Sends one formatted record (or hands it to the fallback).
     pub fn send_record(&mut self, rec: &[u8]) {
         self.connect();
         let sent = match &self.socket {
@@ -138,6 +143,16 @@ impl PostlogClient {
         if !sent && let Some(f) = self.fallback.as_mut() {
             f(rec);
         }
+    }
+}
+
+impl MsgOutput for PostlogClient {
+    fn output(&mut self, tag: &str, level: Level, text: &str) {
+        self.send(tag, level, text);
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
     }
 }
 

@@ -4,8 +4,9 @@
 
 use std::os::unix::net::UnixDatagram;
 
-use super::msg::Level;
+use super::msg_output::{Level, MsgOutput};
 
+/// A client of the system logger's socket.
 pub struct SyslogClient {
     facility: u8,
     socket: Option<UnixDatagram>,
@@ -76,5 +77,15 @@ impl SyslogClient {
         let mut rec = head.into_bytes();
         rec.extend_from_slice(body);
         let _ = sock.send(&rec);
+    }
+}
+
+impl MsgOutput for SyslogClient {
+    fn output(&mut self, tag: &str, level: Level, text: &str) {
+        self.send(tag, level, text);
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
     }
 }

@@ -4,9 +4,13 @@
 use std::os::fd::AsRawFd;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What to do with the lock.
 pub enum LockOp {
+    /// Release it.
     Unlock,
+    /// Take it shared.
     Shared,
+    /// Take it exclusive.
     Exclusive,
 }
 

@@ -8,7 +8,9 @@
 /// One logical line and the number of its first physical line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogicalLine {
+    /// The line the entry starts on.
     pub first_line: usize,
+    /// The entry, continuation lines joined.
     pub text: String,
 }
 

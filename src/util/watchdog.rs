@@ -56,15 +56,10 @@ pub fn create(
         .into_bytes(),
     );
     let _ = STDERR_LINE.set(format!("{tag}: fatal: watchdog timeout\n").into_bytes());
-    let action = nix::sys::signal::SigAction::new(
-        nix::sys::signal::SigHandler::Handler(on_alarm),
-        nix::sys::signal::SaFlags::SA_RESTART,
-        nix::sys::signal::SigSet::empty(),
-    );
     // SAFETY: on_alarm only touches atomics and OnceLock values that were
-    // set above, and calls async-signal-safe functions (alarm, time, write,
-    // send, _exit).
-    unsafe { nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGALRM, &action) }
+    // set above, and calls async-signal-safe functions (alarm, clock_gettime,
+    // write, send, _exit).
+    unsafe { crate::util::sig::set_handler(nix::sys::signal::Signal::SIGALRM, on_alarm) }
         .map_err(|e| format!("watchdog_create: sigaction: {}", crate::util::nix_text(e)))?;
     nix::unistd::alarm::set(step);
     Ok(())
@@ -93,8 +88,7 @@ extern "C" fn on_alarm(_sig: libc::c_int) {
         TRIPS.fetch_add(1, Ordering::SeqCst) + 1
     };
     if trips < 3 {
-        // SAFETY: alarm() is async-signal-safe.
-        unsafe { libc::alarm(STEP.load(Ordering::SeqCst)) };
+        nix::unistd::alarm::set(STEP.load(Ordering::SeqCst));
         return;
     }
     let mut rec = [0u8; 512];
@@ -123,8 +117,10 @@ extern "C" fn on_alarm(_sig: libc::c_int) {
 /// Writes `Mon dd hh:mm:ss` (local time, by the offset captured at start)
 /// into `buf` without any library call that could take a lock.
 fn timestamp(buf: &mut [u8]) -> usize {
-    // SAFETY: time() with a null pointer only returns the current time.
-    let now = unsafe { libc::time(std::ptr::null_mut()) } + UTC_OFFSET.load(Ordering::SeqCst);
+    // clock_gettime() is async-signal-safe.
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME)
+        .map_or(0, |t| t.tv_sec())
+        + UTC_OFFSET.load(Ordering::SeqCst);
     format_time(now, buf)
 }
 

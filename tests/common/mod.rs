@@ -1,99 +1,18 @@
-//! Helpers shared by the integration tests.
-#![allow(dead_code)]
+//! Helpers shared by the integration tests: the test kit, and the postkit
+//! executable cargo built for them.
+#![allow(dead_code, unused_imports)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
+
+pub use postkit_kit::*;
 
 /// The postkit executable cargo built for these tests.
 pub fn postkit() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_postkit"))
 }
 
-/// Whether real Postfix is installed.  With POSTKIT_REQUIRE_POSTFIX=1 (as in
-/// CI) a missing Postfix fails the test instead of skipping it.
-pub fn have_postfix(test: &str) -> bool {
-    let ok = Path::new("/usr/sbin/postconf").exists()
-        && Path::new("/usr/lib/postfix/sbin/master").exists();
-    if !ok {
-        if std::env::var("POSTKIT_REQUIRE_POSTFIX").as_deref() == Ok("1") {
-            panic!(
-                "{test}: real Postfix is required (POSTKIT_REQUIRE_POSTFIX=1) but not installed"
-            );
-        }
-        eprintln!("{test}: skipped, real Postfix is not installed");
-    }
-    ok
+/// An instance of postkit, loads of log records and /proc helpers.
+pub mod instance {
+    pub use postkit_kit::instance::*;
+    pub use postkit_kit::load::*;
 }
-
-/// Sets a file's modification time an hour back: Postfix re-reads a main.cf
-/// changed within the last second until it has been quiet for a second.
-pub fn make_cold(path: &Path) {
-    let status = Command::new("touch")
-        .args(["-d", "1 hour ago"])
-        .arg(path)
-        .status()
-        .expect("touch");
-    assert!(status.success());
-}
-
-/// main.cf lines for the accounts: as root the defaults (user postfix);
-/// otherwise mail_owner is the user running the tests (rootless).
-pub fn accounts_main_cf() -> String {
-    if nix::unistd::geteuid().is_root() {
-        return String::new();
-    }
-    let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
-        .unwrap()
-        .unwrap()
-        .name;
-    format!("mail_owner = {me}\n")
-}
-
-/// The groups `user` (primary group `gid`) belongs to, sorted.
-pub fn groups_of(user: &str, gid: nix::unistd::Gid) -> Vec<String> {
-    let mut groups: Vec<String> =
-        nix::unistd::getgrouplist(&std::ffi::CString::new(user).unwrap(), gid)
-            .unwrap()
-            .iter()
-            .map(|g| g.to_string())
-            .collect();
-    groups.sort();
-    groups.dedup();
-    groups
-}
-
-/// The `groups=` field of the probe's post_init note, sorted.
-pub fn groups_noted(line: &str) -> Vec<String> {
-    let mut got: Vec<String> = line
-        .split_whitespace()
-        .find_map(|f| f.strip_prefix("groups="))
-        .unwrap_or_default()
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    got.sort();
-    got.dedup();
-    got
-}
-
-/// stdout, stderr lines and exit status of a command.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Outcome {
-    pub stdout: String,
-    pub stderr: Vec<String>,
-    pub status: i32,
-}
-
-pub fn run(cmd: &mut Command) -> Outcome {
-    let out = cmd.output().expect("run command");
-    Outcome {
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .map(str::to_string)
-            .collect(),
-        status: out.status.code().unwrap_or(-1),
-    }
-}
-
-pub mod instance;

@@ -1,4 +1,4 @@
-//! The bare receivers `postkit bench` measures against: what the socket
+//! The bare receivers `postkit-bench` measures against: what the socket
 //! allows with no skeleton, no master and no status protocol.
 //! `recv`: one recv() and one write() per datagram.  `mmsg`: recvmmsg() of
 //! up to 64 datagrams and one write() per batch.
@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::master::dgram_batch::BatchReceiver;
+use postkit::server::dgram_batch::BatchReceiver;
 
 /// Kills the receiver when dropped.
 pub struct Guard(pub Child);
@@ -23,7 +23,7 @@ impl Drop for Guard {
 
 pub fn start(exe: &Path, mode: &str, socket: &Path, log: &Path) -> Result<Child, String> {
     let child = Command::new(exe)
-        .args(["bench-receiver", mode])
+        .args(["receiver", mode])
         .arg(socket)
         .arg(log)
         .stdin(Stdio::null())
@@ -53,7 +53,7 @@ pub fn main(args: &[String]) -> i32 {
         .expect("log");
     let mut line = Vec::with_capacity(64 * 4097);
     if mode == "recv" {
-        let mut buf = vec![0u8; 4096];
+        let mut buf = vec![0u8; postkit::global::mail_proto::DGRAM_BUF_SIZE];
         loop {
             let n = sock.recv(&mut buf).expect("recv");
             line.clear();

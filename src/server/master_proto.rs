@@ -21,16 +21,22 @@ pub const MASTER_STAT_TAKEN: i32 = 0;
 /// "This process is idle."
 pub const MASTER_STAT_AVAIL: i32 = 1;
 
+/// Bytes in a status record.
 pub const STATUS_SIZE: usize = 12;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A status record as a child sends it.
 pub struct MasterStatus {
+    /// The child's pid.
     pub pid: i32,
+    /// The generation the master gave it.
     pub generation: u32,
+    /// MASTER_STAT_TAKEN or MASTER_STAT_AVAIL.
     pub avail: i32,
 }
 
 impl MasterStatus {
+    /// The record in the host's byte order, as Postfix writes it.
     pub fn encode(&self) -> [u8; STATUS_SIZE] {
         let mut b = [0u8; STATUS_SIZE];
         b[0..4].copy_from_slice(&self.pid.to_ne_bytes());

@@ -7,8 +7,9 @@ use std::os::fd::AsRawFd;
 
 use nix::sys::socket::{MsgFlags, MultiHeaders, recvmmsg};
 
-use super::dgram_server::DGRAM_BUF_SIZE;
+use crate::global::mail_proto::DGRAM_BUF_SIZE;
 
+/// Buffers for up to `limit` datagrams taken with one `recvmmsg()`.
 pub struct BatchReceiver {
     headers: MultiHeaders<()>,
     bufs: Vec<Vec<u8>>,

@@ -1,15 +1,15 @@
-//! A postkit instance for end-to-end tests: a configuration in a fresh
-//! directory, a real `postkit master -d`, and ways to look at it from the
-//! outside (log, probe notes, `postkit status`, /proc), plus a load of
-//! numbered log records and the check that each arrived exactly once.
+//! A postkit instance: a configuration in a fresh directory, a real
+//! `postkit master -d`, ready once its control socket answers (the master's
+//! readiness contract), and ways to look at it from the outside (log, probe
+//! notes, `postkit status`, /proc).
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+pub use crate::procs::{alive, tail};
 
 pub const POSTLOG: &str = "postlog   unix-dgram n  -       n       -       1       postlogd\n";
 
@@ -42,9 +42,9 @@ impl Instance {
         for name in ["skeleton_probe", "event_counter"] {
             std::os::unix::fs::symlink(examples_dir().join(name), daemon.join(name)).unwrap();
         }
-        std::os::unix::fs::symlink(super::postkit(), daemon.join("postlogd")).unwrap();
+        std::os::unix::fs::symlink(crate::postkit_exe(), daemon.join("postlogd")).unwrap();
         std::os::unix::fs::symlink("/bin/false", daemon.join("failing")).unwrap();
-        let accounts = super::accounts_main_cf();
+        let accounts = crate::accounts_main_cf();
         std::fs::write(
             d.join("main.cf"),
             format!(
@@ -55,12 +55,18 @@ impl Instance {
             ),
         )
         .unwrap();
-        super::make_cold(&d.join("main.cf"));
+        crate::make_cold(&d.join("main.cf"));
         std::fs::write(d.join("master.cf"), master_cf).unwrap();
         // The probe writes its notes as mail_owner when unprivileged.
         std::fs::write(d.join("probe.log"), "").unwrap();
         std::fs::set_permissions(d.join("probe.log"), std::fs::Permissions::from_mode(0o666))
             .unwrap();
+        Instance { dir, master: None }
+    }
+
+    /// An instance over a configuration the caller wrote into `dir` (such
+    /// as postkit's rootless default configuration).
+    pub fn in_dir(dir: tempfile::TempDir) -> Instance {
         Instance { dir, master: None }
     }
 
@@ -84,10 +90,10 @@ impl Instance {
         let mut cmd = match prefix.split_first() {
             Some((first, rest)) => {
                 let mut c = Command::new(first);
-                c.args(rest).arg(super::postkit());
+                c.args(rest).arg(crate::postkit_exe());
                 c
             }
-            None => Command::new(super::postkit()),
+            None => Command::new(crate::postkit_exe()),
         };
         let child = cmd
             .args(["master", "-c"])
@@ -130,7 +136,7 @@ impl Instance {
     }
 
     pub fn ctl(&self, command: &str) -> (i32, String, String) {
-        let out = Command::new(super::postkit())
+        let out = Command::new(crate::postkit_exe())
             .arg("-c")
             .arg(self.path())
             .arg(command)
@@ -205,27 +211,14 @@ impl Drop for Instance {
             .ok()
             .and_then(|p| p.trim().parse::<i32>().ok())
             && alive(pid)
-            && std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e == super::postkit())
+            && std::fs::read_link(format!("/proc/{pid}/exe"))
+                .is_ok_and(|e| e == crate::postkit_exe())
         {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGTERM,
             );
         }
-    }
-}
-
-/// The last few lines of a long text, for failure messages.
-pub fn tail(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(30)..].join("\n")
-}
-
-pub fn alive(pid: i32) -> bool {
-    // A zombie is gone for our purposes: check /proc state.
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => !s.split(") ").nth(1).unwrap_or("").starts_with('Z'),
-        Err(_) => false,
     }
 }
 
@@ -267,129 +260,4 @@ impl Instance {
     pub fn postlog_socket(&self) -> PathBuf {
         self.path().join("queue/public/postlog")
     }
-}
-
-/// Senders of numbered records, `load[T]: seq N`, to an instance's postlog
-/// socket with blocking sends (as Postfix's clients), until stopped.
-pub struct Load {
-    stop: Arc<AtomicBool>,
-    threads: Vec<std::thread::JoinHandle<u64>>,
-}
-
-/// A record as a Postfix client formats it, numbered by sender and sequence.
-pub fn load_record(sender: usize, seq: u64, pad: usize) -> Vec<u8> {
-    let mut r = format!("Nov 24 10:00:00 host load[{sender}]: seq {seq:09} ").into_bytes();
-    r.resize(r.len() + pad, b'x');
-    r
-}
-
-impl Load {
-    pub fn start(socket: &Path, senders: usize, pad: usize) -> Load {
-        Load::start_ids(socket, 0..senders, pad)
-    }
-
-    /// Senders numbered `ids` (their records' `load[T]`).
-    pub fn start_ids(socket: &Path, ids: std::ops::Range<usize>, pad: usize) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let threads = ids
-            .map(|t| {
-                let stop = Arc::clone(&stop);
-                let socket = socket.to_path_buf();
-                std::thread::spawn(move || {
-                    let c = UnixDatagram::unbound().unwrap();
-                    let mut seq = 0u64;
-                    while !stop.load(Ordering::Relaxed) {
-                        // A send the socket refuses (it is being
-                        // re-created) is not a record sent.
-                        if c.send_to(&load_record(t, seq, pad), &socket).is_ok() {
-                            seq += 1;
-                        } else {
-                            std::thread::sleep(Duration::from_millis(1));
-                        }
-                    }
-                    seq
-                })
-            })
-            .collect();
-        Load { stop, threads }
-    }
-
-    /// Stops the senders; how many records each sent, in id order.
-    pub fn stop(self) -> Vec<u64> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.threads
-            .into_iter()
-            .map(|t| t.join().unwrap())
-            .collect()
-    }
-}
-
-/// What a log holds of a load.
-#[derive(Debug, Default)]
-pub struct LoadCheck {
-    /// Records sent but not in the log, per sender.
-    pub missing: Vec<Vec<u64>>,
-    /// Records found more than once.
-    pub duplicated: Vec<String>,
-    /// Lines that are not one whole record (split, merged or cut).
-    pub malformed: Vec<String>,
-}
-
-impl LoadCheck {
-    pub fn missing_total(&self) -> usize {
-        self.missing.iter().map(Vec::len).sum()
-    }
-
-    pub fn assert_exactly_once(&self) {
-        assert!(
-            self.missing_total() == 0 && self.duplicated.is_empty() && self.malformed.is_empty(),
-            "missing {:?}, duplicated {:?}, malformed {:?}",
-            self.missing
-                .iter()
-                .map(|m| m.iter().take(10).collect::<Vec<_>>())
-                .collect::<Vec<_>>(),
-            &self.duplicated[..self.duplicated.len().min(5)],
-            &self.malformed[..self.malformed.len().min(5)]
-        );
-    }
-}
-
-/// Checks the load lines of `log` against what each sender sent.
-pub fn check_load(log: &str, sent: &[u64], pad: usize) -> LoadCheck {
-    let mut seen: Vec<Vec<u8>> = sent.iter().map(|n| vec![0u8; *n as usize]).collect();
-    let mut check = LoadCheck::default();
-    for line in log.lines() {
-        if !line.contains("load[") {
-            continue;
-        }
-        let parsed = (|| {
-            let rest = line.strip_prefix("Nov 24 10:00:00 host load[")?;
-            let (t, rest) = rest.split_once("]: seq ")?;
-            let t: usize = t.parse().ok()?;
-            let (seq, tail) = rest.split_once(' ')?;
-            let seq: u64 = seq.parse().ok()?;
-            (tail.len() == pad && load_record(t, seq, pad) == line.as_bytes()).then_some((t, seq))
-        })();
-        match parsed {
-            Some((t, seq)) if t < sent.len() && seq < sent[t] => {
-                let n = &mut seen[t][seq as usize];
-                *n += 1;
-                if *n == 2 {
-                    check.duplicated.push(line.to_string());
-                }
-            }
-            _ => check.malformed.push(line.to_string()),
-        }
-    }
-    check.missing = seen
-        .iter()
-        .map(|s| {
-            s.iter()
-                .enumerate()
-                .filter(|(_, n)| **n == 0)
-                .map(|(i, _)| i as u64)
-                .collect()
-        })
-        .collect();
-    check
 }

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::procs::find_process;
+
 pub const POSTFIX_MASTER: &str = "/usr/lib/postfix/sbin/master";
 pub const POSTFIX_POSTLOGD: &str = "/usr/lib/postfix/sbin/postlogd";
 
@@ -148,39 +150,4 @@ impl Drop for PostfixInstance {
             let _ = m.wait();
         }
     }
-}
-
-/// A process whose argv[0] is `name` and whose environment mentions
-/// `marker` (its MAIL_CONFIG): (pid, argv).
-pub fn find_process(name: &str, marker: &str) -> Option<(i32, Vec<String>)> {
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let argv: Vec<String> = cmdline
-            .split(|b| *b == 0)
-            .filter(|a| !a.is_empty())
-            .map(|a| String::from_utf8_lossy(a).into())
-            .collect();
-        if argv.first().is_none_or(|a| a != name) {
-            continue;
-        }
-        let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
-        if String::from_utf8_lossy(&environ).contains(marker) {
-            return Some((pid, argv));
-        }
-    }
-    None
-}
-
-/// Resident memory of a process, in kB.
-pub fn rss_kb(pid: i32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }

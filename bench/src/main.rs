@@ -1,4 +1,4 @@
-//! `postkit bench`: the log path measured in one run against real Postfix
+//! `postkit-bench`: the log path measured in one run against real Postfix
 //! and against bare receivers (the raw socket limit): throughput for three
 //! loads, spawn latency, and idle resident memory; every datagram sent is
 //! checked to be in the log exactly once.
@@ -7,16 +7,17 @@
 //! under postkit's master, and two bare receivers (recv + write per
 //! datagram; recvmmsg(64) + one write per batch).
 
-pub mod postfix_instance;
-pub mod receiver;
+mod receiver;
 
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+
 use std::time::{Duration, Instant};
 
-use postfix_instance::{PostfixInstance, find_process, rss_kb};
+use postkit_kit::instance::Instance;
+use postkit_kit::postfix::{self as postfix_instance, PostfixInstance};
+use postkit_kit::procs::{find_process, rss_kb};
 
 struct Load {
     name: &'static str,
@@ -155,62 +156,24 @@ fn stats(mut v: Vec<f64>) -> Stats {
     }
 }
 
-/// A postkit instance (master + postlogd) in a temporary directory.
-struct PostkitInstance {
-    dir: tempfile::TempDir,
-    master: Child,
+/// postkit's rootless default configuration (what `postkit start-fg`
+/// writes) under postkit's master, in a temporary directory.
+fn postkit_instance() -> Result<Instance, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let d = dir.path();
+    std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .map_err(|e| e.to_string())?;
+    postkit::control::default_config::ensure(&d.display().to_string())?;
+    let main_cf = d.join("main.cf");
+    let text = std::fs::read_to_string(&main_cf).map_err(|e| e.to_string())?;
+    std::fs::write(&main_cf, format!("{text}{IDLE}")).map_err(|e| e.to_string())?;
+    let mut instance = Instance::in_dir(dir);
+    instance.start();
+    Ok(instance)
 }
 
-impl PostkitInstance {
-    fn start(exe: &Path) -> Result<PostkitInstance, String> {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let d = dir.path();
-        std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .map_err(|e| e.to_string())?;
-        crate::control::default_config::ensure(&d.display().to_string())?;
-        let main_cf = d.join("main.cf");
-        let text = std::fs::read_to_string(&main_cf).map_err(|e| e.to_string())?;
-        std::fs::write(&main_cf, format!("{text}{IDLE}")).map_err(|e| e.to_string())?;
-        let master = Command::new(exe)
-            .args(["master", "-c"])
-            .arg(d)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| e.to_string())?;
-        let sock = d.join("queue/public/postlog");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !sock.exists() {
-            if Instant::now() > deadline {
-                return Err("postkit's master did not create its postlog socket".into());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Ok(PostkitInstance { dir, master })
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.dir.path().join("queue/public/postlog")
-    }
-
-    fn log(&self) -> PathBuf {
-        self.dir.path().join("maillog")
-    }
-
-    fn postlogd_pid(&self) -> Option<i32> {
-        find_process("postlogd", &self.dir.path().display().to_string()).map(|(p, _)| p)
-    }
-}
-
-impl Drop for PostkitInstance {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.master.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let _ = self.master.wait();
-    }
+fn postkit_postlogd_pid(i: &Instance) -> Option<i32> {
+    find_process("postlogd", &i.path().display().to_string()).map(|(p, _)| p)
 }
 
 /// Both instances' postlogd exit after two idle seconds, so that spawn
@@ -261,8 +224,16 @@ fn qlen() -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
-/// `postkit bench [--rounds N] [--quick]`.
-pub fn main(args: &[String]) -> i32 {
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("receiver") {
+        std::process::exit(receiver::main(&args[1..]));
+    }
+    std::process::exit(bench_main(&args));
+}
+
+/// `postkit-bench [--rounds N] [--quick]`.
+fn bench_main(args: &[String]) -> i32 {
     let mut rounds = 5;
     let mut scale = 1.0;
     let mut it = args.iter();
@@ -271,7 +242,7 @@ pub fn main(args: &[String]) -> i32 {
             "--rounds" => rounds = it.next().and_then(|v| v.parse().ok()).unwrap_or(5).max(1),
             "--quick" => scale = 0.1,
             other => {
-                eprintln!("usage: postkit bench [--rounds N] [--quick]\nunknown argument: {other}");
+                eprintln!("usage: postkit-bench [--rounds N] [--quick]\nunknown argument: {other}");
                 return 2;
             }
         }
@@ -279,7 +250,7 @@ pub fn main(args: &[String]) -> i32 {
     match run(rounds, scale) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("postkit bench: {e}");
+            eprintln!("postkit-bench: {e}");
             1
         }
     }
@@ -288,7 +259,7 @@ pub fn main(args: &[String]) -> i32 {
 fn run(rounds: usize, scale: f64) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     println!(
-        "postkit bench: {rounds} rounds per load; net.unix.max_dgram_qlen = {}; {} CPUs",
+        "postkit-bench: {rounds} rounds per load; net.unix.max_dgram_qlen = {}; {} CPUs",
         qlen(),
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -314,7 +285,7 @@ fn run(rounds: usize, scale: f64) -> Result<(), String> {
             _guard: Box::new((dir, receiver::Guard(child))),
         });
     }
-    let postkit = PostkitInstance::start(&exe)?;
+    let postkit = postkit_instance()?;
     let postfix = if postfix_instance::available() {
         let mut p = PostfixInstance::new(None, IDLE)?;
         p.start()?;
@@ -333,8 +304,8 @@ fn run(rounds: usize, scale: f64) -> Result<(), String> {
     all.push((
         "postkit postlogd",
         "postkit",
-        postkit.socket(),
-        postkit.log(),
+        postkit.postlog_socket(),
+        postkit.path().join("maillog"),
     ));
     for t in &targets {
         all.push((t.name, "raw", t.socket.clone(), t.log.clone()));
@@ -409,13 +380,12 @@ fn run(rounds: usize, scale: f64) -> Result<(), String> {
 
     // Spawn latency and memory.
     println!();
-    let postkit_master = std::fs::read_to_string(postkit.dir.path().join("queue/pid/master.pid"))
-        .ok()
-        .and_then(|p| p.trim().parse::<i32>().ok())
-        .ok_or("no postkit master pid")?;
-    let ours_latency = spawn_latency(&postkit.socket(), &postkit.log(), &|| {
-        postkit.postlogd_pid()
-    })?;
+    let postkit_master = postkit.master_pid();
+    let ours_latency = spawn_latency(
+        &postkit.postlog_socket(),
+        &postkit.path().join("maillog"),
+        &|| postkit_postlogd_pid(&postkit),
+    )?;
     let theirs_latency = match &postfix {
         Some(p) => Some(spawn_latency(&p.socket_path(), &p.log_path(), &|| {
             p.postlogd_pid()
@@ -427,7 +397,8 @@ fn run(rounds: usize, scale: f64) -> Result<(), String> {
         theirs_latency.map_or("-".into(), |l| format!("{l:.2} ms"))
     );
     // One datagram so that each postlogd runs, then idle.
-    let _ = UnixDatagram::unbound().and_then(|s| s.send_to(b"memory probe", postkit.socket()));
+    let _ =
+        UnixDatagram::unbound().and_then(|s| s.send_to(b"memory probe", postkit.postlog_socket()));
     if let Some(p) = &postfix {
         let _ = p.send(b"memory probe");
     }
@@ -437,7 +408,7 @@ fn run(rounds: usize, scale: f64) -> Result<(), String> {
     println!(
         "idle resident memory: postkit master {}, postlogd {}; Postfix master {}, postlogd {}",
         fmt(rss_kb(postkit_master)),
-        fmt(postkit.postlogd_pid().and_then(rss_kb)),
+        fmt(postkit_postlogd_pid(&postkit).and_then(rss_kb)),
         fmt(postfix
             .as_ref()
             .and_then(|p| p.master_pid())

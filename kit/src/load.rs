@@ -1,0 +1,133 @@
+//! Loads of numbered log records sent to a log socket, and the check that
+//! a log holds each exactly once, whole.
+
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Senders of numbered records, `load[T]: seq N`, to an instance's postlog
+/// socket with blocking sends (as Postfix's clients), until stopped.
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<u64>>,
+}
+
+/// A record as a Postfix client formats it, numbered by sender and sequence.
+pub fn load_record(sender: usize, seq: u64, pad: usize) -> Vec<u8> {
+    let mut r = format!("Nov 24 10:00:00 host load[{sender}]: seq {seq:09} ").into_bytes();
+    r.resize(r.len() + pad, b'x');
+    r
+}
+
+impl Load {
+    pub fn start(socket: &Path, senders: usize, pad: usize) -> Load {
+        Load::start_ids(socket, 0..senders, pad)
+    }
+
+    /// Senders numbered `ids` (their records' `load[T]`).
+    pub fn start_ids(socket: &Path, ids: std::ops::Range<usize>, pad: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = ids
+            .map(|t| {
+                let stop = Arc::clone(&stop);
+                let socket = socket.to_path_buf();
+                std::thread::spawn(move || {
+                    let c = UnixDatagram::unbound().unwrap();
+                    let mut seq = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        // A send the socket refuses (it is being
+                        // re-created) is not a record sent.
+                        if c.send_to(&load_record(t, seq, pad), &socket).is_ok() {
+                            seq += 1;
+                        } else {
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
+                    }
+                    seq
+                })
+            })
+            .collect();
+        Load { stop, threads }
+    }
+
+    /// Stops the senders; how many records each sent, in id order.
+    pub fn stop(self) -> Vec<u64> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.threads
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect()
+    }
+}
+
+/// What a log holds of a load.
+#[derive(Debug, Default)]
+pub struct LoadCheck {
+    /// Records sent but not in the log, per sender.
+    pub missing: Vec<Vec<u64>>,
+    /// Records found more than once.
+    pub duplicated: Vec<String>,
+    /// Lines that are not one whole record (split, merged or cut).
+    pub malformed: Vec<String>,
+}
+
+impl LoadCheck {
+    pub fn missing_total(&self) -> usize {
+        self.missing.iter().map(Vec::len).sum()
+    }
+
+    pub fn assert_exactly_once(&self) {
+        assert!(
+            self.missing_total() == 0 && self.duplicated.is_empty() && self.malformed.is_empty(),
+            "missing {:?}, duplicated {:?}, malformed {:?}",
+            self.missing
+                .iter()
+                .map(|m| m.iter().take(10).collect::<Vec<_>>())
+                .collect::<Vec<_>>(),
+            &self.duplicated[..self.duplicated.len().min(5)],
+            &self.malformed[..self.malformed.len().min(5)]
+        );
+    }
+}
+
+/// Checks the load lines of `log` against what each sender sent.
+pub fn check_load(log: &str, sent: &[u64], pad: usize) -> LoadCheck {
+    let mut seen: Vec<Vec<u8>> = sent.iter().map(|n| vec![0u8; *n as usize]).collect();
+    let mut check = LoadCheck::default();
+    for line in log.lines() {
+        if !line.contains("load[") {
+            continue;
+        }
+        let parsed = (|| {
+            let rest = line.strip_prefix("Nov 24 10:00:00 host load[")?;
+            let (t, rest) = rest.split_once("]: seq ")?;
+            let t: usize = t.parse().ok()?;
+            let (seq, tail) = rest.split_once(' ')?;
+            let seq: u64 = seq.parse().ok()?;
+            (tail.len() == pad && load_record(t, seq, pad) == line.as_bytes()).then_some((t, seq))
+        })();
+        match parsed {
+            Some((t, seq)) if t < sent.len() && seq < sent[t] => {
+                let n = &mut seen[t][seq as usize];
+                *n += 1;
+                if *n == 2 {
+                    check.duplicated.push(line.to_string());
+                }
+            }
+            _ => check.malformed.push(line.to_string()),
+        }
+    }
+    check.missing = seen
+        .iter()
+        .map(|s| {
+            s.iter()
+                .enumerate()
+                .filter(|(_, n)| **n == 0)
+                .map(|(i, _)| i as u64)
+                .collect()
+        })
+        .collect();
+    check
+}

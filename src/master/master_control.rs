@@ -1,0 +1,148 @@
+//! postkit's control socket (no Postfix counterpart): `pid/master.control`
+//! under queue_directory, mode 0600, where `postkit status` asks the
+//! running master for its live state.  It is bound under a temporary name
+//! and put in place only once every service listens, so that a control
+//! socket that answers is the master's readiness contract.  Requests are
+//! read when they arrive and never waited for: a silent client cannot
+//! stall the master.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::time::{Duration, Instant};
+
+use crate::msg_fatal;
+
+use super::master::{Master, VERSION};
+
+/// The control socket, relative to queue_directory.
+pub const CONTROL_SOCKET: &str = "pid/master.control";
+
+/// Most control connections waiting for their request at once.
+const MAX_CLIENTS: usize = 16;
+
+/// How long a control client may stay silent.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The control socket, bound but not yet in place.
+pub struct ControlSocket {
+    /// Accepts control connections.
+    pub listener: UnixListener,
+    temp: String,
+}
+
+impl ControlSocket {
+    /// Binds the socket under a temporary name (relative to the queue
+    /// directory, the master's working directory).
+    pub fn bind() -> ControlSocket {
+        let temp = format!("{CONTROL_SOCKET}.new");
+        let _ = std::fs::remove_file(&temp);
+        let listener = UnixListener::bind(&temp)
+            .unwrap_or_else(|e| msg_fatal!("bind: {temp}: {}", crate::util::errno_text(&e)));
+        let _ = std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o600));
+        let _ = listener.set_nonblocking(true);
+        ControlSocket { listener, temp }
+    }
+
+    /// Puts the socket in place: from now on the master answers.
+    pub fn publish(&self) {
+        if let Err(e) = std::fs::rename(&self.temp, CONTROL_SOCKET) {
+            msg_fatal!(
+                "rename {} {CONTROL_SOCKET}: {}",
+                self.temp,
+                crate::util::errno_text(&e)
+            );
+        }
+    }
+}
+
+impl Master {
+    /// New control connections: their requests are read when they arrive.
+    pub(super) fn control_event(&mut self) {
+        while let Ok((conn, _)) = self.control.listener.accept() {
+            if conn.set_nonblocking(true).is_ok() && self.clients.len() < MAX_CLIENTS {
+                self.clients.push((conn, Instant::now()));
+            }
+        }
+    }
+
+    /// Control client `i` sent something (or went away).
+    pub(super) fn client_event(&mut self, i: usize) {
+        let (mut conn, _) = self.clients.remove(i);
+        let mut req = [0u8; 64];
+        let n = conn.read(&mut req).unwrap_or(0);
+        let answer = match std::str::from_utf8(&req[..n]).unwrap_or("").trim() {
+            "status" => self.status_report(),
+            other => format!("unknown request: {other}\n"),
+        };
+        // The report is small: it fits the socket buffer, or is dropped.
+        let _ = conn.write_all(answer.as_bytes());
+    }
+
+    /// Drops the control clients that never said anything.
+    pub(super) fn expire_clients(&mut self) {
+        self.clients
+            .retain(|(_, since)| since.elapsed() < CLIENT_TIMEOUT);
+    }
+
+    /// One line per service, with the counts `postkit status` shows.
+    pub(super) fn status_report(&self) -> String {
+        let mut out = format!(
+            "master pid {} {VERSION} configuration {}\n{:<20} {:<10} {:>5} {:>6} {:>5} {:>5} {:>7} {:>8}  {}\n",
+            std::process::id(),
+            self.config_dir,
+            "service",
+            "type",
+            "limit",
+            "procs",
+            "busy",
+            "idle",
+            "spawns",
+            "failures",
+            "throttled"
+        );
+        let now = Instant::now();
+        for s in &self.services {
+            let throttled = match s.throttled_until {
+                Some(t) => format!(
+                    "yes ({}s left, {} times)",
+                    t.saturating_duration_since(now).as_secs(),
+                    s.throttles
+                ),
+                None if s.throttles > 0 => format!("no ({} times)", s.throttles),
+                None => "no".to_string(),
+            };
+            let limit = if s.ent.max_proc == 0 {
+                "-".to_string()
+            } else {
+                s.ent.max_proc.to_string()
+            };
+            out.push_str(&format!(
+                "{:<20} {:<10} {:>5} {:>6} {:>5} {:>5} {:>7} {:>8}  {}\n",
+                s.ent.ext_name,
+                s.ent.kind.name(),
+                limit,
+                s.total_proc(),
+                s.procs.busy(),
+                s.procs.avail(),
+                s.spawns,
+                s.failures,
+                throttled
+            ));
+        }
+        out
+    }
+}
+
+/// Asks the master of `queue_directory` over its control socket (the
+/// client side, for `postkit status`).
+pub fn query(queue_directory: &str, request: &str) -> std::io::Result<String> {
+    let mut s = UnixStream::connect(std::path::Path::new(queue_directory).join(CONTROL_SOCKET))?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    s.set_write_timeout(Some(Duration::from_secs(2)))?;
+    s.write_all(request.as_bytes())?;
+    s.shutdown(std::net::Shutdown::Write)?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}

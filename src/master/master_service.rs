@@ -1,0 +1,161 @@
+//! One master.cf service as the running master holds it (Postfix's
+//! master_service plus the event side of master_status): its entry, its
+//! listening sockets, its status channel and child table, its counters;
+//! adding one, retiring one on reload, and reading its children's status
+//! records.
+
+use std::os::fd::OwnedFd;
+use std::time::Instant;
+
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+use crate::util::msg;
+use crate::{msg_fatal, msg_info, msg_warn};
+
+use super::master::Master;
+use super::master_ent::MasterEnt;
+use super::master_listen::master_listen_init;
+use super::master_queue::owner_ids;
+use super::master_status::{ProcTable, Update, read_status, status_channel};
+
+/// One service and its processes.
+pub struct Service {
+    /// Its master.cf entry.
+    pub ent: MasterEnt,
+    /// Its listening sockets (a child gets them from fd 6 on).
+    pub listen: Vec<OwnedFd>,
+    /// The master's end and the end every child gets as fd 5.
+    pub status: Option<(OwnedFd, OwnedFd)>,
+    /// Its children, busy or idle.
+    pub procs: ProcTable,
+    /// While throttled: until when.
+    pub throttled_until: Option<Instant>,
+    /// When the next wakeup request is due.
+    pub next_wakeup: Option<Instant>,
+    /// Children started.
+    pub spawns: u64,
+    /// Children that could not be started or ended abnormally.
+    pub failures: u64,
+    /// Times the service was throttled.
+    pub throttles: u64,
+}
+
+/// Why a service could not be added.
+#[derive(Debug)]
+pub enum ServiceError {
+    /// Its endpoint could not be made (Postfix's text): the service is left
+    /// out, the others run.
+    Endpoint(String),
+    /// No status channel (out of descriptors): nothing can run.
+    Channel(String),
+}
+
+impl Service {
+    /// A new service with its endpoint open; Postfix's warning text when
+    /// the endpoint cannot be made.
+    pub fn new(ent: MasterEnt, owner: Option<(u32, u32)>) -> Result<Service, ServiceError> {
+        let listen = master_listen_init(&ent, owner).map_err(ServiceError::Endpoint)?;
+        let mut s = Service {
+            next_wakeup: None,
+            ent,
+            listen,
+            status: None,
+            procs: ProcTable::default(),
+            throttled_until: None,
+            spawns: 0,
+            failures: 0,
+            throttles: 0,
+        };
+        s.arm_wakeup();
+        s.new_status_channel().map_err(ServiceError::Channel)?;
+        Ok(s)
+    }
+
+    /// Its children, busy or idle.
+    pub fn total_proc(&self) -> usize {
+        self.procs.total()
+    }
+
+    /// A fresh status channel: children holding the old one see EOF.
+    pub fn new_status_channel(&mut self) -> Result<(), String> {
+        let (m, c) = status_channel().map_err(|e| format!("pipe: {}", crate::util::nix_text(e)))?;
+        self.status = Some((m, c));
+        Ok(())
+    }
+
+    /// An unconditional wakeup timer starts at once; a conditional one
+    /// with the first child.
+    pub fn arm_wakeup(&mut self) {
+        self.next_wakeup =
+            (self.ent.wakeup_time > 0 && !self.ent.wakeup_conditional).then(Instant::now);
+    }
+
+    /// Takes a new master.cf entry for the same endpoint (a reload): the
+    /// old children see EOF on their status channel and exit, so the new
+    /// configuration takes effect; the socket and what waits in it stay.
+    pub fn replace_ent(&mut self, ent: MasterEnt) {
+        self.ent = ent;
+        self.arm_wakeup();
+        let _ = self.new_status_channel();
+        self.procs.retire_all();
+        self.throttled_until = None;
+    }
+}
+
+impl Master {
+    /// Adds a service; one whose endpoint cannot be made is left out with
+    /// a warning, as Postfix does.
+    pub(super) fn add_service(&mut self, ent: MasterEnt) {
+        match Service::new(ent, owner_ids(&self.params)) {
+            Ok(s) => self.services.push(s),
+            Err(ServiceError::Channel(e)) => msg_fatal!("{e}"),
+            Err(ServiceError::Endpoint(e)) => msg_warn!("{e}"),
+        }
+    }
+
+    /// Removes service `i`: its children get SIGTERM and are reaped as
+    /// orphans; its socket closes.
+    pub(super) fn remove_service(&mut self, i: usize) {
+        let s = self.services.remove(i);
+        for pid in s.procs.pids() {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGTERM);
+            self.orphans.insert(pid, s.ent.path.clone());
+        }
+    }
+
+    /// Status records from service `i`'s children.
+    pub(super) fn status_event(&mut self, i: usize) {
+        let s = &mut self.services[i];
+        let Some((m, _)) = &s.status else {
+            return;
+        };
+        // Postfix names the service by its master.cf name and its endpoint.
+        let (ext_name, endpoint) = (&s.ent.ext_name, &s.ent.name);
+        let procs = &mut s.procs;
+        // A bounded number per wake-up, so that one busy service cannot
+        // starve the others.
+        let result = read_status(m, 256, |msg| match procs.update(msg) {
+            Update::Applied => {}
+            Update::Partial { pid, len } => msg_warn!(
+                "service {ext_name}({endpoint}): child (pid {}) sent partial status update ({len} bytes)",
+                pid.map_or("?".to_string(), |p| p.to_string())
+            ),
+            Update::NotFound { pid } => {
+                if msg::verbose() > 0 {
+                    msg_info!("master_status_event: process id not found: {pid}");
+                }
+            }
+            Update::WrongGeneration { pid, generation } => {
+                msg_info!("ignoring status update from child pid {pid} generation {generation}")
+            }
+            // Postfix's own text, with its arguments in this order.
+            Update::Unknown { pid, avail } => msg_warn!(
+                "master_status_event: ignoring unknown status: {pid} allegedly from pid: {avail}"
+            ),
+        });
+        if let Err(e) = result {
+            msg_warn!("master_status_event: read: {}", crate::util::nix_text(e));
+        }
+    }
+}

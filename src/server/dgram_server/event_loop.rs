@@ -1,0 +1,311 @@
+//! The skeleton's event loop: wait for a datagram (under the pool lock
+//! when in a pool), tell the master TAKEN, take what is queued in batches,
+//! run the handler and the batch_end hook, tell the master AVAIL; exit on
+//! the idle and use limits or when the master goes away.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixDatagram;
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+
+use crate::server::dgram_batch::BatchReceiver;
+use crate::server::mail_flow::mail_flow_get;
+use crate::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN, master_notify};
+use crate::util::msg;
+use crate::util::myflock::{LockOp, myflock};
+use crate::{msg_fatal, msg_info};
+
+use super::{Ctx, DRAIN_BATCHES, Handler, Hook, LINGER, LoopHook};
+
+/// The hooks the service gave, by kind.
+pub(super) struct Hooks<S> {
+    pub pre_init: Option<Hook<S>>,
+    pub post_init: Option<Hook<S>>,
+    pub loop_hook: Option<LoopHook<S>>,
+    pub exit: Option<Hook<S>>,
+    pub pre_accept: Option<Hook<S>>,
+    pub batch_end: Option<Hook<S>>,
+}
+
+impl<S> Default for Hooks<S> {
+    fn default() -> Self {
+        Hooks {
+            pre_init: None,
+            post_init: None,
+            loop_hook: None,
+            exit: None,
+            pre_accept: None,
+            batch_end: None,
+        }
+    }
+}
+
+/// Where the process stands with the master.
+///
+/// A batching process that runs alone lingers: it stays busy for LINGER
+/// after its queue runs dry before it reports idle, so that under load the
+/// next datagram comes first and the master is not woken twice per batch.
+/// Not before its first AVAIL though: a master (Postfix's too) takes a child
+/// that dies without ever having reported AVAIL for a broken command and
+/// throttles the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Idle as far as the master knows; the next busy spell ends with AVAIL
+    /// at once (a fresh process, or a member of a pool).
+    Idle,
+    /// Idle, and the next busy spell may linger.
+    IdleMayLinger,
+    /// TAKEN sent, the queue ran dry: AVAIL after LINGER with nothing new.
+    Lingering,
+}
+
+/// A started service: what the loop works with.
+pub(super) struct Running<S> {
+    pub ctx: Ctx,
+    pub hooks: Hooks<S>,
+    pub status_fd: OwnedFd,
+    pub flow: Option<(OwnedFd, OwnedFd)>,
+    pub sockets: Vec<UnixDatagram>,
+    /// The pool lock (none with `-l`).
+    pub lock: Option<std::fs::File>,
+    pub generation: u32,
+    pub in_flow_delay: bool,
+    pub watchdog: bool,
+    pub pid: i32,
+    /// Datagrams taken per recvmmsg() (dgram_batch_limit).
+    pub batch_limit: usize,
+}
+
+impl<S> Running<S> {
+    /// A normal exit: the EXIT hook, then status 0.
+    fn exit_normally(&mut self, state: &mut S, why: &str) -> ! {
+        if msg::verbose() > 0 {
+            msg_info!("{why}");
+        }
+        if let Some(f) = self.hooks.exit.as_mut() {
+            f(state, &mut self.ctx);
+        }
+        std::process::exit(0);
+    }
+
+    /// When an idle spell that starts now ends the process (`max_idle`).
+    fn idle_deadline(&self) -> Option<Instant> {
+        (self.ctx.max_idle > 0)
+            .then(|| Instant::now() + Duration::from_secs(self.ctx.max_idle as u64))
+    }
+
+    /// Tells the master this process is idle; if it cannot, the master is
+    /// gone and so is the reason to run.
+    fn report_idle(&mut self, state: &mut S) {
+        if master_notify(
+            &self.status_fd,
+            self.pid,
+            self.generation,
+            MASTER_STAT_AVAIL,
+        )
+        .is_err()
+        {
+            self.exit_normally(state, "master disconnect -- exiting");
+        }
+    }
+
+    /// Takes the pool lock (the watchdog does not count the wait for it).
+    fn lock(&self) {
+        if let Some(lock) = &self.lock {
+            if self.watchdog {
+                crate::util::watchdog::stop();
+            }
+            if let Err(e) = myflock(lock, LockOp::Exclusive, true) {
+                msg_fatal!("select lock: {}", crate::util::nix_text(e));
+            }
+        }
+    }
+
+    /// How long to wait for the next datagram.
+    fn timeout(&mut self, s: &mut S, phase: State, idle: Option<Instant>) -> PollTimeout {
+        let mut wait = match self.hooks.loop_hook.as_mut() {
+            Some(f) => f(s, &mut self.ctx),
+            None => None,
+        };
+        if let Some(deadline) = idle {
+            let left = deadline.saturating_duration_since(Instant::now());
+            wait = Some(wait.map_or(left, |w| w.min(left)));
+        }
+        if phase == State::Lingering {
+            wait = Some(wait.map_or(LINGER, |w| w.min(LINGER)));
+        }
+        match wait {
+            None => PollTimeout::NONE,
+            Some(d) => PollTimeout::try_from(d.as_millis().min(i32::MAX as u128) as i32)
+                .unwrap_or(PollTimeout::MAX),
+        }
+    }
+
+    /// Waits; the index of a socket with a datagram, None on a timeout.
+    /// EOF or anything else on the status channel means the master left.
+    fn wait(&mut self, s: &mut S, timeout: PollTimeout) -> Option<usize> {
+        let (status_ready, ready) = {
+            let mut pfds: Vec<PollFd> = self
+                .sockets
+                .iter()
+                .map(|s| PollFd::new(s.as_fd(), PollFlags::POLLIN))
+                .collect();
+            pfds.push(PollFd::new(self.status_fd.as_fd(), PollFlags::POLLIN));
+            match nix::poll::poll(&mut pfds, timeout) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => return None,
+                Err(e) => msg_fatal!("event_loop: poll: {}", crate::util::nix_text(e)),
+            }
+            let (status, listen) = pfds.split_last().expect("status descriptor is polled");
+            (has_events(status), listen.iter().position(has_events))
+        };
+        if status_ready {
+            self.exit_normally(s, "master disconnect -- exiting");
+        }
+        ready
+    }
+
+    /// The start of a busy spell: pool lock released, PRE_ACCEPT, TAKEN.
+    fn begin_busy(&mut self, s: &mut S) {
+        if let Some(lock) = &self.lock
+            && let Err(e) = myflock(lock, LockOp::Unlock, true)
+        {
+            msg_fatal!("select unlock: {}", crate::util::nix_text(e));
+        }
+        if msg::verbose() > 0 {
+            msg_info!("dgram_server_accept: request arrived");
+        }
+        if let Some(f) = self.hooks.pre_accept.as_mut() {
+            f(s, &mut self.ctx);
+        }
+        let _ = master_notify(
+            &self.status_fd,
+            self.pid,
+            self.generation,
+            MASTER_STAT_TAKEN,
+        );
+    }
+
+    /// Handles one batch of `n` datagrams: flow token, handler, batch_end.
+    fn handle_batch(
+        &mut self,
+        s: &mut S,
+        service: &mut Handler<'_, S>,
+        batch: &BatchReceiver,
+        n: usize,
+    ) {
+        if self.in_flow_delay {
+            let got = match &self.flow {
+                Some((r, w)) => mail_flow_get(r, w, n).is_ok(),
+                None => false,
+            };
+            if !got {
+                std::thread::sleep(Duration::from_secs(self.ctx.params.in_flow_delay as u64));
+            }
+        }
+        for i in 0..n {
+            service(s, batch.datagram(i), &mut self.ctx);
+        }
+        if let Some(f) = self.hooks.batch_end.as_mut() {
+            f(s, &mut self.ctx);
+        }
+    }
+
+    pub(super) fn main_loop(&mut self, s: &mut S, service: &mut Handler<'_, S>) -> ! {
+        let mut use_count: i32 = 0;
+        let mut idle_deadline = self.idle_deadline();
+        let mut batch = BatchReceiver::new(self.batch_limit);
+        let may_linger = self.batch_limit > 1 && self.lock.is_none();
+        let mut phase = State::Idle;
+        while self.ctx.max_use == 0 || use_count < self.ctx.max_use {
+            self.lock();
+            if self.watchdog {
+                crate::util::watchdog::start();
+            }
+            let timeout = self.timeout(s, phase, idle_deadline);
+            let Some(index) = self.wait(s, timeout) else {
+                if phase == State::Lingering {
+                    // Nothing more came: now the process is idle.
+                    self.report_idle(s);
+                    idle_deadline = self.idle_deadline();
+                    phase = State::IdleMayLinger;
+                } else if idle_deadline.is_some_and(|d| Instant::now() >= d) {
+                    self.exit_normally(s, "idle timeout -- exiting");
+                }
+                continue;
+            };
+            // The datagrams are taken while the pool lock is still held: a
+            // process that wakes without finding one (another got it) keeps
+            // the lock and waits again, without telling the master anything.
+            // So exactly one process handles, and reports on, each datagram.
+            let mut n = batch.recv(
+                &self.sockets[index],
+                self.batch_limit.min(remaining(self.ctx.max_use, use_count)),
+            );
+            if n == 0 {
+                continue;
+            }
+            if phase != State::Lingering {
+                self.begin_busy(s);
+            }
+            // A batch is what one recvmmsg() took (up to dgram_batch_limit
+            // datagrams), flushed by the batch_end hook.  While more are
+            // queued the process stays busy and takes the next batch at
+            // once: the master hears TAKEN and AVAIL once per busy spell
+            // (at most DRAIN_BATCHES batches), not once per datagram.
+            let mut drained = 0;
+            loop {
+                self.handle_batch(s, service, &batch, n);
+                use_count = use_count.saturating_add(n as i32);
+                drained += 1;
+                // A pool member takes one datagram per wake-up, as in Postfix.
+                if self.batch_limit == 1
+                    || drained >= DRAIN_BATCHES
+                    || (self.ctx.max_use != 0 && use_count >= self.ctx.max_use)
+                {
+                    break;
+                }
+                if self.watchdog {
+                    crate::util::watchdog::pat();
+                }
+                n = batch.recv(
+                    &self.sockets[index],
+                    self.batch_limit.min(remaining(self.ctx.max_use, use_count)),
+                );
+                if n == 0 {
+                    break;
+                }
+            }
+            phase = match phase {
+                State::Idle => {
+                    self.report_idle(s);
+                    idle_deadline = self.idle_deadline();
+                    if may_linger {
+                        State::IdleMayLinger
+                    } else {
+                        State::Idle
+                    }
+                }
+                State::IdleMayLinger | State::Lingering => State::Lingering,
+            };
+        }
+        if phase == State::Lingering {
+            self.report_idle(s);
+        }
+        self.exit_normally(s, "use limit -- exiting")
+    }
+}
+
+/// Requests left before the use limit (no limit: as many as there are).
+fn remaining(max_use: i32, used: i32) -> usize {
+    if max_use == 0 {
+        usize::MAX
+    } else {
+        (max_use - used).max(1) as usize
+    }
+}
+
+fn has_events(p: &PollFd) -> bool {
+    p.revents().is_some_and(|r| !r.is_empty())
+}
