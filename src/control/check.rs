@@ -7,17 +7,18 @@ use std::path::Path;
 
 use crate::master::master_conf::MasterConf;
 use crate::master::master_queue::{QUEUE_DIRS, dir_ids};
+use crate::util::msg;
 
 /// Runs the checks; 0 when everything is in order.
 pub fn check(config_dir: &str, mc: &MasterConf) -> i32 {
     let params = &mc.params;
     let mut problems = 0;
     let mut report = |text: String| {
-        eprintln!("postkit: warning: {text}");
+        msg::warn(&text);
         problems += 1;
     };
     if let Err(e) = mc.read_master_cf(config_dir, false, false) {
-        report(e);
+        report(e.to_string());
     }
     let root = nix::unistd::geteuid().is_root();
     let q = Path::new(&params.queue_directory);
@@ -63,10 +64,10 @@ pub fn check(config_dir: &str, mc: &MasterConf) -> i32 {
         }
     }
     if problems == 0 {
-        eprintln!(
-            "postkit: {config_dir}: main.cf, master.cf and {} are in order",
+        msg::info(&format!(
+            "{config_dir}: main.cf, master.cf and {} are in order",
             params.queue_directory
-        );
+        ));
         0
     } else {
         1

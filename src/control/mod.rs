@@ -20,12 +20,15 @@ use crate::master::master_control::{CONTROL_SOCKET, query};
 use crate::master::master_queue::{make_queue_dirs, running_master};
 use crate::util::msg;
 
-fn say(text: &str) {
-    eprintln!("postkit: {text}");
+/// Progress, on the terminal (the diagnostics' standard error output).
+fn say(text: impl std::fmt::Display) {
+    msg::info(&text.to_string());
 }
 
-fn fail(text: &str) -> i32 {
-    eprintln!("postkit: fatal: {text}");
+/// A failure: reported as a fatal message, but the command returns 1
+/// instead of exiting, so that its caller decides.
+fn fail(text: impl std::fmt::Display) -> i32 {
+    msg::log(msg::Level::Fatal, &text.to_string());
     1
 }
 
@@ -63,7 +66,7 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
     match command {
         "start-fg" => {
             if let Some(pid) = running {
-                return fail(&format!("the mail system is already running: PID: {pid}"));
+                return fail(format!("the mail system is already running: PID: {pid}"));
             }
             if let Err(e) = make_queue_dirs(params) {
                 return fail(&e);
@@ -73,7 +76,7 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
             } else {
                 params.maillog_file.as_str()
             };
-            say(&format!(
+            say(format!(
                 "starting the master in the foreground (configuration {config_dir}, queue {}, log {log}); stop it with Ctrl-C or `postkit -c {config_dir} stop`",
                 params.queue_directory
             ));
@@ -89,12 +92,12 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
         }
         "start" => {
             if let Some(pid) = running {
-                return fail(&format!("the mail system is already running: PID: {pid}"));
+                return fail(format!("the mail system is already running: PID: {pid}"));
             }
             if let Err(e) = make_queue_dirs(params) {
                 return fail(&e);
             }
-            say(&format!(
+            say(format!(
                 "starting the mail system (configuration {config_dir})"
             ));
             // A control socket a dead master left behind would pass for
@@ -109,7 +112,7 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
                 .process_group(0);
             let mut child = match cmd.spawn() {
                 Ok(c) => c,
-                Err(e) => return fail(&format!("cannot run the master: {e}")),
+                Err(e) => return fail(format!("cannot run the master: {e}")),
             };
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
@@ -119,7 +122,7 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
                 if let Some(pid) = running_master(&params.queue_directory)
                     && control.exists()
                 {
-                    say(&format!("the mail system is running: PID: {pid}"));
+                    say(format!("the mail system is running: PID: {pid}"));
                     std::mem::forget(child);
                     return 0;
                 }
@@ -134,7 +137,7 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
                             say(line.split_once(&tag).map_or(line, |(_, t)| t));
                         }
                     }
-                    return fail(&format!("the master exited at start ({st}); see the log"));
+                    return fail(format!("the master exited at start ({st}); see the log"));
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -144,7 +147,7 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
             let Some(pid) = running else {
                 return fail("the mail system is not running");
             };
-            say(&format!("stopping the mail system (master PID {pid})"));
+            say(format!("stopping the mail system (master PID {pid})"));
             let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
             let deadline = Instant::now() + Duration::from_secs(5);
             while Instant::now() < deadline {
@@ -162,7 +165,7 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
             let Some(pid) = running else {
                 return fail("the mail system is not running");
             };
-            say(&format!("refreshing the mail system (master PID {pid})"));
+            say(format!("refreshing the mail system (master PID {pid})"));
             let _ = kill(Pid::from_raw(pid), Signal::SIGHUP);
             0
         }
@@ -176,11 +179,11 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
                     print!("{text}");
                     0
                 }
-                Err(e) => fail(&format!("cannot ask the master: {e}")),
+                Err(e) => fail(format!("cannot ask the master: {e}")),
             }
         }
         "check" => check::check(config_dir, &mc),
         "logrotate" => logrotate::logrotate(params, running),
-        other => fail(&format!("unknown command: {other}")),
+        other => fail(format!("unknown command: {other}")),
     }
 }

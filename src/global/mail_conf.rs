@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use super::config_error::ConfigError;
 use crate::util::mac_expand::{self, Mode, RECURSE};
 use crate::util::readlline::logical_lines;
 use crate::util::split_nameval::split_nameval;
@@ -55,11 +56,13 @@ impl MailConf {
     /// Reads `<config_dir>/main.cf`.  Warnings (overridden entries, lines
     /// that start with white space) go to `warn`; an error is Postfix's
     /// fatal text, naming the file and the line.
-    pub fn read(config_dir: &str, warn: &mut dyn FnMut(String)) -> Result<Self, String> {
+    pub fn read(config_dir: &str, warn: &mut dyn FnMut(String)) -> Result<Self, ConfigError> {
         let mut conf = MailConf::empty(config_dir);
         let path = conf.main_cf_path();
-        let bytes = std::fs::read(&path)
-            .map_err(|e| format!("open {path}: {}", crate::util::errno_text(&e)))?;
+        let bytes = std::fs::read(&path).map_err(|e| ConfigError::Open {
+            reason: crate::util::errno_text(&e),
+            path: path.clone(),
+        })?;
         let content = String::from_utf8_lossy(&bytes);
         conf.load_text(&path, &content, warn)?;
         Ok(conf)
@@ -71,10 +74,14 @@ impl MailConf {
         path: &str,
         content: &str,
         warn: &mut dyn FnMut(String),
-    ) -> Result<(), String> {
+    ) -> Result<(), ConfigError> {
         for line in logical_lines(path, content, warn) {
-            let (name, value) = split_nameval(&line.text)
-                .map_err(|e| format!("{path}, line {}: {e}: \"{}\"", line.first_line, line.text))?;
+            let (name, value) = split_nameval(&line.text).map_err(|why| ConfigError::Syntax {
+                path: path.to_string(),
+                line: line.first_line,
+                why: why.to_string(),
+                text: line.text.clone(),
+            })?;
             if let Some(old) = self.values.get(name)
                 && old != value
             {
@@ -107,16 +114,18 @@ impl MailConf {
     }
 
     /// Applies one `-o name=value` option; the error is Postfix's fatal text.
-    pub fn apply_override(&mut self, option: &str) -> Result<(), String> {
-        let (name, value) = split_nameval(option)
-            .map_err(|e| format!("invalid \"-o {option}\" option value: {e}"))?;
+    pub fn apply_override(&mut self, option: &str) -> Result<(), ConfigError> {
+        let (name, value) = split_nameval(option).map_err(|why| ConfigError::BadOverride {
+            option: option.to_string(),
+            why: why.to_string(),
+        })?;
         self.update(name, value);
         Ok(())
     }
 
     /// Expands `value` recursively against this dictionary.  Expansion
     /// warnings are logged; any error becomes Postfix's fatal text.
-    pub fn eval(&self, value: &str) -> Result<String, String> {
+    pub fn eval(&self, value: &str) -> Result<String, ConfigError> {
         if !value.contains('$') {
             return Ok(value.to_string());
         }
@@ -124,16 +133,18 @@ impl MailConf {
         let mut warn = |m: String| crate::util::msg::warn(&m);
         let e = mac_expand::expand(value, RECURSE, &mut lookup, &mut warn, RELOPS);
         if let Some(fatal) = e.fatal {
-            return Err(fatal);
+            return Err(ConfigError::Expansion(fatal));
         }
         if e.status.error {
-            return Err("dictionary mail_dict: macro processing error".to_string());
+            return Err(ConfigError::Expansion(
+                "dictionary mail_dict: macro processing error".to_string(),
+            ));
         }
         Ok(e.text)
     }
 
     /// The value of `name`, expanded; None when it is not set.
-    pub fn lookup_eval(&self, name: &str) -> Result<Option<String>, String> {
+    pub fn lookup_eval(&self, name: &str) -> Result<Option<String>, ConfigError> {
         match self.values.get(name) {
             Some(v) => self.eval(v).map(Some),
             None => Ok(None),
@@ -161,12 +172,13 @@ mod tests {
         );
         let err = c
             .load_text("/x/main.cf", "\n\nfoo bar\n", &mut |_| {})
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "/x/main.cf, line 3: missing '=' after attribute name: \"foo bar\""
         );
-        let err = c.apply_override("=x").unwrap_err();
+        let err = c.apply_override("=x").unwrap_err().to_string();
         assert_eq!(
             err,
             "invalid \"-o =x\" option value: missing attribute name"

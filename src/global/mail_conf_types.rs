@@ -7,6 +7,7 @@
 //! Every conversion returns Postfix's fatal text as the error; callers end
 //! the process with it.
 
+use super::config_error::{ConfigError, Limit};
 use super::mail_conf::MailConf;
 
 /// C's `strtol(s, &end, 10)` over the whole string: leading white space and
@@ -65,39 +66,81 @@ pub fn default_time_unit(default: &str) -> char {
         .unwrap_or('s')
 }
 
-fn parse_bool(name: &str, value: &str) -> Result<bool, String> {
+fn parse_bool(name: &str, value: &str) -> Result<bool, ConfigError> {
     if value.eq_ignore_ascii_case("yes") {
         Ok(true)
     } else if value.eq_ignore_ascii_case("no") {
         Ok(false)
     } else {
-        Err(format!("bad boolean configuration: {name} = {value}"))
+        Err(ConfigError::BadBool {
+            name: name.to_string(),
+            value: value.to_string(),
+        })
     }
 }
 
-fn check_int(name: &str, v: i64, min: i64, max: i64) -> Result<(), String> {
+/// The limit `v` breaks, if any (a bound of 0 is none).
+fn broken_limit(v: i64, min: i64, max: i64) -> Option<Limit> {
     if min != 0 && v < min {
-        return Err(format!("invalid {name} parameter value {v} < {min}"));
+        Some(Limit::Min(min))
+    } else if max != 0 && v > max {
+        Some(Limit::Max(max))
+    } else {
+        None
     }
-    if max != 0 && v > max {
-        return Err(format!("invalid {name} parameter value {v} > {max}"));
+}
+
+fn check_int(name: &str, value: i64, min: i64, max: i64) -> Result<(), ConfigError> {
+    match broken_limit(value, min, max) {
+        Some(limit) => Err(ConfigError::IntRange {
+            name: name.to_string(),
+            value,
+            limit,
+        }),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+fn check_len(
+    name: &str,
+    value: String,
+    min: usize,
+    max: usize,
+    raw: bool,
+) -> Result<String, ConfigError> {
+    match broken_limit(value.len() as i64, min as i64, max as i64) {
+        Some(limit) => Err(ConfigError::StrLength {
+            name: name.to_string(),
+            value,
+            limit,
+            raw,
+        }),
+        None => Ok(value),
+    }
 }
 
 impl MailConf {
-    fn int_value(&self, name: &str, lo: i64, hi: i64) -> Result<Option<i64>, String> {
+    fn int_value(&self, name: &str, lo: i64, hi: i64) -> Result<Option<i64>, ConfigError> {
         let Some(v) = self.lookup_eval(name)? else {
             return Ok(None);
         };
         match parse_c_long(&v) {
             Some(n) if n >= lo && n <= hi => Ok(Some(n)),
-            _ => Err(format!("bad numerical configuration: {name} = {v}")),
+            _ => Err(ConfigError::BadNumber {
+                name: name.to_string(),
+                value: v,
+            }),
         }
     }
 
     /// An int parameter (min/max 0 = no bound).
-    pub fn get_int(&mut self, name: &str, default: i32, min: i32, max: i32) -> Result<i32, String> {
+    pub fn get_int(
+        &mut self,
+        name: &str,
+        default: i32,
+        min: i32,
+        max: i32,
+    ) -> Result<i32, ConfigError> {
         let v = match self.int_value(name, i32::MIN.into(), i32::MAX.into())? {
             Some(v) => v,
             None => {
@@ -116,7 +159,7 @@ impl MailConf {
         default: i64,
         min: i64,
         max: i64,
-    ) -> Result<i64, String> {
+    ) -> Result<i64, ConfigError> {
         let v = match self.int_value(name, i64::MIN, i64::MAX)? {
             Some(v) => v,
             None => {
@@ -135,7 +178,7 @@ impl MailConf {
         default: &str,
         min: i32,
         max: i32,
-    ) -> Result<i32, String> {
+    ) -> Result<i32, ConfigError> {
         if self.lookup(name).is_none() {
             self.update(name, default);
         }
@@ -153,7 +196,7 @@ impl MailConf {
         default: &str,
         min: usize,
         max: usize,
-    ) -> Result<String, String> {
+    ) -> Result<String, ConfigError> {
         let v = match self.lookup_eval(name)? {
             Some(v) => v,
             None => {
@@ -162,19 +205,7 @@ impl MailConf {
                 v
             }
         };
-        if min != 0 && v.len() < min {
-            return Err(format!(
-                "bad string length {} < {min}: {name} = {v}",
-                v.len()
-            ));
-        }
-        if max != 0 && v.len() > max {
-            return Err(format!(
-                "bad string length {} > {max}: {name} = {v}",
-                v.len()
-            ));
-        }
-        Ok(v)
+        check_len(name, v, min, max, false)
     }
 
     /// A string that is never expanded.
@@ -184,7 +215,7 @@ impl MailConf {
         default: &str,
         min: usize,
         max: usize,
-    ) -> Result<String, String> {
+    ) -> Result<String, ConfigError> {
         let v = match self.lookup(name) {
             Some(v) => v.to_string(),
             None => {
@@ -192,23 +223,11 @@ impl MailConf {
                 default.to_string()
             }
         };
-        if min != 0 && v.len() < min {
-            return Err(format!(
-                "bad string length ({} < {min}): {name} = {v}",
-                v.len()
-            ));
-        }
-        if max != 0 && v.len() > max {
-            return Err(format!(
-                "bad string length ({} > {max}): {name} = {v}",
-                v.len()
-            ));
-        }
-        Ok(v)
+        check_len(name, v, min, max, true)
     }
 
     /// A boolean (`yes`/`no`, case-insensitive).
-    pub fn get_bool(&mut self, name: &str, default: bool) -> Result<bool, String> {
+    pub fn get_bool(&mut self, name: &str, default: bool) -> Result<bool, ConfigError> {
         match self.lookup_eval(name)? {
             Some(v) => parse_bool(name, &v),
             None => {
@@ -219,7 +238,7 @@ impl MailConf {
     }
 
     /// A bool whose default is a string (possibly an expression).
-    pub fn get_nbool(&mut self, name: &str, default: &str) -> Result<bool, String> {
+    pub fn get_nbool(&mut self, name: &str, default: &str) -> Result<bool, ConfigError> {
         if self.lookup(name).is_none() {
             self.update(name, default);
         }
@@ -234,20 +253,25 @@ impl MailConf {
         default: &str,
         min: i32,
         max: i32,
-    ) -> Result<i32, String> {
+    ) -> Result<i32, ConfigError> {
         if self.lookup(name).is_none() {
             self.update(name, default);
         }
         let v = self.lookup_eval(name)?.unwrap_or_default();
-        let secs = conv_time(&v, default_time_unit(default))
-            .ok_or_else(|| format!("parameter {name}: bad time value or unit: {v}"))?;
-        if min != 0 && secs < min {
-            return Err(format!("invalid {name}: {secs} (min {min})"));
+        let Some(secs) = conv_time(&v, default_time_unit(default)) else {
+            return Err(ConfigError::BadTime {
+                name: name.to_string(),
+                value: v,
+            });
+        };
+        match broken_limit(secs as i64, min as i64, max as i64) {
+            Some(limit) => Err(ConfigError::TimeRange {
+                name: name.to_string(),
+                value: secs as i64,
+                limit,
+            }),
+            None => Ok(secs),
         }
-        if max != 0 && secs > max {
-            return Err(format!("invalid {name}: {secs} (max {max})"));
-        }
-        Ok(secs)
     }
 }
 
@@ -259,7 +283,7 @@ pub trait ParamType {
     type Value;
     /// Reads `name` from `conf` (after `-o` overrides), with Postfix's
     /// conversion rules and fatal texts.
-    fn read(&self, conf: &mut MailConf, name: &str) -> Result<Self::Value, String>;
+    fn read(&self, conf: &mut MailConf, name: &str) -> Result<Self::Value, ConfigError>;
 }
 
 /// An int; a bound of 0 means none.
@@ -337,21 +361,21 @@ pub struct NBoolParam {
 
 impl ParamType for IntParam {
     type Value = i32;
-    fn read(&self, conf: &mut MailConf, name: &str) -> Result<i32, String> {
+    fn read(&self, conf: &mut MailConf, name: &str) -> Result<i32, ConfigError> {
         conf.get_int(name, self.default, self.min, self.max)
     }
 }
 
 impl ParamType for LongParam {
     type Value = i64;
-    fn read(&self, conf: &mut MailConf, name: &str) -> Result<i64, String> {
+    fn read(&self, conf: &mut MailConf, name: &str) -> Result<i64, ConfigError> {
         conf.get_long(name, self.default, self.min, self.max)
     }
 }
 
 impl ParamType for StrParam {
     type Value = String;
-    fn read(&self, conf: &mut MailConf, name: &str) -> Result<String, String> {
+    fn read(&self, conf: &mut MailConf, name: &str) -> Result<String, ConfigError> {
         if self.raw {
             conf.get_raw(name, self.default, self.min, self.max)
         } else {
@@ -362,28 +386,28 @@ impl ParamType for StrParam {
 
 impl ParamType for BoolParam {
     type Value = bool;
-    fn read(&self, conf: &mut MailConf, name: &str) -> Result<bool, String> {
+    fn read(&self, conf: &mut MailConf, name: &str) -> Result<bool, ConfigError> {
         conf.get_bool(name, self.default)
     }
 }
 
 impl ParamType for TimeParam {
     type Value = i32;
-    fn read(&self, conf: &mut MailConf, name: &str) -> Result<i32, String> {
+    fn read(&self, conf: &mut MailConf, name: &str) -> Result<i32, ConfigError> {
         conf.get_time(name, self.default, self.min, self.max)
     }
 }
 
 impl ParamType for NIntParam {
     type Value = i32;
-    fn read(&self, conf: &mut MailConf, name: &str) -> Result<i32, String> {
+    fn read(&self, conf: &mut MailConf, name: &str) -> Result<i32, ConfigError> {
         conf.get_nint(name, self.default, self.min, self.max)
     }
 }
 
 impl ParamType for NBoolParam {
     type Value = bool;
-    fn read(&self, conf: &mut MailConf, name: &str) -> Result<bool, String> {
+    fn read(&self, conf: &mut MailConf, name: &str) -> Result<bool, ConfigError> {
         conf.get_nbool(name, self.default)
     }
 }
@@ -412,51 +436,59 @@ mod tests {
         assert_eq!(conv_time("3550w", 's'), None);
     }
 
+    /// The error as its text, which is what these tests pin down.
+    fn t<T>(r: Result<T, ConfigError>) -> Result<T, String> {
+        r.map_err(|e| e.to_string())
+    }
+
     #[test]
     fn conversions_and_messages() {
         let mut c = conf("a = 5\nb = x\nt = 3m\nu = 9\nbb = YES\ns = $a$a\n");
-        assert_eq!(c.get_int("a", 1, 1, 0), Ok(5));
+        assert_eq!(t(c.get_int("a", 1, 1, 0)), Ok(5));
         assert_eq!(
-            c.get_int("b", 1, 0, 0),
+            t(c.get_int("b", 1, 0, 0)),
             Err("bad numerical configuration: b = x".into())
         );
         assert_eq!(
-            c.get_int("a", 1, 6, 0),
+            t(c.get_int("a", 1, 6, 0)),
             Err("invalid a parameter value 5 < 6".into())
         );
-        assert_eq!(c.get_int("missing", 7, 0, 0), Ok(7));
+        assert_eq!(t(c.get_int("missing", 7, 0, 0)), Ok(7));
         assert_eq!(c.lookup("missing"), Some("7"));
-        assert_eq!(c.get_time("t", "100s", 1, 0), Ok(180));
-        assert_eq!(c.get_time("u", "1h", 1, 0), Ok(9 * 3600));
+        assert_eq!(t(c.get_time("t", "100s", 1, 0)), Ok(180));
+        assert_eq!(t(c.get_time("u", "1h", 1, 0)), Ok(9 * 3600));
         assert_eq!(
-            c.get_time("u", "10s", 10, 0),
+            t(c.get_time("u", "10s", 10, 0)),
             Err("invalid u: 9 (min 10)".into())
         );
         assert_eq!(
-            c.get_time("t", "10s", 0, 10),
+            t(c.get_time("t", "10s", 0, 10)),
             Err("invalid t: 180 (max 10)".into())
         );
         assert_eq!(
-            c.get_time("b", "10s", 0, 0),
+            t(c.get_time("b", "10s", 0, 0)),
             Err("parameter b: bad time value or unit: x".into())
         );
-        assert_eq!(c.get_bool("bb", false), Ok(true));
+        assert_eq!(t(c.get_bool("bb", false)), Ok(true));
         assert_eq!(
-            c.get_bool("b", false),
+            t(c.get_bool("b", false)),
             Err("bad boolean configuration: b = x".into())
         );
-        assert_eq!(c.get_str("s", "", 0, 0), Ok("55".into()));
+        assert_eq!(t(c.get_str("s", "", 0, 0)), Ok("55".into()));
         assert_eq!(
-            c.get_str("s", "", 3, 0),
+            t(c.get_str("s", "", 3, 0)),
             Err("bad string length 2 < 3: s = 55".into())
         );
-        assert_eq!(c.get_raw("s", "", 0, 4), Ok("$a$a".into()));
+        assert_eq!(t(c.get_raw("s", "", 0, 4)), Ok("$a$a".into()));
         assert_eq!(
-            c.get_raw("s", "", 0, 2),
+            t(c.get_raw("s", "", 0, 2)),
             Err("bad string length (4 > 2): s = $a$a".into())
         );
-        assert_eq!(c.get_nint("n", "$a", 0, 0), Ok(5));
-        assert_eq!(c.get_nbool("nb", "${{$a} > {4} ? {yes} : {no}}"), Ok(true));
-        assert_eq!(c.get_long("l", 1 << 40, 0, 0), Ok(1 << 40));
+        assert_eq!(t(c.get_nint("n", "$a", 0, 0)), Ok(5));
+        assert_eq!(
+            t(c.get_nbool("nb", "${{$a} > {4} ? {yes} : {no}}")),
+            Ok(true)
+        );
+        assert_eq!(t(c.get_long("l", 1 << 40, 0, 0)), Ok(1 << 40));
     }
 }

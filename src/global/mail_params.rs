@@ -2,6 +2,7 @@
 //! limits, and `mail_params_init()`: converting the ones every program needs,
 //! in Postfix's order, into [`MailParams`].
 
+use super::config_error::ConfigError;
 use super::mail_conf::MailConf;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,7 +261,7 @@ impl ParamDef {
 
     /// Converts this parameter from `conf` with its type, default and limits,
     /// returning the value as text (for tables that only need validation).
-    pub fn convert(&self, conf: &mut MailConf) -> Result<String, String> {
+    pub fn convert(&self, conf: &mut MailConf) -> Result<String, ConfigError> {
         let (min, max) = (self.min, self.max);
         Ok(match (self.kind, self.default) {
             (Kind::Int, DefaultValue::Int(d)) => conf
@@ -364,13 +365,13 @@ pub struct MailParams {
     pub smtputf8_enable: bool,
 }
 
-fn get(conf: &mut MailConf, name: &str) -> Result<String, String> {
+fn get(conf: &mut MailConf, name: &str) -> Result<String, ConfigError> {
     find(name)
         .unwrap_or_else(|| panic!("{name} is not in PARAMS"))
         .convert(conf)
 }
 
-fn num(conf: &mut MailConf, name: &str) -> Result<i32, String> {
+fn num(conf: &mut MailConf, name: &str) -> Result<i32, ConfigError> {
     Ok(get(conf, name)?.parse().unwrap_or_default())
 }
 
@@ -391,10 +392,13 @@ pub fn log_permissions(value: &str) -> u32 {
 /// Converts the global parameters in Postfix's order; the error is the fatal
 /// text.  Account checks (mail_owner, setgid_group, default_privs) run only
 /// as root: without root there are no privileges to separate.
-pub fn mail_params_init(conf: &mut MailConf) -> Result<MailParams, String> {
+pub fn mail_params_init(conf: &mut MailConf) -> Result<MailParams, ConfigError> {
     let cfg_dir = conf.config_dir.clone();
-    let bad = |name: &str, what: &str, value: &str| {
-        format!("file {cfg_dir}/main.cf: parameter {name}: {what}: {value}")
+    let bad = |name: &str, why: &str, value: &str| ConfigError::Param {
+        file: format!("{cfg_dir}/main.cf"),
+        name: name.to_string(),
+        why: why.to_string(),
+        value: value.to_string(),
     };
     let mut p = MailParams {
         compatibility_level: get(conf, "compatibility_level")?,

@@ -51,23 +51,35 @@ pub struct MasterOptions {
 
 const USAGE: &str = "usage: master [-c config_dir] [-d (don't detach from terminal)] [-e exit_time] [-t (test)] [-v] [-V (log to stderr)]";
 
-/// Parses the master's options; the error is its usage text.
-pub fn parse_options(args: &[String]) -> Result<MasterOptions, String> {
+/// A command line the master does not take; shown as its usage text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError;
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(USAGE)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Parses the master's options.
+pub fn parse_options(args: &[String]) -> Result<MasterOptions, UsageError> {
     let mut o = MasterOptions::default();
     let mut g = Getopt::new(args, "c:de:tvV");
     for opt in g.by_ref() {
-        match opt.map_err(|_| USAGE.to_string())? {
+        match opt.map_err(|_| UsageError)? {
             Opt::Flag('d') => o.foreground = true,
             Opt::Flag('t') => o.test = true,
             Opt::Flag('v') => o.verbose += 1,
             Opt::Flag('V') => o.stderr = true,
             Opt::Value('c', v) => o.config_dir = Some(v),
-            Opt::Value('e', v) => o.exit_after = Some(v.parse().map_err(|_| USAGE)?),
-            _ => return Err(USAGE.to_string()),
+            Opt::Value('e', v) => o.exit_after = Some(v.parse().map_err(|_| UsageError)?),
+            _ => return Err(UsageError),
         }
     }
     if !g.rest().is_empty() {
-        return Err(USAGE.to_string());
+        return Err(UsageError);
     }
     Ok(o)
 }
@@ -286,7 +298,7 @@ pub fn main(args: &[String]) -> i32 {
     msg::set_tag("postfix/master");
     let opts = parse_options(args).unwrap_or_else(|e| {
         msg::set_stderr(true);
-        msg::fatal(&e)
+        msg::fatal(e)
     });
     Master::run(opts)
 }

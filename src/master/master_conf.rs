@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use crate::global::config_error::ConfigError;
 use crate::global::mail_conf::MailConf;
 use crate::global::mail_params::{MailParams, mail_params_init};
 use crate::global::maillog_client::{self, FallbackMode};
@@ -28,7 +29,7 @@ pub struct MasterConf {
 
 impl MasterConf {
     /// Reads main.cf in `config_dir`; warnings go to the diagnostics.
-    pub fn load(config_dir: &str) -> Result<MasterConf, String> {
+    pub fn load(config_dir: &str) -> Result<MasterConf, ConfigError> {
         let mut conf = MailConf::read(config_dir, &mut |m| msg::warn(&m))?;
         conf.update("process_name", "master");
         let params = mail_params_init(&mut conf)?;
@@ -49,10 +50,12 @@ impl MasterConf {
         config_dir: &str,
         foreground: bool,
         verbose: bool,
-    ) -> Result<Vec<MasterEnt>, String> {
+    ) -> Result<Vec<MasterEnt>, ConfigError> {
         let path = format!("{config_dir}/master.cf");
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("open {path}: {}", crate::util::errno_text(&e)))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Open {
+            reason: crate::util::errno_text(&e),
+            path: path.clone(),
+        })?;
         let ctx = EntContext {
             daemon_directory: self.params.daemon_directory.clone(),
             default_process_limit: self.params.default_process_limit,
@@ -88,7 +91,7 @@ pub fn child_environment(import: &str) -> Vec<(String, String)> {
 
 impl Master {
     /// master.cf as this master reads it.
-    pub(super) fn read_master_cf(&self, mc: &MasterConf) -> Result<Vec<MasterEnt>, String> {
+    pub(super) fn read_master_cf(&self, mc: &MasterConf) -> Result<Vec<MasterEnt>, ConfigError> {
         mc.read_master_cf(
             &self.config_dir,
             self.opts.foreground,

@@ -2,6 +2,7 @@
 //! arguments, with Postfix's defaults for `-`, its error texts (naming the
 //! file and the line) and the argv the master builds for each service.
 
+use crate::global::config_error::ConfigError;
 use crate::util::readlline::logical_lines;
 
 /// The five transport types of master.cf.
@@ -197,15 +198,19 @@ pub fn parse_master_cf(
     text: &str,
     ctx: &EntContext,
     warn: &mut dyn FnMut(String),
-) -> Result<Vec<MasterEnt>, String> {
+) -> Result<Vec<MasterEnt>, ConfigError> {
     let mut entries: Vec<MasterEnt> = Vec::new();
     for line in logical_lines(path, text, warn) {
-        let context = |m: String| format!("{path}: line {}: {m}", line.first_line);
+        let context = |why: String| ConfigError::MasterCf {
+            path: path.to_string(),
+            line: line.first_line,
+            why,
+        };
         let mut fields = line.text.split(is_blank).filter(|s| !s.is_empty());
         let take = |fields: &mut dyn Iterator<Item = &str>,
                     name: &str,
                     default: Option<&str>|
-         -> Result<String, String> {
+         -> Result<String, ConfigError> {
             let v = fields
                 .next()
                 .ok_or_else(|| context(format!("missing \"{name}\" field")))?;
@@ -227,7 +232,7 @@ pub fn parse_master_cf(
         }
         let kind = ServType::parse(&transport)
             .ok_or_else(|| context(format!("bad transport type: {transport}")))?;
-        let boolean = |v: String, name: &str| -> Result<bool, String> {
+        let boolean = |v: String, name: &str| -> Result<bool, ConfigError> {
             match v.as_str() {
                 "y" => Ok(true),
                 "n" => Ok(false),
@@ -251,7 +256,7 @@ pub fn parse_master_cf(
                 line.first_line
             );
         }
-        let integer = |v: String, name: &str| -> Result<i32, String> {
+        let integer = |v: String, name: &str| -> Result<i32, ConfigError> {
             if !v.starts_with(|c: char| c.is_ascii_digit()) {
                 return Err(context(format!("field \"{name}\": bad value: \"{v}\"")));
             }
@@ -351,6 +356,7 @@ mod tests {
 
     fn parse(text: &str) -> Result<Vec<MasterEnt>, String> {
         parse_master_cf("/etc/postfix/master.cf", text, &ctx(), &mut |_| {})
+            .map_err(|e| e.to_string())
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub fn main(args: &[String]) -> i32 {
             Ok(Opt::Value('c', v)) => config_dir = Some(v),
             Ok(Opt::Flag('i')) => {}
             Ok(Opt::Value('p', v)) => {
-                lvl = level(&v).unwrap_or_else(|| msg::fatal(&format!("bad severity: \"{v}\"")));
+                lvl = level(&v).unwrap_or_else(|| msg::fatal(format!("bad severity: \"{v}\"")));
             }
             Ok(Opt::Value('t', v)) => tag = Some(printable(&v, '?')),
             Ok(Opt::Flag('v')) => msg::set_verbose(msg::verbose() + 1),
@@ -49,7 +49,7 @@ pub fn main(args: &[String]) -> i32 {
         crate::util::safe_env::set_var("MAIL_CONFIG", d);
     }
     let dir = crate::global::mail_conf::config_dir_from_env();
-    let mut conf = MailConf::read(&dir, &mut |m| msg::warn(&m)).unwrap_or_else(|e| msg::fatal(&e));
+    let mut conf = MailConf::read(&dir, &mut |m| msg::warn(&m)).unwrap_or_else(|e| msg::fatal(e));
     conf.update("process_name", "postlog");
     let params = mail_params_init(&mut conf).unwrap_or_else(|e| msg::fatal(&e));
     let tag = tag.unwrap_or_else(|| maillog_client::mail_task("postlog", Some(&params)));

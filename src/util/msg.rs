@@ -142,8 +142,8 @@ pub fn error(text: &str) {
 
 /// Logs, waits a second so that a master does not respawn in a tight loop,
 /// and exits with status 1.
-pub fn fatal(text: &str) -> ! {
-    fatal_status(1, text)
+pub fn fatal(text: impl std::fmt::Display) -> ! {
+    fatal_status(1, &text.to_string())
 }
 
 /// Logs, waits a second and exits with `status`.

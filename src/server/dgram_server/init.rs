@@ -20,8 +20,8 @@ use crate::{msg_fatal, msg_info, msg_panic};
 use super::event_loop::{Hooks, Running};
 use super::{Ctx, DEFAULT_WATCHDOG, ServerOpt, parse_options};
 
-fn fatal(text: String) -> ! {
-    msg::fatal(&text)
+fn fatal(e: impl std::fmt::Display) -> ! {
+    msg::fatal(e)
 }
 
 /// Starts the service described by `server_opts` with `args` (program
@@ -55,7 +55,7 @@ pub(super) fn start<S>(
     let opts = parse_options(&args[1..]).unwrap_or_else(|err| {
         // Options before the bad one still count (-V among them).
         msg::set_stderr(err.partial.stderr);
-        fatal(err.to_string())
+        fatal(err)
     });
     if opts.stderr {
         msg::set_stderr(true);

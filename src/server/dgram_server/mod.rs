@@ -31,6 +31,7 @@ pub mod options;
 
 use std::time::Duration;
 
+use crate::global::config_error::ConfigError;
 use crate::global::mail_conf::MailConf;
 use crate::global::mail_conf_types::{
     BoolParam, IntParam, LongParam, NBoolParam, NIntParam, ParamType, StrParam, TimeParam,
@@ -69,7 +70,7 @@ pub struct Ctx {
 }
 
 type Hook<S> = Box<dyn FnMut(&mut S, &mut Ctx)>;
-type Table<S> = Box<dyn FnMut(&mut MailConf, &mut S) -> Result<(), String>>;
+type Table<S> = Box<dyn FnMut(&mut MailConf, &mut S) -> Result<(), ConfigError>>;
 type LoopHook<S> = Box<dyn FnMut(&mut S, &mut Ctx) -> Option<Duration>>;
 /// The request handler: one datagram at a time.
 type Handler<'a, S> = dyn FnMut(&mut S, &[u8], &mut Ctx) + 'a;
@@ -107,20 +108,25 @@ impl<S: 'static> DgramServer<S> {
         }
     }
 
+    /// Adds one optional argument, keeping their order.
+    fn with(mut self, opt: ServerOpt<S>) -> Self {
+        self.opts.push(opt);
+        self
+    }
+
     /// A parameter of any type in `mail_conf_types`, read from main.cf
     /// (after `-o`, `-i` and `-m`) when the service starts and stored with
     /// `bind`; a bad value ends the service with Postfix's fatal text.
     pub fn param<P: ParamType + 'static>(
-        mut self,
+        self,
         name: &'static str,
         spec: P,
         bind: fn(&mut S, P::Value),
     ) -> Self {
-        self.opts.push(ServerOpt::Table(Box::new(move |c, s| {
+        self.with(ServerOpt::Table(Box::new(move |c, s| {
             bind(s, spec.read(c, name)?);
             Ok(())
-        })));
-        self
+        })))
     }
 
     /// An int parameter (min/max 0 = no bound), stored with `bind`.
@@ -229,75 +235,61 @@ impl<S: 'static> DgramServer<S> {
     }
 
     /// Runs once, before privileges are dropped (open files as root here).
-    pub fn pre_init(mut self, f: impl FnMut(&mut S, &mut Ctx) + 'static) -> Self {
-        self.opts.push(ServerOpt::PreInit(Box::new(f)));
-        self
+    pub fn pre_init(self, f: impl FnMut(&mut S, &mut Ctx) + 'static) -> Self {
+        self.with(ServerOpt::PreInit(Box::new(f)))
     }
 
     /// Runs once, after chroot and privilege drop, before the first request.
-    pub fn post_init(mut self, f: impl FnMut(&mut S, &mut Ctx) + 'static) -> Self {
-        self.opts.push(ServerOpt::PostInit(Box::new(f)));
-        self
+    pub fn post_init(self, f: impl FnMut(&mut S, &mut Ctx) + 'static) -> Self {
+        self.with(ServerOpt::PostInit(Box::new(f)))
     }
 
     /// Runs before each wait; returns the longest wait (None: no limit).
-    pub fn loop_hook(
-        mut self,
-        f: impl FnMut(&mut S, &mut Ctx) -> Option<Duration> + 'static,
-    ) -> Self {
-        self.opts.push(ServerOpt::Loop(Box::new(f)));
-        self
+    pub fn loop_hook(self, f: impl FnMut(&mut S, &mut Ctx) -> Option<Duration> + 'static) -> Self {
+        self.with(ServerOpt::Loop(Box::new(f)))
     }
 
     /// Runs before a normal exit (idle, use limit, master gone), not on fatal.
-    pub fn exit_hook(mut self, f: impl FnMut(&mut S, &mut Ctx) + 'static) -> Self {
-        self.opts.push(ServerOpt::Exit(Box::new(f)));
-        self
+    pub fn exit_hook(self, f: impl FnMut(&mut S, &mut Ctx) + 'static) -> Self {
+        self.with(ServerOpt::Exit(Box::new(f)))
     }
 
     /// Runs on each wake-up for a datagram, before the master is told.
-    pub fn pre_accept(mut self, f: impl FnMut(&mut S, &mut Ctx) + 'static) -> Self {
-        self.opts.push(ServerOpt::PreAccept(Box::new(f)));
-        self
+    pub fn pre_accept(self, f: impl FnMut(&mut S, &mut Ctx) + 'static) -> Self {
+        self.with(ServerOpt::PreAccept(Box::new(f)))
     }
 
     /// Runs after each batch of datagrams, before the master hears that
     /// this process is idle again: flush buffered output here, so that
     /// nothing is ever behind by more than the batch being handled.
-    pub fn batch_end(mut self, f: impl FnMut(&mut S, &mut Ctx) + 'static) -> Self {
-        self.opts.push(ServerOpt::BatchEnd(Box::new(f)));
-        self
+    pub fn batch_end(self, f: impl FnMut(&mut S, &mut Ctx) + 'static) -> Self {
+        self.with(ServerOpt::BatchEnd(Box::new(f)))
     }
 
     /// Take a flow token per request; without one, wait `in_flow_delay`.
-    pub fn in_flow_delay(mut self) -> Self {
-        self.opts.push(ServerOpt::InFlowDelay);
-        self
+    pub fn in_flow_delay(self) -> Self {
+        self.with(ServerOpt::InFlowDelay)
     }
 
     /// The service must run with a process limit of 1 (`-l`).
-    pub fn solitary(mut self) -> Self {
-        self.opts.push(ServerOpt::Solitary);
-        self
+    pub fn solitary(self) -> Self {
+        self.with(ServerOpt::Solitary)
     }
 
     /// The service must run with no process limit (`-z`).
-    pub fn unlimited(mut self) -> Self {
-        self.opts.push(ServerOpt::Unlimited);
-        self
+    pub fn unlimited(self) -> Self {
+        self.with(ServerOpt::Unlimited)
     }
 
     /// The service must keep root privileges (no `-u`).
-    pub fn privileged(mut self) -> Self {
-        self.opts.push(ServerOpt::Privileged);
-        self
+    pub fn privileged(self) -> Self {
+        self.with(ServerOpt::Privileged)
     }
 
     /// The watchdog timeout, read from the state when this option is
     /// processed (so a table given earlier can fill it).
-    pub fn watchdog(mut self, f: impl Fn(&S) -> i32 + 'static) -> Self {
-        self.opts.push(ServerOpt::Watchdog(Box::new(f)));
-        self
+    pub fn watchdog(self, f: impl Fn(&S) -> i32 + 'static) -> Self {
+        self.with(ServerOpt::Watchdog(Box::new(f)))
     }
 
     /// Installs a delivery status filter (Postfix's BOUNCE_INIT): `maps`
@@ -306,13 +298,8 @@ impl<S: 'static> DgramServer<S> {
     /// report errors on lookup instead of ending the process, unless
     /// daemon_table_open_error_is_fatal is set.  Supported table types:
     /// `inline:`, `static:`, `texthash:`.
-    pub fn bounce_init(
-        mut self,
-        title: &'static str,
-        maps: impl Fn(&S) -> String + 'static,
-    ) -> Self {
-        self.opts.push(ServerOpt::BounceInit(title, Box::new(maps)));
-        self
+    pub fn bounce_init(self, title: &'static str, maps: impl Fn(&S) -> String + 'static) -> Self {
+        self.with(ServerOpt::BounceInit(title, Box::new(maps)))
     }
 
     /// Runs the service with this process's arguments.  Never returns.
