@@ -158,10 +158,14 @@ fn both_postlog_clients_reach_postkit_postlogd_under_postfix_master() {
 
 /// A configuration whose log socket (`queue_directory/public/postlog`)
 /// is bound by the test, so that every record a daemon logs, before and
-/// after it reads main.cf, arrives here.
+/// after it reads main.cf, arrives here.  postkit's postlogd never logs
+/// through the postlog socket (it is its own): its records go to syslog
+/// (`POSTKIT_SYSLOG_SOCKET`, bound here too) until main.cf is read, then
+/// straight into maillog_file; the capture reads all three.
 struct LogCapture {
     dir: tempfile::TempDir,
     sock: UnixDatagram,
+    syslog: UnixDatagram,
 }
 
 impl LogCapture {
@@ -180,8 +184,10 @@ impl LogCapture {
         .unwrap();
         common::make_cold(&d.join("main.cf"));
         let sock = UnixDatagram::bind(d.join("queue/public/postlog")).unwrap();
-        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        LogCapture { dir, sock }
+        sock.set_nonblocking(true).unwrap();
+        let syslog = UnixDatagram::bind(d.join("syslog")).unwrap();
+        syslog.set_nonblocking(true).unwrap();
+        LogCapture { dir, sock, syslog }
     }
 
     /// Runs a daemon with `args` and `env`; returns the text of its fatal
@@ -199,6 +205,7 @@ impl LogCapture {
             .env("MAIL_CONFIG", d)
             .env("POSTLOG_SERVICE", d.join("queue/public/postlog"))
             .env("POSTLOG_HOSTNAME", "box")
+            .env("POSTKIT_SYSLOG_SOCKET", d.join("syslog"))
             .envs(env.iter().copied())
             .current_dir(d.join("queue"))
             .stdin(Stdio::null())
@@ -206,15 +213,40 @@ impl LogCapture {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        let maillog = d.join("maillog");
+        let log_start = std::fs::metadata(&maillog).map_or(0, |m| m.len() as usize);
+        let fatal_in = |rec: &str| {
+            rec.find("]: fatal: ")
+                .map(|i| rec[i + 3..].trim_end().to_string())
+        };
         let mut buf = vec![0u8; 4096];
-        let mut text = String::from("(nothing logged)");
-        while let Ok(n) = self.sock.recv(&mut buf) {
-            let rec = String::from_utf8_lossy(&buf[..n]).to_string();
-            if let Some(i) = rec.find("]: fatal: ") {
-                text = rec[i + 3..].to_string();
-                break;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut exited_at = None;
+        let text = loop {
+            let mut found = None;
+            for sock in [&self.sock, &self.syslog] {
+                while let Ok(n) = sock.recv(&mut buf) {
+                    found = found.or_else(|| fatal_in(&String::from_utf8_lossy(&buf[..n])));
+                }
             }
-        }
+            let log = std::fs::read(&maillog).unwrap_or_default();
+            if let Some(tail) = log.get(log_start..) {
+                found = found.or_else(|| String::from_utf8_lossy(tail).lines().find_map(fatal_in));
+            }
+            if let Some(t) = found {
+                break t;
+            }
+            if exited_at.is_none() && child.try_wait().unwrap().is_some() {
+                exited_at = Some(Instant::now());
+            }
+            // Records may still be on their way just after the exit.
+            if Instant::now() > deadline
+                || exited_at.is_some_and(|t| t.elapsed() > Duration::from_millis(200))
+            {
+                break "(nothing logged)".to_string();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
         let _ = child.kill();
         let _ = child.wait();
         text

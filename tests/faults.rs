@@ -446,3 +446,250 @@ fn a_record_cut_short_is_removed_by_the_next_writer() {
     );
     assert!(text.lines().all(|l| l.starts_with("Nov ")), "{text}");
 }
+
+/// The kernel function a process sleeps in (`/proc/PID/wchan`).
+fn wchan(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default()
+}
+
+/// Issue 14.3: two senders of 4,000-byte records keep the log socket full
+/// while postlogd is killed every 0.3 s.  Each new postlogd finds a record
+/// its predecessor cut short and warns about it; that warning must never be
+/// sent to its own (full) socket, where it would wait for itself forever,
+/// blocking every client.
+#[test]
+fn postlogd_never_sends_to_its_own_full_socket() {
+    let _serial = one_at_a_time();
+    let pad = 3960;
+    let mut i = Instance::new(POSTLOG, "service_throttle_time = 1s\n");
+    i.start();
+    let load = Load::start(&i.postlog_socket(), 2, pad);
+    let mut stuck = Vec::new();
+    for _ in 0..40 {
+        let old = i.one_postlogd();
+        // Watch it for a while: a postlogd sleeping in a send to a full
+        // socket (its own: it sends nowhere else) is the deadlock.
+        for _ in 0..30 {
+            if wchan(old) == "unix_wait_for_peer" {
+                stuck.push(old);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // As a kill in the middle of a write leaves it: a record cut
+        // short at the end of the file (written while postlogd is stopped,
+        // so that nothing it writes lands after it).
+        let _ = kill(Pid::from_raw(old), Signal::SIGSTOP);
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(i.path().join("maillog"))
+            .unwrap();
+        std::io::Write::write_all(&mut f, &load_record(9, 0, 100)).unwrap();
+        drop(f);
+        let _ = kill(Pid::from_raw(old), Signal::SIGKILL);
+        i.wait_for(
+            |i| i.children_named("postlogd").iter().all(|p| *p != old),
+            "the killed postlogd reaped",
+        );
+    }
+    let sent = load.stop();
+    i.send("postlog", b"marker after the kills");
+    i.wait_for(
+        |i| i.log().contains("marker after the kills"),
+        "postlogd serving again",
+    );
+    let log = i.log();
+    eprintln!(
+        "40 kills under 4000-byte records: {} records sent, {} cut-line warnings",
+        sent.iter().sum::<u64>(),
+        log.matches("record cut short by a writer that died")
+            .count()
+    );
+    eprintln!(
+        "planted cut records left: {}; lines with load[9] {}",
+        log.lines()
+            .filter(|l| l.starts_with("Nov 24 10:00:00 host load[9]"))
+            .count(),
+        log.matches("load[9]").count()
+    );
+    assert!(
+        stuck.is_empty(),
+        "postlogd {stuck:?} waited on its own full socket"
+    );
+}
+
+/// A tmpfs of `size` mounted on `dir` for the life of the value.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &std::path::Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mount tmpfs: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Issue 14.4: in the default root set-up (postlogd drops to mail_owner,
+/// the log is root's, mode 0600) on a real full file system, postlogd says
+/// so once, and when there is room again says so and counts what it
+/// dropped: its own messages reach the log through the descriptor it
+/// opened as root, not by reopening the file by name as mail_owner.
+#[test]
+fn full_file_system_as_root_is_reported_once_and_recovered() {
+    if !common::instance::root() {
+        eprintln!("needs root: skipped");
+        return;
+    }
+    let _serial = one_at_a_time();
+    let mut i = Instance::new(POSTLOG, "");
+    let fs = i.path().join("logfs");
+    let _tmpfs = Tmpfs::mount(&fs, "8m");
+    std::fs::write(
+        i.path().join("main.cf"),
+        std::fs::read_to_string(i.path().join("main.cf")).unwrap()
+            + &format!("maillog_file = {}/maillog\n", fs.display()),
+    )
+    .unwrap();
+    common::make_cold(&i.path().join("main.cf"));
+    // Half a megabyte of room; 7.5 MB to give back later, more than the
+    // 4 MiB postlogd holds while it cannot write.
+    std::fs::write(fs.join("filler"), vec![b'x'; 7680 * 1024]).unwrap();
+    i.start();
+    let log_path = fs.join("maillog");
+    let load = Load::start(&i.postlog_socket(), 1, PAD);
+    let pid = i.one_postlogd();
+    let warning = format!(
+        "postlogd[{pid}]: warning: logfile '{}' write error",
+        log_path.display()
+    );
+    let read_log =
+        || String::from_utf8_lossy(&std::fs::read(&log_path).unwrap_or_default()).into_owned();
+    // Until the file system is full and postlogd has said so.
+    i.wait_for(
+        |i| i.stderr().contains(&warning) || read_log().contains(&warning),
+        "the write error",
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = load.stop();
+    std::fs::remove_file(fs.join("filler")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !read_log().contains("is writable again") {
+        if Instant::now() > deadline {
+            let df = std::process::Command::new("df").arg(&fs).output().unwrap();
+            panic!(
+                "the log was not written again: {} bytes; df: {}; log (end): {}; stderr (end): {}",
+                read_log().len(),
+                String::from_utf8_lossy(&df.stdout),
+                common::instance::tail(&read_log()),
+                common::instance::tail(&i.stderr())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = read_log();
+    eprintln!(
+        "full tmpfs as root: {} records sent, log {} bytes",
+        sent[0],
+        log.len()
+    );
+    assert!(
+        log.contains("is writable again"),
+        "{}",
+        common::instance::tail(&log)
+    );
+    assert!(
+        log.contains("dropped while logfile") || log.contains("could not be written"),
+        "what was lost is counted in the log: {}",
+        common::instance::tail(&log)
+    );
+    let said = log.matches(&warning).count() + i.stderr().matches(&warning).count();
+    assert_eq!(said, 1, "said once");
+    assert_eq!(i.one_postlogd(), pid, "the same postlogd kept running");
+}
+
+/// Every rotated file (compressed or not) and the live log, as one text.
+fn all_logs(i: &Instance) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(i.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.starts_with("maillog.") {
+            continue;
+        }
+        if name.ends_with(".gz") {
+            let out = std::process::Command::new("gzip")
+                .arg("-dc")
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            text.push_str(&String::from_utf8(out.stdout).unwrap());
+        } else {
+            text.push_str(&std::fs::read_to_string(&path).unwrap());
+        }
+    }
+    text + &i.log()
+}
+
+/// Issue 14.6: two logrotates a tenth of a second apart under load: the
+/// second must neither rename onto the first's file nor compress it; every
+/// record ends up in exactly one file.
+#[test]
+fn two_logrotates_at_once_lose_nothing() {
+    let _serial = one_at_a_time();
+    let mut i = Instance::new(POSTLOG, "");
+    i.start();
+    let load = Load::start(&i.postlog_socket(), 1, PAD);
+    std::thread::sleep(Duration::from_millis(200));
+    let first = std::process::Command::new(common::postkit())
+        .arg("-c")
+        .arg(i.path())
+        .arg("logrotate")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let (code, _, err) = i.ctl("logrotate");
+    let out = first.wait_with_output().unwrap();
+    let first_err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{first_err}");
+    assert_eq!(code, 0, "{err}");
+    std::thread::sleep(Duration::from_millis(200));
+    let sent = finish(&i, load, all_logs);
+    let rotated: Vec<String> = std::fs::read_dir(i.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("maillog."))
+        .collect();
+    eprintln!("two logrotates: {rotated:?}; {} records", sent[0]);
+    check_load(&all_logs(&i), &sent, PAD).assert_exactly_once();
+    assert_eq!(
+        rotated.len(),
+        2,
+        "two rotated files: {rotated:?}\n{first_err}\n{err}"
+    );
+}

@@ -7,6 +7,7 @@
 mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 
 use common::instance::{Instance, POSTLOG, root};
 
@@ -199,4 +200,103 @@ fn check_reports_wrong_modes_and_owners() {
             "{err}"
         );
     }
+}
+
+/// Issue 14.1: mail_owner swaps a service's fresh socket for a symbolic
+/// link to a root file while the master is between bind() and setting the
+/// socket's owner and mode.  The master must not follow it: the file stays
+/// root's, mode 0600 (the master makes the socket as mail_owner instead).
+#[test]
+fn socket_swapped_for_a_symlink_after_bind_gives_root_nothing() {
+    if !root() {
+        eprintln!("needs root: skipped");
+        return;
+    }
+    let Some(owner) = postfix_user() else { return };
+    let mut i = Instance::new(
+        &format!("{POSTLOG}probe unix-dgram n - n - 1 skeleton_probe\n"),
+        "",
+    );
+    let target = i.path().join("root-secret");
+    std::fs::write(&target, "secret\n").unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let socket = i.path().join("queue/public/probe");
+    // As mail_owner: as soon as the socket exists, put a link in its place.
+    let script = format!(
+        "end=$(($(date +%s) + 20)); while [ $(date +%s) -lt $end ]; do if [ -S {s} ]; then ln -sfn {t} {s}; exit 0; fi; done; exit 1",
+        s = socket.display(),
+        t = target.display()
+    );
+    let mut attacker = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .uid(owner.uid.as_raw())
+        .gid(owner.gid.as_raw())
+        .spawn()
+        .unwrap();
+    i.start_with(&["env", "POSTKIT_FAULT_AFTER_BIND_MS=300"]);
+    let swapped = attacker.wait().unwrap().success();
+    let meta = std::fs::metadata(&target).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+        (0, 0, 0o600),
+        "the root file was given away (attacker swapped the socket: {swapped})"
+    );
+    assert!(swapped, "the attacker never saw the socket");
+    // The service's socket belongs to mail_owner from the start.
+    let postlog = std::fs::symlink_metadata(i.path().join("queue/public/postlog")).unwrap();
+    assert_eq!(postlog.uid(), owner.uid.as_raw());
+    assert_eq!(postlog.mode() & 0o7777, 0o666);
+}
+
+/// Issue 14.2: the user who owns an instance writes another process's pid
+/// (root's `sleep`) into its pid file; root's `postkit stop` must signal
+/// only the proven master (the control socket's peer, holding the pid
+/// file's lock), never the pid the file names.
+#[test]
+fn stop_as_root_signals_only_the_proven_master() {
+    if !root() {
+        eprintln!("needs root: skipped");
+        return;
+    }
+    let mut i = Instance::new(POSTLOG, "");
+    let status = std::process::Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(i.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    i.start_with(&[
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ]);
+    let master = i.master_pid();
+    let mut victim = std::process::Command::new("sleep")
+        .arg("1000")
+        .spawn()
+        .unwrap();
+    let pid_file = i.path().join("queue/pid/master.pid");
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "printf '%32d\\n' {} > {}",
+            victim.id(),
+            pid_file.display()
+        ))
+        .uid(65534)
+        .gid(65534)
+        .status()
+        .unwrap();
+    assert!(status.success(), "the user rewrites the pid file");
+    let (code, _, err) = i.ctl("stop");
+    let victim_alive = victim.try_wait().unwrap().is_none();
+    let _ = victim.kill();
+    let _ = victim.wait();
+    assert!(victim_alive, "root's sleep was signalled: {err}");
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(&format!("master PID {master}")), "{err}");
+    let exited = i.master.as_mut().unwrap().wait().unwrap();
+    assert!(exited.success(), "the real master stopped: {exited}");
+    i.master = None;
 }

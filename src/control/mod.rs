@@ -6,6 +6,7 @@
 pub mod check;
 pub mod default_config;
 pub mod logrotate;
+pub mod proven_master;
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -19,6 +20,7 @@ use crate::master::master_conf::MasterConf;
 use crate::master::master_control::{CONTROL_SOCKET, query};
 use crate::master::master_queue::{make_queue_dirs, running_master};
 use crate::util::msg;
+use proven_master::{MasterState, master_state};
 
 /// Progress, on the terminal (the diagnostics' standard error output).
 fn say(text: impl std::fmt::Display) {
@@ -62,7 +64,18 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
     {
         return fail(&e);
     }
-    let running = running_master(&params.queue_directory);
+    let state = master_state(&params.queue_directory);
+    // Only a proven postkit master is ever signalled or asked.
+    let running = match (&state, command) {
+        (MasterState::Unproven(why), "start" | "start-fg") => {
+            return fail(format!("the mail system is already running: {why}"));
+        }
+        (MasterState::Unproven(why), "stop" | "reload" | "status" | "logrotate") => {
+            return fail(why);
+        }
+        (MasterState::Postkit(pid), _) => Some(*pid),
+        _ => None,
+    };
     match command {
         "start-fg" => {
             if let Some(pid) = running {
@@ -149,17 +162,25 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
             };
             say(format!("stopping the mail system (master PID {pid})"));
             let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if running_master(&params.queue_directory).is_none() {
-                    say("stopped");
-                    return 0;
-                }
-                std::thread::sleep(Duration::from_millis(20));
+            if wait_stopped(&params.queue_directory, Duration::from_secs(5)) {
+                say("stopped");
+                return 0;
+            }
+            // Force only on a master proven again now: the pid may have
+            // changed hands in the meantime.
+            if master_state(&params.queue_directory) != MasterState::Postkit(pid) {
+                return fail(format!(
+                    "the master (PID {pid}) did not stop within 5 seconds and no longer answers as a postkit master; not killed"
+                ));
             }
             say("stopping the mail system with force");
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            0
+            if wait_stopped(&params.queue_directory, Duration::from_secs(2)) {
+                say("stopped");
+                0
+            } else {
+                fail(format!("the master (PID {pid}) did not stop"))
+            }
         }
         "reload" => {
             let Some(pid) = running else {
@@ -186,4 +207,16 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
         "logrotate" => logrotate::logrotate(params, running),
         other => fail(format!("unknown command: {other}")),
     }
+}
+
+/// Waits up to `limit` for the pid file's lock to be released.
+fn wait_stopped(queue_directory: &str, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if running_master(queue_directory).is_none() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
 }

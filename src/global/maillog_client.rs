@@ -20,6 +20,10 @@ pub enum FallbackMode {
     None,
     /// Records postlogd cannot take are appended to maillog_file directly.
     LogWriter,
+    /// The log service itself: its records always go to maillog_file
+    /// directly, never through the postlog socket (its own: a blocking send
+    /// to its own full socket would wait for itself forever).
+    WriterOnly,
 }
 
 /// `<syslog_name>/<name>`: `MAIL_LOGTAG` (or `postfix`) before main.cf is read.
@@ -34,11 +38,13 @@ pub fn mail_task(name: &str, params: Option<&MailParams>) -> String {
     format!("{prefix}/{name}")
 }
 
-/// Logging from the environment alone, before main.cf is read.
-pub fn init_from_env(tag: &str) {
+/// Logging from the environment alone, before main.cf is read.  The log
+/// service itself (`writer_only`) never uses the postlog socket: syslog
+/// until main.cf names the file.
+pub fn init_from_env(tag: &str, writer_only: bool) {
     msg::set_tag(tag);
     match std::env::var("POSTLOG_SERVICE") {
-        Ok(path) if !path.is_empty() => {
+        Ok(path) if !path.is_empty() && !writer_only => {
             let host = std::env::var("POSTLOG_HOSTNAME").unwrap_or_else(|_| "amnesiac".into());
             set_syslog(None);
             set_postlog(Some(PostlogClient::new(path, &host, None)));
@@ -76,12 +82,26 @@ pub fn postlog_path(params: &MailParams) -> String {
     )
 }
 
+/// Where the log writers' fallback appends: the file by its name (opened
+/// for each record, so that a rotated file is followed), or a descriptor
+/// opened once (postlogd's, opened before it dropped privileges: after
+/// that it could not open a root-owned 0600 file by name).
+pub enum LogTarget {
+    /// maillog_file by name, and the mode it is created with.
+    Path(String, u32),
+    /// An open descriptor, and the file's name for messages.
+    File(std::fs::File, String),
+}
+
 /// Appends a formatted record straight to the log file.  A record that
 /// cannot be written goes to stderr, and the next record that can be
 /// written is followed by a count of those lost, so none is lost silently.
-pub fn logwriter_fallback(path: String, mode: u32) -> Fallback {
+pub fn logwriter_fallback(target: LogTarget) -> Fallback {
     let mut lost: u64 = 0;
     Box::new(move |rec: &[u8]| {
+        let path = match &target {
+            LogTarget::Path(p, _) | LogTarget::File(_, p) => p.as_str(),
+        };
         let mut line = rec.to_vec();
         line.push(b'\n');
         if lost > 0 {
@@ -96,21 +116,26 @@ pub fn logwriter_fallback(path: String, mode: u32) -> Fallback {
                     .as_bytes(),
             );
         }
-        let file =
-            crate::util::safe_open::safe_open(std::path::Path::new(&path), false, true, mode);
-        let (written, why) = match file {
-            // Under the writers' lock, after removing a line that a killed
-            // postlogd may have cut short (records are at most DGRAM_BUF_SIZE bytes).
-            Ok(f) => {
-                let a = crate::util::append_lines::append_lines_locked(
-                    &f,
-                    &line,
-                    super::mail_proto::DGRAM_BUF_SIZE,
-                    None,
-                );
-                (a.written, a.error.map(|e| crate::util::errno_text(&e)))
+        // Under the writers' lock, after removing a line that a killed
+        // postlogd may have cut short (records are at most DGRAM_BUF_SIZE bytes).
+        let append = |f: &std::fs::File| {
+            let a = crate::util::append_lines::append_lines_locked(
+                f,
+                &line,
+                super::mail_proto::DGRAM_BUF_SIZE,
+                None,
+            );
+            (a.written, a.error.map(|e| crate::util::errno_text(&e)))
+        };
+        let (written, why) = match &target {
+            LogTarget::File(f, _) => append(f),
+            LogTarget::Path(p, mode) => {
+                match crate::util::safe_open::safe_open(std::path::Path::new(p), false, true, *mode)
+                {
+                    Ok(f) => append(&f),
+                    Err(why) => (0, Some(why)),
+                }
             }
-            Err(why) => (0, Some(why)),
         };
         if written == line.len() {
             lost = 0;
@@ -141,12 +166,23 @@ pub fn init(tag: &str, params: &MailParams, fallback: FallbackMode) -> Result<()
     }
     check_prefix(params)?;
     let path = postlog_path(params);
-    let fb = match fallback {
-        FallbackMode::LogWriter => Some(logwriter_fallback(
+    let to_file = || {
+        logwriter_fallback(LogTarget::Path(
             params.maillog_file.clone(),
             params.maillog_file_permissions,
-        )),
-        FallbackMode::None => None,
+        ))
+    };
+    if fallback == FallbackMode::WriterOnly {
+        set_syslog(None);
+        set_postlog(Some(PostlogClient::fallback_only(
+            &params.myhostname,
+            to_file(),
+        )));
+        return Ok(());
+    }
+    let fb = match fallback {
+        FallbackMode::LogWriter => Some(to_file()),
+        FallbackMode::None | FallbackMode::WriterOnly => None,
     };
     crate::util::safe_env::set_var("POSTLOG_SERVICE", &path);
     crate::util::safe_env::set_var("POSTLOG_HOSTNAME", &params.myhostname);

@@ -25,7 +25,9 @@ use crate::{msg_fatal, msg_info, msg_warn};
 
 use super::master_conf::{MasterConf, child_environment};
 use super::master_control::ControlSocket;
-use super::master_queue::{PID_FILE, lock_pid_file, make_queue_dirs, owner_ids, running_master};
+use super::master_queue::{
+    PID_FILE, lock_pid_file, make_queue_dirs, owner_ids, running_master, set_dir_owner_mode,
+};
 use super::master_service::Service;
 use super::master_sig::Signals;
 
@@ -120,7 +122,7 @@ impl Master {
         }
         msg::set_verbose(opts.verbose);
         msg::set_stderr(opts.stderr);
-        maillog_client::init_from_env(&maillog_client::mail_task("master", None));
+        maillog_client::init_from_env(&maillog_client::mail_task("master", None), false);
         let config_dir = crate::global::mail_conf::config_dir_from_env();
         let mc = MasterConf::load(&config_dir).unwrap_or_else(|e| msg::fatal(&e));
         let params = mc.params.clone();
@@ -145,9 +147,12 @@ impl Master {
         let data_lock = if params.data_directory.is_empty() {
             None
         } else {
-            let _ = std::fs::create_dir_all(&params.data_directory);
-            if let Some((uid, gid)) = owner_ids(&params) {
-                let _ = std::os::unix::fs::chown(&params.data_directory, Some(uid), Some(gid));
+            let data = std::path::Path::new(&params.data_directory);
+            if !data.exists() {
+                let _ = std::fs::create_dir_all(data);
+                if let Some((uid, gid)) = owner_ids(&params) {
+                    let _ = set_dir_owner_mode(data, Some(uid), Some(gid), 0o700);
+                }
             }
             Some(
                 lock_pid_file(&format!("{}/master.lock", params.data_directory))

@@ -7,7 +7,6 @@
 //! stall the master.
 
 use std::io::{Read, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
 
@@ -37,9 +36,12 @@ impl ControlSocket {
     pub fn bind() -> ControlSocket {
         let temp = format!("{CONTROL_SOCKET}.new");
         let _ = std::fs::remove_file(&temp);
-        let listener = UnixListener::bind(&temp)
-            .unwrap_or_else(|e| msg_fatal!("bind: {temp}: {}", crate::util::errno_text(&e)));
-        let _ = std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o600));
+        // Mode 0600 from birth (0777 & ~umask), never set by path.
+        let umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+        let bound = UnixListener::bind(&temp);
+        nix::sys::stat::umask(umask);
+        let listener =
+            bound.unwrap_or_else(|e| msg_fatal!("bind: {temp}: {}", crate::util::errno_text(&e)));
         let _ = listener.set_nonblocking(true);
         ControlSocket { listener, temp }
     }

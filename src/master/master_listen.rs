@@ -2,13 +2,18 @@
 //! `public/NAME` or `private/NAME`, created as Postfix creates them (old
 //! file removed, socket mode 0666 with access controlled by the directory,
 //! owned by mail_owner, non-blocking, close-on-exec).
+//!
+//! As root, every step (remove, bind, mkfifo, open) runs with mail_owner's
+//! effective ids and a umask that gives the mode: the endpoint is
+//! mail_owner's from birth, and root never chmods, chowns or opens by a
+//! path in a directory that mail_owner could change under it.
 
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixDatagram, UnixListener};
 use std::path::Path;
 
 use super::master_ent::{MasterEnt, ServType};
+use crate::util::set_eugid::set_eugid;
 
 /// Longest path a UNIX-domain socket address holds.
 const SUN_PATH_MAX: usize = 107;
@@ -33,30 +38,41 @@ pub fn master_listen_init(
             _ => Ok(()),
         }
     };
-    let finish = |mode: u32| -> Result<(), String> {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-            .map_err(|e| format!("chmod socket {path}: {}", crate::util::errno_text(&e)))?;
-        if let Some((uid, gid)) = owner {
-            std::os::unix::fs::chown(path, Some(uid), Some(gid))
-                .map_err(|e| format!("chown {path}: {}", crate::util::errno_text(&e)))?;
-        }
-        Ok(())
+    // Sockets are made 0777 & ~umask, fifos 0622 & ~umask.
+    let old_umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o111));
+    let as_owner = match owner {
+        Some((uid, gid)) => Some(set_eugid(uid, gid)?),
+        None => None,
     };
+    let result = make_endpoint(ent, path, prepare);
+    drop(as_owner);
+    nix::sys::stat::umask(old_umask);
+    let fd = result?;
+    crate::server::fds::close_on_exec(&fd);
+    Ok(vec![fd])
+}
+
+/// Creates the endpoint (with whatever effective ids and umask are set).
+fn make_endpoint(
+    ent: &MasterEnt,
+    path: &str,
+    prepare: impl Fn(&str) -> Result<(), String>,
+) -> Result<OwnedFd, String> {
     let fd: OwnedFd = match ent.kind {
         ServType::UnixDgram => {
             prepare("unix_dgram_listen")?;
             let s = UnixDatagram::bind(path)
                 .map_err(|e| format!("bind: {path}: {}", crate::util::errno_text(&e)))?;
+            fault_injection_pause();
             s.set_nonblocking(true).map_err(|e| e.to_string())?;
-            finish(0o666)?;
             s.into()
         }
         ServType::Unix => {
             prepare("unix_listen")?;
             let s = UnixListener::bind(path)
                 .map_err(|e| format!("bind: {path}: {}", crate::util::errno_text(&e)))?;
+            fault_injection_pause();
             s.set_nonblocking(true).map_err(|e| e.to_string())?;
-            finish(0o666)?;
             s.into()
         }
         ServType::Fifo => {
@@ -72,7 +88,6 @@ pub fn master_listen_init(
                 .custom_flags_nonblock()
                 .open(path)
                 .map_err(|e| format!("open {path}: {}", crate::util::errno_text(&e)))?;
-            finish(0o622)?;
             f.into()
         }
         ServType::Inet | ServType::Pass => {
@@ -84,8 +99,19 @@ pub fn master_listen_init(
             ));
         }
     };
-    crate::server::fds::close_on_exec(&fd);
-    Ok(vec![fd])
+    Ok(fd)
+}
+
+/// `POSTKIT_FAULT_AFTER_BIND_MS`: a pause right after bind(), so that the
+/// privilege tests can race the master deterministically (the window a
+/// by-path chmod or chown after bind() used to leave open).
+fn fault_injection_pause() {
+    if let Some(ms) = std::env::var("POSTKIT_FAULT_AFTER_BIND_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
 }
 
 trait NonBlockOpen {
@@ -95,6 +121,6 @@ trait NonBlockOpen {
 impl NonBlockOpen for std::fs::OpenOptions {
     fn custom_flags_nonblock(&mut self) -> &mut Self {
         use std::os::unix::fs::OpenOptionsExt;
-        self.custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        self.custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOFOLLOW)
     }
 }

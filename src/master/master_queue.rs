@@ -102,15 +102,37 @@ pub fn make_queue_dirs(params: &MailParams) -> Result<(), String> {
         }
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("mkdir {}: {}", dir.display(), crate::util::errno_text(&e)))?;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(d.mode))
-            .map_err(|e| format!("chmod {}: {}", dir.display(), crate::util::errno_text(&e)))?;
-        if nix::unistd::geteuid().is_root() {
-            let (uid, gid) = dir_ids(d, params);
-            std::os::unix::fs::chown(&dir, uid, gid)
-                .map_err(|e| format!("chown {}: {}", dir.display(), crate::util::errno_text(&e)))?;
-        }
+        let (uid, gid) = if nix::unistd::geteuid().is_root() {
+            dir_ids(d, params)
+        } else {
+            (None, None)
+        };
+        set_dir_owner_mode(&dir, uid, gid, d.mode)?;
     }
     Ok(())
+}
+
+/// Sets a directory's owner and mode through a descriptor opened without
+/// following a symbolic link, so that nobody can redirect root's chown or
+/// chmod to another file by swapping the name in between.
+pub fn set_dir_owner_mode(
+    dir: &Path,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    mode: u32,
+) -> Result<(), String> {
+    use std::os::unix::fs::{OpenOptionsExt, fchown};
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(dir)
+        .map_err(|e| format!("open {}: {}", dir.display(), crate::util::errno_text(&e)))?;
+    if uid.is_some() || gid.is_some() {
+        fchown(&f, uid, gid)
+            .map_err(|e| format!("chown {}: {}", dir.display(), crate::util::errno_text(&e)))?;
+    }
+    f.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("chmod {}: {}", dir.display(), crate::util::errno_text(&e)))
 }
 
 /// Opens and locks a pid file, and writes our pid into it as Postfix does

@@ -11,6 +11,7 @@ use std::fs::File;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::global::maillog_client::{LogTarget, logwriter_fallback};
 use crate::server::dgram_server::{Ctx, DGRAM_BUF_SIZE, DgramServer};
 use crate::util::append_lines::{Appended, append_lines_locked};
 use crate::util::msg;
@@ -76,6 +77,13 @@ fn pre_init(s: &mut Postlogd, ctx: &mut Ctx) {
         }
     }
     s.path = path.clone();
+    // postlogd's own messages go into the file through a descriptor opened
+    // now, as root: after the privilege drop it could not open a root-owned
+    // 0600 file by name.  (They never go to its own socket: see log_writer.)
+    if let Some(file) = s.file.as_ref().and_then(|f| f.try_clone().ok()) {
+        let fallback = logwriter_fallback(LogTarget::File(file, path.clone()));
+        crate::global::maillog_client::with_postlog(|p| p.set_fallback_only(fallback));
+    }
     if !path.starts_with("/dev/")
         && let Some(file) = s.file.as_ref()
     {
@@ -87,10 +95,6 @@ fn pre_init(s: &mut Postlogd, ctx: &mut Ctx) {
             );
         }
     }
-    // From now on postlogd's own messages go straight into the file: it
-    // must not send them to its own socket.
-    let fallback = crate::global::maillog_client::logwriter_fallback(path, mode);
-    crate::global::maillog_client::with_postlog(|p| p.set_fallback_only(fallback));
 }
 
 /// One datagram: one line, buffered until the end of the batch.
@@ -212,6 +216,7 @@ pub fn main(args: &[String]) -> i32 {
         .exit_hook(exit)
         .post_init(|_, ctx| ctx.max_use = 0)
         .solitary()
+        .log_writer()
         .watchdog(|s| s.watchdog)
         .run_with_args(args, service)
 }

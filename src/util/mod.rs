@@ -34,5 +34,6 @@ pub mod getopt;
 pub mod myflock;
 pub mod safe_env;
 pub mod safe_open;
+pub mod set_eugid;
 pub mod sig;
 pub mod watchdog;

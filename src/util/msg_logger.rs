@@ -72,6 +72,19 @@ impl PostlogClient {
         c
     }
 
+    /// A client that never uses a socket: every record goes to `fallback`
+    /// (the log service's own messages).
+    pub fn fallback_only(host: &str, fallback: Fallback) -> Self {
+        PostlogClient {
+            path: PathBuf::new(),
+            host: host.to_string(),
+            socket: None,
+            fallback: Some(fallback),
+            fallback_only: true,
+            nonblocking: false,
+        }
+    }
+
     /// Connects now, so that a process that later chroots keeps its socket.
     pub fn connect(&mut self) {
         if self.socket.is_none() && !self.fallback_only {

@@ -43,7 +43,11 @@ pub(super) fn start<S>(
     let argv0 = args.first().cloned().unwrap_or_else(process_name);
     let proc_name = argv0.rsplit('/').next().unwrap_or("").to_string();
     msg::set_stderr(false);
-    maillog_client::init_from_env(&maillog_client::mail_task(&proc_name, None));
+    // The log service itself never logs through its own socket.
+    let writer_only = server_opts
+        .iter()
+        .any(|o| matches!(o, ServerOpt::LogWriter));
+    maillog_client::init_from_env(&maillog_client::mail_task(&proc_name, None), writer_only);
     if msg::verbose() > 0 {
         msg_info!("daemon started");
     }
@@ -74,7 +78,12 @@ pub(super) fn start<S>(
     // 6. Global parameters and logging as main.cf says.
     let params = mail_params_init(&mut conf).unwrap_or_else(|e| fatal(e));
     let tag = maillog_client::mail_task(&proc_name, Some(&params));
-    maillog_client::init(&tag, &params, FallbackMode::None).unwrap_or_else(|e| fatal(e));
+    let fallback = if writer_only {
+        FallbackMode::WriterOnly
+    } else {
+        FallbackMode::None
+    };
+    maillog_client::init(&tag, &params, fallback).unwrap_or_else(|e| fatal(e));
 
     // 7. A daemon is started by a master, not from a terminal.
     if opts.daemon_mode && nix::unistd::isatty(std::io::stdin()).unwrap_or(false) {
@@ -126,6 +135,7 @@ pub(super) fn start<S>(
                 }
             }
             ServerOpt::Solitary | ServerOpt::Unlimited | ServerOpt::Privileged => {}
+            ServerOpt::LogWriter => {}
         }
     }
 
@@ -165,6 +175,21 @@ pub(super) fn start<S>(
     };
     if debug {
         run_debugger(&ctx.params.debugger_command);
+    }
+
+    // The watchdog from here on, so that it covers the rest of start-up
+    // (PRE_INIT, the privilege drop) as well as the loop: a process stuck
+    // there is ended too.
+    let log_fd = maillog_client::with_postlog(|p| p.raw_fd()).flatten();
+    if watchdog_timeout > 0 {
+        crate::util::watchdog::create(
+            watchdog_timeout as u32,
+            log_fd,
+            &ctx.params.myhostname,
+            &tag,
+            msg::stderr_enabled(),
+        )
+        .unwrap_or_else(|e| msg_panic!("{e}"));
     }
 
     // 10. The pool lock, relative to the master's working directory
@@ -224,17 +249,6 @@ pub(super) fn start<S>(
             UnixDatagram::from(owned)
         })
         .collect();
-    let log_fd = maillog_client::with_postlog(|p| p.raw_fd()).flatten();
-    if watchdog_timeout > 0 {
-        crate::util::watchdog::create(
-            watchdog_timeout as u32,
-            log_fd,
-            &ctx.params.myhostname,
-            &tag,
-            msg::stderr_enabled(),
-        )
-        .unwrap_or_else(|e| msg_panic!("{e}"));
-    }
 
     Running {
         ctx,

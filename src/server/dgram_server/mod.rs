@@ -89,6 +89,7 @@ enum ServerOpt<S> {
     Solitary,
     Unlimited,
     Privileged,
+    LogWriter,
     Watchdog(Box<dyn Fn(&S) -> i32>),
     BounceInit(&'static str, Box<dyn Fn(&S) -> String>),
 }
@@ -279,6 +280,13 @@ impl<S: 'static> DgramServer<S> {
     /// The service must run with no process limit (`-z`).
     pub fn unlimited(self) -> Self {
         self.with(ServerOpt::Unlimited)
+    }
+
+    /// This service is the log service (postkit's own requirement): its
+    /// diagnostics never go through the postlog socket, which is its own,
+    /// but straight into maillog_file (syslog until main.cf names it).
+    pub fn log_writer(self) -> Self {
+        self.with(ServerOpt::LogWriter)
     }
 
     /// The service must keep root privileges (no `-u`).
