@@ -192,3 +192,49 @@ fn malformed_configuration_names_file_and_line() {
         assert!(err.contains(text), "{setting}: {err}");
     }
 }
+
+/// Issue 14.9: a main.cf whose expansion doubles at every step
+/// (`e_i = $e_{i+1}$e_{i+1}`, 40 deep: 2^40 bytes) is refused with the file
+/// and line by `check`, and a reload that meets it leaves the running
+/// master serving its old configuration.
+#[test]
+fn runaway_expansion_is_refused_and_a_reload_keeps_serving() {
+    let mut i = Instance::new(POSTLOG, "");
+    i.start();
+    let main_cf = i.path().join("main.cf");
+    let mut text = std::fs::read_to_string(&main_cf).unwrap();
+    for n in 0..40 {
+        text.push_str(&format!("e{n} = $e{m}$e{m}\n", m = n + 1));
+    }
+    text.push_str("e40 = x\nmail_name = $e0\n");
+    let line = text.lines().count();
+    std::fs::write(&main_cf, &text).unwrap();
+    common::make_cold(&main_cf);
+    let (code, _, err) = i.ctl("check");
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}, line {line}: parameter mail_name: expansion exceeds",
+            main_cf.display()
+        )),
+        "{err}"
+    );
+    // The master itself: reload (as a signal, as an operator's script
+    // would send it) must not hang it.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i.master_pid()),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    i.wait_for(
+        |i| i.log().contains("keeping the running configuration"),
+        "the master's refusal of the new main.cf",
+    );
+    i.send("postlog", b"still serving after the bad reload");
+    i.wait_for(
+        |i| i.log().contains("still serving after the bad reload"),
+        "the old configuration serving",
+    );
+    let (code, _, err) = i.ctl("status");
+    assert_eq!(code, 0, "{err}");
+}

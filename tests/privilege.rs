@@ -300,3 +300,69 @@ fn stop_as_root_signals_only_the_proven_master() {
     assert!(exited.success(), "the real master stopped: {exited}");
     i.master = None;
 }
+
+/// Issue 14.11: `maillog_file = DIR/../elsewhere/maillog` is not under DIR,
+/// whatever its spelling: refused by `check` and `start` with Postfix's
+/// text.
+#[test]
+fn maillog_file_outside_its_prefix_by_dot_dot_is_refused() {
+    let i = Instance::new(POSTLOG, "");
+    let outside = format!(
+        "{}/../outside-{}/maillog",
+        i.path().display(),
+        std::process::id()
+    );
+    std::fs::write(
+        i.path().join("main.cf"),
+        std::fs::read_to_string(i.path().join("main.cf")).unwrap()
+            + &format!("maillog_file = {outside}\n"),
+    )
+    .unwrap();
+    common::make_cold(&i.path().join("main.cf"));
+    let want = format!(
+        "maillog_file value '{outside}' does not match any prefix in maillog_file_prefixes"
+    );
+    for command in ["check", "start"] {
+        let (code, _, err) = i.ctl(command);
+        assert_eq!(code, 1, "{command}: {err}");
+        assert!(err.contains(&want), "{command}: {err}");
+    }
+}
+
+/// Issue 14.11: a regular file another user planted at the log's name in a
+/// world-writable directory is refused, not adopted: no record goes into
+/// it.
+#[test]
+fn log_file_planted_by_another_user_is_refused() {
+    if !root() {
+        eprintln!("needs root: skipped");
+        return;
+    }
+    let mut i = Instance::new(POSTLOG, "");
+    let dir = i.path().join("shared");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let planted = dir.join("maillog");
+    std::fs::write(&planted, "").unwrap();
+    std::os::unix::fs::chown(&planted, Some(65534), Some(65534)).unwrap();
+    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::fs::write(
+        i.path().join("main.cf"),
+        std::fs::read_to_string(i.path().join("main.cf")).unwrap()
+            + &format!("maillog_file = {}\n", planted.display()),
+    )
+    .unwrap();
+    common::make_cold(&i.path().join("main.cf"));
+    i.start();
+    i.send("postlog", b"a record for the real log only");
+    i.wait_for(
+        |i| i.stderr().contains("not by root or postfix"),
+        "the refusal of the planted file",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        std::fs::read(&planted).unwrap(),
+        b"",
+        "a record went into the planted file"
+    );
+}

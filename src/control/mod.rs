@@ -54,6 +54,17 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
     // refused here, on the terminal.
     let mc = match MasterConf::load(config_dir) {
         Ok(mc) => mc,
+        // A running master can still be asked, reloaded or stopped: the
+        // operator may be fixing the very main.cf that is broken.
+        Err(e) if matches!(command, "stop" | "status" | "reload") => {
+            return match lenient_queue_directory(config_dir) {
+                Some(q) => {
+                    msg::warn(&format!("{e}; going on with queue_directory {q}"));
+                    control_running(command, &q, &master_state(&q))
+                }
+                None => fail(e),
+            };
+        }
         Err(e) => return fail(&e),
     };
     let params = &mc.params;
@@ -156,26 +167,49 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
             }
             fail("daemon initialization failure -- see logs for details")
         }
+        "stop" | "reload" | "status" => control_running(command, &params.queue_directory, &state),
+        "check" => check::check(config_dir, &mc),
+        "logrotate" => logrotate::logrotate(params, running),
+        other => fail(format!("unknown command: {other}")),
+    }
+}
+
+/// main.cf's queue_directory alone (when the rest does not convert).
+fn lenient_queue_directory(config_dir: &str) -> Option<String> {
+    let mut conf = crate::global::mail_conf::MailConf::read(config_dir, &mut |_| {}).ok()?;
+    crate::global::mail_params::find("queue_directory")?
+        .convert(&mut conf)
+        .ok()
+}
+
+/// stop, reload and status: the commands that act on a running master.
+fn control_running(command: &str, queue_directory: &str, state: &MasterState) -> i32 {
+    let running = match state {
+        MasterState::Unproven(why) => return fail(why),
+        MasterState::Postkit(pid) => Some(*pid),
+        MasterState::NotRunning => None,
+    };
+    match command {
         "stop" => {
             let Some(pid) = running else {
                 return fail("the mail system is not running");
             };
             say(format!("stopping the mail system (master PID {pid})"));
             let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-            if wait_stopped(&params.queue_directory, Duration::from_secs(5)) {
+            if wait_stopped(queue_directory, Duration::from_secs(5)) {
                 say("stopped");
                 return 0;
             }
             // Force only on a master proven again now: the pid may have
             // changed hands in the meantime.
-            if master_state(&params.queue_directory) != MasterState::Postkit(pid) {
+            if master_state(queue_directory) != MasterState::Postkit(pid) {
                 return fail(format!(
                     "the master (PID {pid}) did not stop within 5 seconds and no longer answers as a postkit master; not killed"
                 ));
             }
             say("stopping the mail system with force");
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            if wait_stopped(&params.queue_directory, Duration::from_secs(2)) {
+            if wait_stopped(queue_directory, Duration::from_secs(2)) {
                 say("stopped");
                 0
             } else {
@@ -195,7 +229,7 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
                 say("the mail system is not running");
                 return 1;
             };
-            match query(&params.queue_directory, "status") {
+            match query(queue_directory, "status") {
                 Ok(text) => {
                     print!("{text}");
                     0
@@ -203,8 +237,6 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
                 Err(e) => fail(format!("cannot ask the master: {e}")),
             }
         }
-        "check" => check::check(config_dir, &mc),
-        "logrotate" => logrotate::logrotate(params, running),
         other => fail(format!("unknown command: {other}")),
     }
 }

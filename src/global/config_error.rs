@@ -105,6 +105,14 @@ pub enum ConfigError {
         /// Its value.
         value: String,
     },
+    /// An expansion that would grow without bound (postkit's own limit;
+    /// Postfix has none and runs out of memory).
+    ExpansionLimit {
+        /// The main.cf file and line that set the parameter, if main.cf did.
+        origin: Option<(String, usize)>,
+        /// The parameter.
+        name: String,
+    },
     /// A master.cf entry.
     MasterCf {
         /// The file.
@@ -170,6 +178,17 @@ impl fmt::Display for ConfigError {
                 value,
             } => write!(f, "file {file}: parameter {name}: {why}: {value}"),
             MasterCf { path, line, why } => write!(f, "{path}: line {line}: {why}"),
+            ExpansionLimit { origin, name } => {
+                if let Some((path, line)) = origin {
+                    write!(f, "{path}, line {line}: ")?;
+                }
+                write!(
+                    f,
+                    "parameter {name}: expansion exceeds {} bytes or {} steps",
+                    crate::util::mac_expand::MAX_EXPANSION_BYTES,
+                    crate::util::mac_expand::MAX_EXPANSION_STEPS
+                )
+            }
         }
     }
 }

@@ -25,6 +25,9 @@ pub struct MailConf {
     values: HashMap<String, String>,
     /// Names main.cf itself sets, in file order.
     file_names: Vec<String>,
+    /// Where main.cf sets each name: the file and the line of the entry in
+    /// effect (for errors that Postfix has no text for).
+    origin: HashMap<String, (String, usize)>,
 }
 
 /// The configuration directory: `MAIL_CONFIG` from the environment, else
@@ -90,7 +93,13 @@ impl MailConf {
                     line.first_line
                 ));
             }
-            if !self.file_names.iter().any(|n| n == name) {
+            // A map, not a scan of file_names: an 8 MB main.cf has many
+            // thousands of names.
+            if self
+                .origin
+                .insert(name.to_string(), (path.to_string(), line.first_line))
+                .is_none()
+            {
                 self.file_names.push(name.to_string());
             }
             self.values.insert(name.to_string(), value.to_string());
@@ -135,6 +144,12 @@ impl MailConf {
         if let Some(fatal) = e.fatal {
             return Err(ConfigError::Expansion(fatal));
         }
+        if e.too_large {
+            return Err(ConfigError::ExpansionLimit {
+                origin: None,
+                name: String::new(),
+            });
+        }
         if e.status.error {
             return Err(ConfigError::Expansion(
                 "dictionary mail_dict: macro processing error".to_string(),
@@ -146,7 +161,13 @@ impl MailConf {
     /// The value of `name`, expanded; None when it is not set.
     pub fn lookup_eval(&self, name: &str) -> Result<Option<String>, ConfigError> {
         match self.values.get(name) {
-            Some(v) => self.eval(v).map(Some),
+            Some(v) => self.eval(v).map(Some).map_err(|e| match e {
+                ConfigError::ExpansionLimit { .. } => ConfigError::ExpansionLimit {
+                    origin: self.origin.get(name).cloned(),
+                    name: name.to_string(),
+                },
+                other => other,
+            }),
             None => Ok(None),
         }
     }

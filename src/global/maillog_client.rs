@@ -60,16 +60,69 @@ pub fn init_from_env(tag: &str, writer_only: bool) {
 /// Postfix's fatal text.
 pub fn check_prefix(params: &MailParams) -> Result<(), String> {
     let file = &params.maillog_file;
+    // The path as it resolves, not as it is spelled: `DIR/../elsewhere`
+    // must not pass for a file under DIR.
+    let normal = normalize_path(file);
     let ok = params
         .maillog_file_prefixes
         .split([',', ' ', '\t', '\n', '\r'])
         .filter(|p| !p.is_empty())
-        .any(|p| file.starts_with(p));
+        .any(|p| file.starts_with(p) && normal.starts_with(&normalize_path(p)));
     if ok {
         Ok(())
     } else {
         Err(format!(
             "maillog_file value '{file}' does not match any prefix in maillog_file_prefixes"
+        ))
+    }
+}
+
+/// `path` with `.`, `..` and repeated slashes resolved by name alone (no
+/// look at the file system); a trailing slash is kept, so that a prefix
+/// `/var/log/` still means the directory.
+pub fn normalize_path(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    let mut out = String::new();
+    if path.starts_with('/') {
+        out.push('/');
+    }
+    out.push_str(&parts.join("/"));
+    if path.ends_with('/') && !out.ends_with('/') {
+        out.push('/');
+    }
+    out
+}
+
+/// Opens maillog_file as every log writer does: through `safe_open` (no
+/// symbolic or hard link tricks), and only a file that belongs to root,
+/// mail_owner or the user running this program: a file that another user
+/// planted at the log's name (in a world-writable directory, say, right
+/// after a rotation) is refused, not adopted.
+pub fn open_logfile(path: &str, mode: u32, mail_owner: &str) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::MetadataExt;
+    let f = crate::util::safe_open::safe_open(std::path::Path::new(path), false, true, mode)?;
+    let uid = f
+        .metadata()
+        .map_err(|e| format!("cannot fstat file: {}", crate::util::errno_text(&e)))?
+        .uid();
+    let owner = nix::unistd::User::from_name(mail_owner)
+        .ok()
+        .flatten()
+        .map(|u| u.uid.as_raw());
+    if uid == 0 || uid == nix::unistd::geteuid().as_raw() || Some(uid) == owner {
+        Ok(f)
+    } else {
+        Err(format!(
+            "file is owned by uid {uid}, not by root or {mail_owner}"
         ))
     }
 }
@@ -87,8 +140,8 @@ pub fn postlog_path(params: &MailParams) -> String {
 /// opened once (postlogd's, opened before it dropped privileges: after
 /// that it could not open a root-owned 0600 file by name).
 pub enum LogTarget {
-    /// maillog_file by name, and the mode it is created with.
-    Path(String, u32),
+    /// maillog_file by name, the mode it is created with, and mail_owner.
+    Path(String, u32, String),
     /// An open descriptor, and the file's name for messages.
     File(std::fs::File, String),
 }
@@ -100,7 +153,7 @@ pub fn logwriter_fallback(target: LogTarget) -> Fallback {
     let mut lost: u64 = 0;
     Box::new(move |rec: &[u8]| {
         let path = match &target {
-            LogTarget::Path(p, _) | LogTarget::File(_, p) => p.as_str(),
+            LogTarget::Path(p, _, _) | LogTarget::File(_, p) => p.as_str(),
         };
         let mut line = rec.to_vec();
         line.push(b'\n');
@@ -129,13 +182,10 @@ pub fn logwriter_fallback(target: LogTarget) -> Fallback {
         };
         let (written, why) = match &target {
             LogTarget::File(f, _) => append(f),
-            LogTarget::Path(p, mode) => {
-                match crate::util::safe_open::safe_open(std::path::Path::new(p), false, true, *mode)
-                {
-                    Ok(f) => append(&f),
-                    Err(why) => (0, Some(why)),
-                }
-            }
+            LogTarget::Path(p, mode, owner) => match open_logfile(p, *mode, owner) {
+                Ok(f) => append(&f),
+                Err(why) => (0, Some(why)),
+            },
         };
         if written == line.len() {
             lost = 0;
@@ -170,6 +220,7 @@ pub fn init(tag: &str, params: &MailParams, fallback: FallbackMode) -> Result<()
         logwriter_fallback(LogTarget::Path(
             params.maillog_file.clone(),
             params.maillog_file_permissions,
+            params.mail_owner.clone(),
         ))
     };
     if fallback == FallbackMode::WriterOnly {
@@ -210,4 +261,17 @@ pub fn set_postlog(client: Option<PostlogClient>) {
 /// Runs `f` on the postlog client, if one is active.
 pub fn with_postlog<R>(f: impl FnOnce(&mut PostlogClient) -> R) -> Option<R> {
     msg::with_output(Slot::Postlog, f)
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::normalize_path;
+
+    #[test]
+    fn paths_are_compared_as_they_resolve() {
+        assert_eq!(normalize_path("/a/b/../../c/maillog"), "/c/maillog");
+        assert_eq!(normalize_path("/a//b/./maillog"), "/a/b/maillog");
+        assert_eq!(normalize_path("/var/log/"), "/var/log/");
+        assert_eq!(normalize_path("/../x"), "/x");
+    }
 }

@@ -33,6 +33,9 @@ impl MasterConf {
         let mut conf = MailConf::read(config_dir, &mut |m| msg::warn(&m))?;
         conf.update("process_name", "master");
         let params = mail_params_init(&mut conf)?;
+        if !params.maillog_file.is_empty() {
+            maillog_client::check_prefix(&params).map_err(ConfigError::Other)?;
+        }
         let throttle_time = conf.get_time("service_throttle_time", "60s", 1, 0)?;
         let service_disable = conf.get_str("master_service_disable", "", 0, 0)?;
         Ok(MasterConf {

@@ -8,7 +8,6 @@
 //! datagram is always exactly one line and nobody can forge a log line.
 
 use std::fs::File;
-use std::path::Path;
 use std::time::Duration;
 
 use crate::global::maillog_client::{LogTarget, logwriter_fallback};
@@ -63,7 +62,7 @@ fn pre_init(s: &mut Postlogd, ctx: &mut Ctx) {
         return;
     }
     let mode = ctx.params.maillog_file_permissions;
-    match crate::util::safe_open::safe_open(Path::new(&path), false, true, mode) {
+    match crate::global::maillog_client::open_logfile(&path, mode, &ctx.params.mail_owner) {
         Ok(f) => s.file = Some(f),
         Err(why) => {
             // Sent to its own socket this would reach nobody (Postfix's

@@ -64,6 +64,9 @@ pub struct Expansion {
     pub status: Status,
     /// Set when expansion must end the program with this message.
     pub fatal: Option<String>,
+    /// The expansion was stopped at MAX_EXPANSION_BYTES or
+    /// MAX_EXPANSION_STEPS (also an error).
+    pub too_large: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +89,15 @@ pub enum Op {
 const OP_ANY: &str = r#""==" or "!="" or "<"" or "<="" or ">="" or ">""#;
 const NESTING_LIMIT: usize = 100;
 
+/// The most text one expansion may produce.  Postfix has no bound, so a
+/// chain like `a = $b$b`, `b = $c$c`, ... 40 deep runs it (and any program
+/// that reads main.cf) out of memory; postkit stops and says so.
+pub const MAX_EXPANSION_BYTES: usize = 16 << 20;
+
+/// The most `$name` evaluations one expansion may make (the same chain
+/// with empty values builds no text but still takes 2^40 steps).
+pub const MAX_EXPANSION_STEPS: usize = 1_000_000;
+
 /// The lookup callback: `None` means undefined.
 pub type Lookup<'a> = dyn FnMut(&str, Mode) -> Option<String> + 'a;
 
@@ -102,6 +114,11 @@ pub struct Expander<'a> {
     /// and going on would only repeat the work (twice per level when both
     /// relational operands recurse, 2^100 times in all).
     too_deep: bool,
+    /// `$name` evaluations so far, and bytes produced so far.
+    steps: usize,
+    produced: usize,
+    /// A limit was hit: like `too_deep`, the whole expansion has failed.
+    too_large: bool,
 }
 
 /// Expands `pattern`.  Returns the text and the status; in SCAN mode the text
@@ -120,15 +137,19 @@ pub fn expand<'a>(
         suffixes,
         fatal: None,
         too_deep: false,
+        steps: 0,
+        produced: 0,
+        too_large: false,
     };
     let (text, mut status) = ex.expand(pattern, 0);
-    if ex.fatal.is_some() {
+    if ex.fatal.is_some() || ex.too_large {
         status.error = true;
     }
     Expansion {
-        text,
+        text: if ex.too_large { String::new() } else { text },
         status,
         fatal: ex.fatal,
+        too_large: ex.too_large,
     }
 }
 
@@ -373,7 +394,16 @@ impl Expander<'_> {
             self.error(ctx, format!("unreasonable macro call nesting: \"{text}\""));
             self.too_deep = true;
         }
-        if ctx.status.error || self.fatal.is_some() || self.too_deep {
+        self.steps += 1;
+        if !self.too_large
+            && (self.steps > MAX_EXPANSION_STEPS || self.produced > MAX_EXPANSION_BYTES)
+        {
+            self.too_large = true;
+            (self.warn)(format!(
+                "macro expansion stopped: more than {MAX_EXPANSION_BYTES} bytes or {MAX_EXPANSION_STEPS} steps"
+            ));
+        }
+        if ctx.status.error || self.fatal.is_some() || self.too_deep || self.too_large {
             ctx.status.error = true;
             return ctx.status;
         }
@@ -381,6 +411,7 @@ impl Expander<'_> {
             Token::Literal(text) => {
                 if self.flags & SCAN == 0 {
                     ctx.result.push_str(text);
+                    self.produced += text.len();
                 }
                 ctx.level -= 1;
                 return ctx.status;
@@ -507,6 +538,7 @@ impl Expander<'_> {
                         let st = self.parse(ctx, &v);
                         ctx.status.merge(st);
                     } else {
+                        self.produced += v.len();
                         ctx.result.push_str(&v);
                     }
                 }
@@ -649,5 +681,48 @@ mod tests {
                 .any(|m| m.starts_with("unreasonable macro call nesting")),
             "{w:?}"
         );
+    }
+
+    /// A chain `e0 = $e1$e1 ...` (each name used `fanout` times by the one
+    /// before it), `depth` deep, ending in `leaf`.
+    fn chain(depth: usize, fanout: usize, leaf: &str) -> Expansion {
+        let vars: HashMap<String, String> = (0..depth)
+            .map(|i| (format!("e{i}"), format!("$e{}", i + 1).repeat(fanout)))
+            .chain([(format!("e{depth}"), leaf.to_string())])
+            .collect();
+        let mut lookup = |n: &str, _m: Mode| vars.get(n).cloned();
+        let mut warn = |_m: String| {};
+        expand("$e0", RECURSE, &mut lookup, &mut warn, &[])
+    }
+
+    #[test]
+    fn doubling_chains_stop_at_the_limits() {
+        // 2^40 bytes of text, and 2^40 steps that make no text at all.
+        for leaf in ["x", ""] {
+            let e = chain(40, 2, leaf);
+            assert!(e.too_large && e.status.error, "leaf {leaf:?}");
+            assert!(e.text.is_empty());
+        }
+        // Within the limits nothing changes.
+        let e = chain(10, 2, "x");
+        assert!(!e.too_large && !e.status.error);
+        assert_eq!(e.text.len(), 1024);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// Whatever the chain, expansion ends within its bounds: the text
+        /// never exceeds the byte limit, and an unfinished one is an error.
+        #[test]
+        fn expansion_work_is_bounded(depth in 1usize..60, fanout in 1usize..5, leaf in "[a-z]{0,40}") {
+            let e = chain(depth, fanout, &leaf);
+            proptest::prop_assert!(e.text.len() <= MAX_EXPANSION_BYTES + leaf.len());
+            if e.too_large {
+                proptest::prop_assert!(e.status.error);
+            } else {
+                let expected = (fanout as u128).checked_pow(depth as u32).map(|n| n * leaf.len() as u128);
+                proptest::prop_assert_eq!(Some(e.text.len() as u128), expected);
+            }
+        }
     }
 }
