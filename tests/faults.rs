@@ -693,3 +693,172 @@ fn two_logrotates_at_once_lose_nothing() {
         "two rotated files: {rotated:?}\n{first_err}\n{err}"
     );
 }
+
+/// Issue 14.7: a normal `postkit stop` under a two-sender flood: every
+/// record the socket accepted is written, and so is the master's own
+/// `terminating on signal 15`.
+#[test]
+fn graceful_stop_loses_nothing() {
+    let _serial = one_at_a_time();
+    let mut i = Instance::new(POSTLOG, "");
+    i.start();
+    let load = Load::start(&i.postlog_socket(), 2, PAD);
+    std::thread::sleep(Duration::from_millis(500));
+    let (code, _, err) = i.ctl("stop");
+    assert_eq!(code, 0, "{err}");
+    let sent = load.stop();
+    let exited = i.master.as_mut().unwrap().wait().unwrap();
+    i.master = None;
+    assert!(exited.success(), "{exited}");
+    let log = i.log();
+    let check = check_load(&log, &sent, PAD);
+    eprintln!(
+        "stop under load: {} of {} records lost",
+        check.missing_total(),
+        sent.iter().sum::<u64>()
+    );
+    check.assert_exactly_once();
+    assert!(
+        log.contains("master[") && log.contains("terminating on signal 15"),
+        "{}",
+        common::instance::tail(&log)
+    );
+}
+
+/// Issue 14.10: a child that ignores SIGTERM does not survive `stop` as
+/// an orphan: it is killed after the grace period, and the log says so.
+#[test]
+fn child_that_ignores_sigterm_is_killed_on_stop() {
+    let _serial = one_at_a_time();
+    let mut i = Instance::new(&format!("{POSTLOG}stubborn unix n n n - 1 stubborn\n"), "");
+    std::fs::write(
+        i.path().join("libexec/stubborn"),
+        "#!/bin/sh\ntrap '' TERM\nexec 5<&-\nwhile :; do sleep 1; done\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        i.path().join("libexec/stubborn"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    i.start();
+    let _conn = std::os::unix::net::UnixStream::connect(i.path().join("queue/public/stubborn"));
+    i.wait_for(
+        |i| !i.children_named("stubborn").is_empty(),
+        "the stubborn child",
+    );
+    let child = i.children_named("stubborn")[0];
+    let (code, _, err) = i.ctl("stop");
+    assert_eq!(code, 0, "{err}");
+    i.master.as_mut().unwrap().wait().unwrap();
+    i.master = None;
+    assert!(!alive(child), "the child that ignores SIGTERM is gone");
+    assert!(
+        i.log()
+            .contains(&format!("pid {child} did not exit within")),
+        "{}",
+        common::instance::tail(&i.log())
+    );
+}
+
+/// Issue 14.10: a command that exits 0 at once while work waits for it is
+/// throttled with a warning, not restarted a thousand times a second.
+#[test]
+fn service_whose_processes_exit_at_once_is_throttled() {
+    let _serial = one_at_a_time();
+    let mut i = Instance::new(
+        &format!("{POSTLOG}quick unix-dgram n n n - 1 quick\n"),
+        "service_throttle_time = 60s\n",
+    );
+    std::os::unix::fs::symlink("/bin/true", i.path().join("libexec/quick")).unwrap();
+    i.start();
+    i.send("quick", b"work nobody takes");
+    std::thread::sleep(Duration::from_millis(3000));
+    let (counts, throttled) = i.status("quick");
+    let spawns: u64 = counts[4].parse().unwrap();
+    assert!(spawns <= 10, "{spawns} spawns in 3 s");
+    assert!(throttled.starts_with("yes"), "{throttled}");
+    assert!(
+        i.log()
+            .contains("processes in a row exited without taking any work -- throttling"),
+        "{}",
+        common::instance::tail(&i.log())
+    );
+}
+
+/// Issue 14.10: a stopped (SIGSTOP) postlogd holds the log socket while
+/// every sender blocks; past its watchdog time the master kills it, says
+/// why, and a new postlogd serves.
+#[test]
+fn stopped_postlogd_is_replaced_after_its_watchdog_time() {
+    let _serial = one_at_a_time();
+    let mut i = Instance::new(POSTLOG, "");
+    i.start();
+    i.send("postlog", b"before the stop");
+    let old = i.one_postlogd();
+    kill(Pid::from_raw(old), Signal::SIGSTOP).unwrap();
+    i.send("postlog", b"sent while postlogd is stopped");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !i.log().contains("sent while postlogd is stopped") {
+        assert!(
+            Instant::now() < deadline,
+            "no new postlogd: {}",
+            common::instance::tail(&i.log())
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!alive(old), "the stopped postlogd is gone");
+    assert!(
+        i.log().contains(&format!("pid {old} has been stopped for")),
+        "{}",
+        common::instance::tail(&i.log())
+    );
+}
+
+/// Issue 14.8: with maillog_file_permissions = 0644 anyone can open the
+/// log and flock it.  A lock held by another user must not gate writing:
+/// every record is written, and the log says once that the lock was held.
+#[test]
+fn lock_held_on_the_log_by_another_user_does_not_stop_logging() {
+    if !common::instance::root() {
+        eprintln!("needs root: skipped");
+        return;
+    }
+    let _serial = one_at_a_time();
+    let mut i = Instance::new(POSTLOG, "maillog_file_permissions = 0644\n");
+    i.start();
+    i.send("postlog", b"the log exists");
+    i.wait_for(|i| i.log().contains("the log exists"), "the log");
+    let log = i.path().join("maillog");
+    let mut holder = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "flock",
+            "-x",
+        ])
+        .arg(&log)
+        .args(["sleep", "60"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let total = 3000u64;
+    let c = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    for seq in 0..total {
+        c.send_to(&load_record(0, seq, PAD), i.postlog_socket())
+            .unwrap();
+    }
+    let last = String::from_utf8(load_record(0, total - 1, PAD)).unwrap();
+    i.wait_for(|i| i.log().contains(&last), "every record");
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let text = i.log();
+    check_load(&text, &[total], PAD).assert_exactly_once();
+    assert_eq!(
+        text.matches("another process holds its lock").count(),
+        1,
+        "{}",
+        common::instance::tail(&text)
+    );
+}

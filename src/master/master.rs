@@ -104,6 +104,10 @@ pub struct Master {
     pub(super) clients: Vec<(UnixStream, Instant)>,
     /// This executable: built-in daemons run from it.
     pub(super) exe: PathBuf,
+    /// `postlogd_watchdog_timeout`, for the stopped-child check.
+    pub(super) postlogd_watchdog: i32,
+    /// When the children were last looked at for being stopped.
+    pub(super) last_supervision: Instant,
     started: Instant,
     _pid_lock: std::fs::File,
     _data_lock: Option<std::fs::File>,
@@ -179,6 +183,8 @@ impl Master {
             control,
             clients: Vec::new(),
             exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("postkit")),
+            postlogd_watchdog: mc.postlogd_watchdog,
+            last_supervision: Instant::now(),
             started: Instant::now(),
             _pid_lock: pid_lock,
             _data_lock: data_lock,
@@ -288,6 +294,7 @@ impl Master {
             }
             self.throttle_timers();
             self.wakeup_timers();
+            self.stopped_children();
             if let Some(secs) = self.opts.exit_after
                 && self.started.elapsed() >= Duration::from_secs(secs)
             {

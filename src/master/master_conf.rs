@@ -25,6 +25,9 @@ pub struct MasterConf {
     pub throttle_time: i32,
     /// `master_service_disable`.
     pub service_disable: String,
+    /// `postlogd_watchdog_timeout`: how long the master lets a stopped
+    /// postlogd be.
+    pub postlogd_watchdog: i32,
 }
 
 impl MasterConf {
@@ -38,11 +41,16 @@ impl MasterConf {
         }
         let throttle_time = conf.get_time("service_throttle_time", "60s", 1, 0)?;
         let service_disable = conf.get_str("master_service_disable", "", 0, 0)?;
+        // The same type, default and limits as postlogd reads it, so that
+        // a value postlogd would refuse is refused before it starts.
+        let postlogd_watchdog = conf.get_time("postlogd_watchdog_timeout", "10s", 10, 0)?;
+        conf.get_int("dgram_batch_limit", 64, 1, 1024)?;
         Ok(MasterConf {
             conf,
             params,
             throttle_time,
             service_disable,
+            postlogd_watchdog,
         })
     }
 
@@ -139,6 +147,7 @@ impl Master {
             ..mc.params.clone()
         };
         self.throttle_time = Duration::from_secs(mc.throttle_time as u64);
+        self.postlogd_watchdog = mc.postlogd_watchdog;
         self.child_env = child_environment(&self.params.import_environment);
         let tag = maillog_client::mail_task("master", Some(&self.params));
         if let Err(e) = maillog_client::init(&tag, &self.params, FallbackMode::LogWriter) {
@@ -161,7 +170,9 @@ impl Master {
             {
                 Some(i) => {
                     keep[i] = true;
+                    let watchdog = self.watchdog_of(&ent);
                     self.services[i].replace_ent(ent);
+                    self.services[i].watchdog = watchdog;
                 }
                 None => {
                     let before = self.services.len();

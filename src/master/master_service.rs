@@ -39,6 +39,11 @@ pub struct Service {
     pub failures: u64,
     /// Times the service was throttled.
     pub throttles: u64,
+    /// Children in a row that exited at once without taking any work.
+    pub quick_exits: u32,
+    /// How long a child may stay stopped (SIGSTOP) before it is replaced:
+    /// the service's watchdog time.
+    pub watchdog: std::time::Duration,
 }
 
 /// Why a service could not be added.
@@ -66,6 +71,10 @@ impl Service {
             spawns: 0,
             failures: 0,
             throttles: 0,
+            quick_exits: 0,
+            watchdog: std::time::Duration::from_secs(
+                crate::server::dgram_server::DEFAULT_WATCHDOG as u64,
+            ),
         };
         s.arm_wakeup();
         s.new_status_channel().map_err(ServiceError::Channel)?;
@@ -108,7 +117,10 @@ impl Master {
     /// a warning, as Postfix does.
     pub(super) fn add_service(&mut self, ent: MasterEnt) {
         match Service::new(ent, owner_ids(&self.params)) {
-            Ok(s) => self.services.push(s),
+            Ok(mut s) => {
+                s.watchdog = self.watchdog_of(&s.ent);
+                self.services.push(s)
+            }
             Err(ServiceError::Channel(e)) => msg_fatal!("{e}"),
             Err(ServiceError::Endpoint(e)) => msg_warn!("{e}"),
         }

@@ -134,6 +134,22 @@ impl Master {
                     msg_warn!("{}: bad command startup -- throttling", s.ent.path);
                     throttle(s, self.throttle_time);
                 }
+            } else if child.use_count == 0 && child.started.elapsed() < QUICK_EXIT {
+                // Exit 0 at once, with work waiting (it was started for
+                // that work): Postfix restarts such a command without end.
+                s.quick_exits += 1;
+                if s.quick_exits >= QUICK_EXITS_IN_A_ROW && s.throttled_until.is_none() {
+                    msg_warn!(
+                        "{}: {} processes in a row exited without taking any work -- throttling",
+                        s.ent.path,
+                        s.quick_exits
+                    );
+                    s.failures += 1;
+                    s.quick_exits = 0;
+                    throttle(s, self.throttle_time);
+                }
+            } else {
+                s.quick_exits = 0;
             }
         }
     }
@@ -150,4 +166,61 @@ impl Master {
             }
         }
     }
+
+    /// Children that are stopped (SIGSTOP, a debugger) hold their
+    /// service's socket while senders block: one stopped longer than its
+    /// service's watchdog time is killed, and the service gets a new one.
+    /// Looked at once a second.
+    pub(super) fn stopped_children(&mut self) {
+        if self.last_supervision.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        self.last_supervision = Instant::now();
+        for s in &mut self.services {
+            let limit = s.watchdog;
+            for (pid, child) in s.procs.children_mut() {
+                if !is_stopped(pid) {
+                    child.stopped_since = None;
+                    continue;
+                }
+                let since = *child.stopped_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= limit {
+                    msg_warn!(
+                        "process {} pid {pid} has been stopped for {}s, longer than its watchdog time -- killing it",
+                        s.ent.path,
+                        since.elapsed().as_secs()
+                    );
+                    let _ = nix::sys::signal::kill(
+                        Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                    child.stopped_since = None;
+                }
+            }
+        }
+    }
+
+    /// The watchdog time of a service's processes: postlogd's own
+    /// parameter for the log service, the skeleton's default otherwise.
+    pub(super) fn watchdog_of(&self, ent: &super::master_ent::MasterEnt) -> Duration {
+        let secs = if ent.command == "postlogd" {
+            self.postlogd_watchdog
+        } else {
+            crate::server::dgram_server::DEFAULT_WATCHDOG
+        };
+        Duration::from_secs(secs.max(1) as u64)
+    }
+}
+
+/// A child that exits 0 sooner than this without having taken work...
+const QUICK_EXIT: Duration = Duration::from_secs(1);
+/// ... this many times in a row gets its service throttled.
+const QUICK_EXITS_IN_A_ROW: u32 = 5;
+
+/// Whether /proc says `pid` is stopped (`T`) or stopped by a tracer (`t`).
+fn is_stopped(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('T') || rest.starts_with('t'))
+    })
 }

@@ -61,6 +61,10 @@ pub struct ChildProc {
     /// AVAIL records seen: a child that dies before its first one is taken
     /// for a broken command.
     pub use_count: u64,
+    /// When the master started it.
+    pub started: std::time::Instant,
+    /// Since when the master has seen it stopped (SIGSTOP), if it is.
+    pub stopped_since: Option<std::time::Instant>,
 }
 
 /// What one message did.
@@ -112,6 +116,8 @@ impl ProcTable {
                 generation,
                 avail: true,
                 use_count: 0,
+                started: std::time::Instant::now(),
+                stopped_since: None,
             },
         ) && old.avail
         {
@@ -132,6 +138,11 @@ impl ProcTable {
     /// Whether `pid` is a child of this service.
     pub fn contains(&self, pid: i32) -> bool {
         self.children.contains_key(&pid)
+    }
+
+    /// The children, for the master's checks on them.
+    pub fn children_mut(&mut self) -> impl Iterator<Item = (i32, &mut ChildProc)> + '_ {
+        self.children.iter_mut().map(|(pid, c)| (*pid, c))
     }
 
     /// The children's pids.

@@ -32,6 +32,8 @@ struct Postlogd {
     dropped: u64,
     /// The file's length after this process's last append.
     end: Option<u64>,
+    /// The writers' lock was found held by someone else (said once).
+    lock_held_elsewhere: bool,
     syslog: Option<SyslogClient>,
 }
 
@@ -125,9 +127,20 @@ fn flush(s: &mut Postlogd, _ctx: &mut Ctx) {
         error,
         removed,
         end,
+        locked,
     } = append_lines_locked(file, &s.line, DGRAM_BUF_SIZE, s.end);
     s.end = end;
     s.line.drain(..written);
+    // A lock someone else holds does not stop the log; it is said once.
+    if !locked && !s.lock_held_elsewhere {
+        s.lock_held_elsewhere = true;
+        msg_warn!(
+            "logfile '{}': another process holds its lock; writing without it",
+            s.path
+        );
+    } else if locked {
+        s.lock_held_elsewhere = false;
+    }
     if let Some(cut) = removed {
         msg_warn!(
             "logfile '{}': removed {cut} bytes of a record cut short by a writer that died",

@@ -108,6 +108,15 @@ impl PostlogClient {
         }
     }
 
+    /// From now on every record goes to the fallback, if there is one (the
+    /// master's last records, once the log service has exited).
+    pub fn use_fallback_only(&mut self) {
+        if self.fallback.is_some() {
+            self.fallback_only = true;
+            self.socket = None;
+        }
+    }
+
     /// The connected socket's descriptor (for the watchdog's last record).
     pub fn raw_fd(&self) -> Option<i32> {
         use std::os::fd::AsRawFd;

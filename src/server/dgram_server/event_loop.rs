@@ -16,7 +16,7 @@ use crate::util::msg;
 use crate::util::myflock::{LockOp, myflock};
 use crate::{msg_fatal, msg_info};
 
-use super::{Ctx, DRAIN_BATCHES, Handler, Hook, LINGER, LoopHook};
+use super::{Ctx, DRAIN_BATCHES, DRAIN_ON_EXIT, Handler, Hook, LINGER, LoopHook};
 
 /// The hooks the service gave, by kind.
 pub(super) struct Hooks<S> {
@@ -144,7 +144,7 @@ impl<S> Running<S> {
 
     /// Waits; the index of a socket with a datagram, None on a timeout.
     /// EOF or anything else on the status channel means the master left.
-    fn wait(&mut self, s: &mut S, timeout: PollTimeout) -> Option<usize> {
+    fn wait(&mut self, timeout: PollTimeout) -> Result<Option<usize>, MasterGone> {
         let (status_ready, ready) = {
             let mut pfds: Vec<PollFd> = self
                 .sockets
@@ -154,16 +154,42 @@ impl<S> Running<S> {
             pfds.push(PollFd::new(self.status_fd.as_fd(), PollFlags::POLLIN));
             match nix::poll::poll(&mut pfds, timeout) {
                 Ok(_) => {}
-                Err(nix::errno::Errno::EINTR) => return None,
+                Err(nix::errno::Errno::EINTR) => return Ok(None),
                 Err(e) => msg_fatal!("event_loop: poll: {}", crate::util::nix_text(e)),
             }
             let (status, listen) = pfds.split_last().expect("status descriptor is polled");
             (has_events(status), listen.iter().position(has_events))
         };
         if status_ready {
-            self.exit_normally(s, "master disconnect -- exiting");
+            return Err(MasterGone);
         }
-        ready
+        Ok(ready)
+    }
+
+    /// The master went away (stop, reload, or its death): what the sockets
+    /// already hold was accepted from its senders, so it is handled before
+    /// the exit, for at most DRAIN_ON_EXIT.
+    fn drain_and_exit(
+        &mut self,
+        s: &mut S,
+        service: &mut Handler<'_, S>,
+        batch: &mut BatchReceiver,
+    ) -> ! {
+        let deadline = Instant::now() + DRAIN_ON_EXIT;
+        while Instant::now() < deadline {
+            let mut took = 0;
+            for i in 0..self.sockets.len() {
+                let n = batch.recv(&self.sockets[i], self.batch_limit);
+                if n > 0 {
+                    self.handle_batch(s, service, batch, n);
+                    took += n;
+                }
+            }
+            if took == 0 {
+                break;
+            }
+        }
+        self.exit_normally(s, "master disconnect -- exiting")
     }
 
     /// The start of a busy spell: pool lock released, PRE_ACCEPT, TAKEN.
@@ -224,7 +250,10 @@ impl<S> Running<S> {
                 crate::util::watchdog::start();
             }
             let timeout = self.timeout(s, phase, idle_deadline);
-            let Some(index) = self.wait(s, timeout) else {
+            let Ok(ready) = self.wait(timeout) else {
+                self.drain_and_exit(s, service, &mut batch);
+            };
+            let Some(index) = ready else {
                 if phase == State::Lingering {
                     // Nothing more came: now the process is idle.
                     self.report_idle(s);
@@ -296,6 +325,9 @@ impl<S> Running<S> {
         self.exit_normally(s, "use limit -- exiting")
     }
 }
+
+/// The master closed the status channel.
+struct MasterGone;
 
 /// Requests left before the use limit (no limit: as many as there are).
 fn remaining(max_use: i32, used: i32) -> usize {

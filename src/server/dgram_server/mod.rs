@@ -45,6 +45,10 @@ pub use options::{DaemonOptions, OptionError, parse_options};
 /// looks at its other descriptors (master gone, idle timer) again.
 pub const DRAIN_BATCHES: usize = 16;
 
+/// How long a process whose master went away keeps taking what its
+/// sockets already hold before it exits.
+pub const DRAIN_ON_EXIT: Duration = Duration::from_secs(2);
+
 /// How long a batching process waits for more before reporting idle.
 pub const LINGER: Duration = Duration::from_millis(1);
 
