@@ -238,3 +238,69 @@ fn runaway_expansion_is_refused_and_a_reload_keeps_serving() {
     let (code, _, err) = i.ctl("status");
     assert_eq!(code, 0, "{err}");
 }
+
+/// CPU seconds a process has used (user and system), from /proc.
+fn cpu_seconds(pid: i32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+/// Issue 14.5: more services than descriptors.  `postkit start` must not
+/// say "running" with some services unbound: it fails, with the reason on
+/// the terminal and in the log.
+#[test]
+fn start_with_too_few_descriptors_for_its_services_fails_with_the_reason() {
+    let mut master_cf = String::from(POSTLOG);
+    for n in 0..60 {
+        master_cf.push_str(&format!("svc{n} unix-dgram n n n - 1 skeleton_probe\n"));
+    }
+    let i = Instance::new(&master_cf, "");
+    let out = std::process::Command::new("prlimit")
+        .args(["--nofile=48:48", "--"])
+        .arg(common::postkit())
+        .arg("-c")
+        .arg(i.path())
+        .arg("start")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("Too many open files"), "{err}");
+    assert!(!err.contains("is running"), "{err}");
+    assert!(
+        i.log().contains("Too many open files"),
+        "the reason is in the log too: {}",
+        common::instance::tail(&i.log())
+    );
+}
+
+/// Issue 14.5: control clients that stay connected until the master runs
+/// out of descriptors: it must not spin on accept(), and it keeps serving.
+#[test]
+fn idle_control_clients_past_the_descriptor_limit_do_not_make_the_master_spin() {
+    let mut i = Instance::new(POSTLOG, "");
+    i.start_with(&["prlimit", "--nofile=32:32", "--"]);
+    let master = i.master_pid();
+    let control = i.path().join("queue/pid/master.control");
+    let clients: Vec<_> = (0..40)
+        .filter_map(|_| std::os::unix::net::UnixStream::connect(&control).ok())
+        .collect();
+    let before = cpu_seconds(master);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let used = cpu_seconds(master) - before;
+    assert!(
+        used < 0.5,
+        "the master used {used:.2} s of CPU in 2 s with {} idle clients",
+        clients.len()
+    );
+    drop(clients);
+    let (code, _, err) = i.ctl("status");
+    assert_eq!(code, 0, "{err}");
+}

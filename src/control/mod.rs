@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::master::master::{Master, MasterOptions};
+use crate::master::master::{Master, MasterOptions, STARTUP_STDERR};
 use crate::master::master_conf::MasterConf;
 use crate::master::master_control::{CONTROL_SOCKET, query};
 use crate::master::master_queue::{make_queue_dirs, running_master};
@@ -129,15 +129,26 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
             let _ = std::fs::remove_file(Path::new(&params.queue_directory).join(CONTROL_SOCKET));
             let exe = std::env::current_exe().unwrap_or_else(|_| "postkit".into());
             let mut cmd = std::process::Command::new(exe);
+            // Until it is ready the master copies its records to stderr,
+            // here: a reason it could not write to the log (out of
+            // descriptors, say) still reaches the operator.
             cmd.args(["master", "-c", config_dir])
+                .env(STARTUP_STDERR, "1")
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
                 .process_group(0);
             let mut child = match cmd.spawn() {
                 Ok(c) => c,
                 Err(e) => return fail(format!("cannot run the master: {e}")),
             };
+            let startup_text = child.stderr.take().map(|mut pipe| {
+                std::thread::spawn(move || {
+                    let mut text = String::new();
+                    let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
+                    text
+                })
+            });
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 // Running and ready: its control socket is in place only
@@ -151,17 +162,13 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
                     return 0;
                 }
                 if let Ok(Some(st)) = child.try_wait() {
-                    // Its reason is in the log: show it here too.
-                    let tag = format!("[{}]: ", child.id());
-                    let log = std::fs::read(&params.maillog_file).unwrap_or_default();
-                    for line in String::from_utf8_lossy(&log).lines() {
-                        if line.contains(&tag)
-                            && (line.contains(": fatal: ") || line.contains(": panic: "))
-                        {
-                            say(line.split_once(&tag).map_or(line, |(_, t)| t));
-                        }
+                    // Its reason, as it wrote it on stderr (also in the log
+                    // when it could write there).
+                    let text = startup_text.and_then(|t| t.join().ok()).unwrap_or_default();
+                    for line in text.lines() {
+                        eprintln!("{line}");
                     }
-                    return fail(format!("the master exited at start ({st}); see the log"));
+                    return fail(format!("the master exited at start ({st})"));
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }

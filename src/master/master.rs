@@ -34,6 +34,10 @@ use super::master_sig::Signals;
 /// What the master calls itself in `daemon started -- version ...`.
 pub const VERSION: &str = concat!("postkit-", env!("CARGO_PKG_VERSION"));
 
+/// Set in the environment of a master that `postkit start` runs: until it
+/// is ready, it copies its records to stderr, which `start` reads.
+pub const STARTUP_STDERR: &str = "POSTKIT_STARTUP_STDERR";
+
 /// The master's command-line options.
 #[derive(Debug, Default, Clone)]
 pub struct MasterOptions {
@@ -102,6 +106,11 @@ pub struct Master {
     pub(super) control: ControlSocket,
     /// Control connections waiting for their request, and since when.
     pub(super) clients: Vec<(UnixStream, Instant)>,
+    /// While out of descriptors: when to watch the control socket again.
+    pub(super) control_paused_until: Option<Instant>,
+    /// Descriptors held back so that, out of descriptors at start, the
+    /// master can still write why into the log before it exits.
+    pub(super) fd_reserve: Vec<std::fs::File>,
     /// This executable: built-in daemons run from it.
     pub(super) exe: PathBuf,
     /// `postlogd_watchdog_timeout`, for the stopped-child check.
@@ -125,7 +134,12 @@ impl Master {
             crate::util::safe_env::set_var("MAIL_CONFIG", &dir);
         }
         msg::set_verbose(opts.verbose);
-        msg::set_stderr(opts.stderr);
+        // Started by `postkit start`: records go to its terminal too until
+        // the master is ready.
+        let startup_stderr = std::env::var_os(STARTUP_STDERR).is_some();
+        crate::util::safe_env::remove_var(STARTUP_STDERR);
+        msg::set_stderr(opts.stderr || startup_stderr);
+        raise_open_limit();
         maillog_client::init_from_env(&maillog_client::mail_task("master", None), false);
         let config_dir = crate::global::mail_conf::config_dir_from_env();
         let mc = MasterConf::load(&config_dir).unwrap_or_else(|e| msg::fatal(&e));
@@ -134,6 +148,9 @@ impl Master {
         maillog_client::init(&tag, &params, FallbackMode::LogWriter)
             .unwrap_or_else(|e| msg::fatal(&e));
         maillog_client::with_postlog(|p| p.set_nonblocking());
+        // Until the services run, nobody reads the log socket: a record
+        // sent there now would die with the master if it could not start.
+        maillog_client::with_postlog(|p| p.use_fallback_only());
 
         if opts.test {
             let running = running_master(&params.queue_directory).is_some();
@@ -182,6 +199,10 @@ impl Master {
             generation: 0,
             control,
             clients: Vec::new(),
+            control_paused_until: None,
+            fd_reserve: (0..4)
+                .filter_map(|_| std::fs::File::open("/dev/null").ok())
+                .collect(),
             exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("postkit")),
             postlogd_watchdog: mc.postlogd_watchdog,
             last_supervision: Instant::now(),
@@ -192,11 +213,16 @@ impl Master {
         let ents = master
             .read_master_cf(&mc)
             .unwrap_or_else(|e| msg::fatal(&e));
+        // At start every endpoint must be made: a master that runs without
+        // some of its services would say "running" and serve half.
         for ent in ents {
-            master.add_service(ent);
+            master.add_service(ent, true);
         }
+        master.fd_reserve.clear();
+        maillog_client::with_postlog(|p| p.use_socket());
         master.control.publish();
         msg_info!("daemon started -- version {VERSION}, configuration {config_dir}");
+        msg::set_stderr(master.opts.stderr);
         master.main_loop(signals)
     }
 
@@ -208,6 +234,9 @@ impl Master {
             for t in [s.throttled_until, s.next_wakeup].into_iter().flatten() {
                 deadline = deadline.min(t);
             }
+        }
+        if let Some(t) = self.control_paused_until {
+            deadline = deadline.min(t);
         }
         let ms = deadline
             .saturating_duration_since(now)
@@ -227,11 +256,15 @@ impl Master {
         }
         loop {
             let timeout = self.poll_timeout();
-            let mut slots = vec![Slot::Wake, Slot::Control];
-            let mut pfds = vec![
-                PollFd::new(signals.wake.as_fd(), PollFlags::POLLIN),
-                PollFd::new(self.control.listener.as_fd(), PollFlags::POLLIN),
-            ];
+            let mut slots = vec![Slot::Wake];
+            let mut pfds = vec![PollFd::new(signals.wake.as_fd(), PollFlags::POLLIN)];
+            if self.control_watched() {
+                pfds.push(PollFd::new(
+                    self.control.listener.as_fd(),
+                    PollFlags::POLLIN,
+                ));
+                slots.push(Slot::Control);
+            }
             for (i, (c, _)) in self.clients.iter().enumerate() {
                 pfds.push(PollFd::new(c.as_fd(), PollFlags::POLLIN));
                 slots.push(Slot::Client(i));
@@ -302,6 +335,18 @@ impl Master {
                 std::process::exit(0);
             }
         }
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit, as Postfix's
+/// master does: every service's sockets, status channels and control
+/// clients come out of it.
+fn raise_open_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+    {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
     }
 }
 

@@ -176,7 +176,7 @@ impl Master {
                 }
                 None => {
                     let before = self.services.len();
-                    self.add_service(ent);
+                    self.add_service(ent, false);
                     keep.resize(self.services.len().max(before), true);
                 }
             }

@@ -20,6 +20,9 @@ pub const CONTROL_SOCKET: &str = "pid/master.control";
 /// Most control connections waiting for their request at once.
 const MAX_CLIENTS: usize = 16;
 
+/// How long the control socket is left alone when no descriptor is free.
+const CONTROL_BACKOFF: Duration = Duration::from_millis(100);
+
 /// How long a control client may stay silent.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -60,10 +63,39 @@ impl ControlSocket {
 
 impl Master {
     /// New control connections: their requests are read when they arrive.
+    /// Out of descriptors, the oldest waiting client is dropped to make
+    /// room, and with none to drop the control socket is left alone for a
+    /// moment: an accept() that fails must not make the loop spin.
     pub(super) fn control_event(&mut self) {
-        while let Ok((conn, _)) = self.control.listener.accept() {
-            if conn.set_nonblocking(true).is_ok() && self.clients.len() < MAX_CLIENTS {
-                self.clients.push((conn, Instant::now()));
+        loop {
+            match self.control.listener.accept() {
+                Ok((conn, _)) => {
+                    if self.clients.len() >= MAX_CLIENTS {
+                        self.clients.remove(0);
+                    }
+                    if conn.set_nonblocking(true).is_ok() {
+                        self.clients.push((conn, Instant::now()));
+                    }
+                }
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                    if self.clients.is_empty() {
+                        self.control_paused_until = Some(Instant::now() + CONTROL_BACKOFF);
+                        return;
+                    }
+                    self.clients.remove(0);
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Whether the loop watches the control socket now.
+    pub(super) fn control_watched(&mut self) -> bool {
+        match self.control_paused_until {
+            Some(t) if Instant::now() < t => false,
+            _ => {
+                self.control_paused_until = None;
+                true
             }
         }
     }

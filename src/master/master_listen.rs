@@ -15,6 +15,15 @@ use std::path::Path;
 use super::master_ent::{MasterEnt, ServType};
 use crate::util::set_eugid::set_eugid;
 
+/// Why an endpoint was not made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenError {
+    /// A service type postkit's master does not run yet (inet, pass).
+    Unsupported(String),
+    /// The endpoint could not be made (Postfix's text).
+    Failed(String),
+}
+
 /// Longest path a UNIX-domain socket address holds.
 const SUN_PATH_MAX: usize = 107;
 
@@ -25,7 +34,15 @@ const SUN_PATH_MAX: usize = 107;
 pub fn master_listen_init(
     ent: &MasterEnt,
     owner: Option<(u32, u32)>,
-) -> Result<Vec<OwnedFd>, String> {
+) -> Result<Vec<OwnedFd>, ListenError> {
+    if matches!(ent.kind, ServType::Inet | ServType::Pass) {
+        return Err(ListenError::Unsupported(format!(
+            "service {} ({}): postkit's master runs unix, unix-dgram and fifo services; run {} services under Postfix's master",
+            ent.ext_name,
+            ent.kind.name(),
+            ent.kind.name()
+        )));
+    }
     let path = ent.name.as_str();
     let prepare = |kind: &str| -> Result<(), String> {
         if path.len() > SUN_PATH_MAX {
@@ -41,13 +58,19 @@ pub fn master_listen_init(
     // Sockets are made 0777 & ~umask, fifos 0622 & ~umask.
     let old_umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o111));
     let as_owner = match owner {
-        Some((uid, gid)) => Some(set_eugid(uid, gid)?),
+        Some((uid, gid)) => match set_eugid(uid, gid) {
+            Ok(ids) => Some(ids),
+            Err(e) => {
+                nix::sys::stat::umask(old_umask);
+                return Err(ListenError::Failed(e));
+            }
+        },
         None => None,
     };
     let result = make_endpoint(ent, path, prepare);
     drop(as_owner);
     nix::sys::stat::umask(old_umask);
-    let fd = result?;
+    let fd = result.map_err(ListenError::Failed)?;
     crate::server::fds::close_on_exec(&fd);
     Ok(vec![fd])
 }
@@ -91,12 +114,7 @@ fn make_endpoint(
             f.into()
         }
         ServType::Inet | ServType::Pass => {
-            return Err(format!(
-                "service {} ({}): postkit's master runs unix, unix-dgram and fifo services; run {} services under Postfix's master",
-                ent.ext_name,
-                ent.kind.name(),
-                ent.kind.name()
-            ));
+            return Err(format!("{}: not a local endpoint", ent.name));
         }
     };
     Ok(fd)

@@ -15,7 +15,7 @@ use crate::{msg_fatal, msg_info, msg_warn};
 
 use super::master::Master;
 use super::master_ent::MasterEnt;
-use super::master_listen::master_listen_init;
+use super::master_listen::{ListenError, master_listen_init};
 use super::master_queue::owner_ids;
 use super::master_status::{ProcTable, Update, read_status, status_channel};
 
@@ -49,8 +49,9 @@ pub struct Service {
 /// Why a service could not be added.
 #[derive(Debug)]
 pub enum ServiceError {
-    /// Its endpoint could not be made (Postfix's text): the service is left
-    /// out, the others run.
+    /// Its type is not run by postkit's master yet: left out with a warning.
+    Unsupported(String),
+    /// Its endpoint could not be made (Postfix's text).
     Endpoint(String),
     /// No status channel (out of descriptors): nothing can run.
     Channel(String),
@@ -60,7 +61,10 @@ impl Service {
     /// A new service with its endpoint open; Postfix's warning text when
     /// the endpoint cannot be made.
     pub fn new(ent: MasterEnt, owner: Option<(u32, u32)>) -> Result<Service, ServiceError> {
-        let listen = master_listen_init(&ent, owner).map_err(ServiceError::Endpoint)?;
+        let listen = master_listen_init(&ent, owner).map_err(|e| match e {
+            ListenError::Unsupported(t) => ServiceError::Unsupported(t),
+            ListenError::Failed(t) => ServiceError::Endpoint(t),
+        })?;
         let mut s = Service {
             next_wakeup: None,
             ent,
@@ -113,16 +117,22 @@ impl Service {
 }
 
 impl Master {
-    /// Adds a service; one whose endpoint cannot be made is left out with
-    /// a warning, as Postfix does.
-    pub(super) fn add_service(&mut self, ent: MasterEnt) {
+    /// Adds a service.  An endpoint that cannot be made ends a master that
+    /// is starting (it would run without the service and say nothing); on a
+    /// reload the service is left out with a warning and the rest runs on.
+    pub(super) fn add_service(&mut self, ent: MasterEnt, at_start: bool) {
         match Service::new(ent, owner_ids(&self.params)) {
             Ok(mut s) => {
                 s.watchdog = self.watchdog_of(&s.ent);
                 self.services.push(s)
             }
             Err(ServiceError::Channel(e)) => msg_fatal!("{e}"),
-            Err(ServiceError::Endpoint(e)) => msg_warn!("{e}"),
+            Err(ServiceError::Endpoint(e)) if at_start => {
+                // Room for the log file, so that the reason gets there.
+                self.fd_reserve.clear();
+                msg_fatal!("{e}")
+            }
+            Err(ServiceError::Endpoint(e) | ServiceError::Unsupported(e)) => msg_warn!("{e}"),
         }
     }
 

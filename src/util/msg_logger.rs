@@ -117,6 +117,11 @@ impl PostlogClient {
         }
     }
 
+    /// Back to the socket after `use_fallback_only`.
+    pub fn use_socket(&mut self) {
+        self.fallback_only = false;
+    }
+
     /// The connected socket's descriptor (for the watchdog's last record).
     pub fn raw_fd(&self) -> Option<i32> {
         use std::os::fd::AsRawFd;
