@@ -212,7 +212,10 @@ impl Master {
         };
         let ents = master
             .read_master_cf(&mc)
-            .unwrap_or_else(|e| msg::fatal(&e));
+            .unwrap_or_else(|e| {
+                master.fd_reserve.clear();
+                msg::fatal(&e)
+            });
         // At start every endpoint must be made: a master that runs without
         // some of its services would say "running" and serve half.
         for ent in ents {
