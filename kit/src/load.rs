@@ -131,3 +131,40 @@ pub fn check_load(log: &str, sent: &[u64], pad: usize) -> LoadCheck {
         .collect();
     check
 }
+
+/// The padding the fault tests give their records.
+pub const PAD: usize = 40;
+
+/// The tests that bound times (a new postlogd within a second, children
+/// gone within a second) while senders keep both cores busy run one at a
+/// time, so that two loads never compete for the machine.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Stops the load and waits until the last record of every sender is in
+/// `log()`; returns what each sent.
+pub fn finish(
+    i: &crate::instance::Instance,
+    load: Load,
+    log: impl Fn(&crate::instance::Instance) -> String,
+) -> Vec<u64> {
+    let sent = load.stop();
+    let last: Vec<String> = sent
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .map(|(t, n)| String::from_utf8(load_record(t, n - 1, PAD)).unwrap())
+        .collect();
+    i.wait_for(
+        |i| {
+            let text = log(i);
+            last.iter().all(|l| text.contains(l.as_str()))
+        },
+        "the last record of every sender",
+    );
+    sent
+}

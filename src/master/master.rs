@@ -210,12 +210,10 @@ impl Master {
             _pid_lock: pid_lock,
             _data_lock: data_lock,
         };
-        let ents = master
-            .read_master_cf(&mc)
-            .unwrap_or_else(|e| {
-                master.fd_reserve.clear();
-                msg::fatal(&e)
-            });
+        let ents = master.read_master_cf(&mc).unwrap_or_else(|e| {
+            master.fd_reserve.clear();
+            msg::fatal(&e)
+        });
         // At start every endpoint must be made: a master that runs without
         // some of its services would say "running" and serve half.
         for ent in ents {
