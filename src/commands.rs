@@ -3,6 +3,7 @@
 //! `postkit [-c DIR] COMMAND [ARGS...]`.
 
 const HELP: &str = "usage: postkit [-c config_dir] COMMAND [args...]
+       postkit --version
 control:
   start-fg [-v] [-V]  run the master in the foreground (writes a rootless
                       default configuration to config_dir if it has no main.cf)
@@ -17,6 +18,18 @@ programs:
   master [-d] [-t] [-v] [-V] [-e secs]          the master daemon itself
   postlogd ...                                  the log service (run by a master)
 ";
+
+/// `postkit VERSION (commit COMMIT; Postfix 3.7.11 compatible)`.
+pub fn version() -> String {
+    format!(
+        "postkit {} (commit {}; compatible with Postfix {})",
+        env!("CARGO_PKG_VERSION"),
+        env!("POSTKIT_COMMIT"),
+        crate::global::mail_params::find("mail_version")
+            .map(|d| d.default_text(&crate::global::mail_conf::MailConf::empty("/")))
+            .unwrap_or_default()
+    )
+}
 
 /// Runs the program `args` asks for and returns its exit status.
 pub fn dispatch(args: &[String]) -> i32 {
@@ -66,6 +79,10 @@ pub fn dispatch(args: &[String]) -> i32 {
         "start" | "start-fg" | "stop" | "reload" | "status" | "check" | "logrotate" => {
             let dir = config_dir.unwrap_or_else(crate::global::mail_conf::config_dir_from_env);
             crate::control::run(&dir, command, &rest[1..])
+        }
+        "--version" | "-V" | "version" => {
+            println!("{}", version());
+            0
         }
         "-h" | "--help" | "help" => {
             print!("{HELP}");

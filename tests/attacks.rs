@@ -135,13 +135,7 @@ fn full_file_system_as_root_is_reported_once_and_recovered() {
     let mut i = Instance::new(POSTLOG, "");
     let fs = i.path().join("logfs");
     let _tmpfs = Tmpfs::mount(&fs, "8m");
-    std::fs::write(
-        i.path().join("main.cf"),
-        std::fs::read_to_string(i.path().join("main.cf")).unwrap()
-            + &format!("maillog_file = {}/maillog\n", fs.display()),
-    )
-    .unwrap();
-    common::make_cold(&i.path().join("main.cf"));
+    i.append_main_cf(&format!("maillog_file = {}/maillog\n", fs.display()));
     // Half a megabyte of room; 7.5 MB to give back later, more than the
     // 4 MiB postlogd holds while it cannot write.
     std::fs::write(fs.join("filler"), vec![b'x'; 7680 * 1024]).unwrap();

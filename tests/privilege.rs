@@ -312,13 +312,7 @@ fn maillog_file_outside_its_prefix_by_dot_dot_is_refused() {
         i.path().display(),
         std::process::id()
     );
-    std::fs::write(
-        i.path().join("main.cf"),
-        std::fs::read_to_string(i.path().join("main.cf")).unwrap()
-            + &format!("maillog_file = {outside}\n"),
-    )
-    .unwrap();
-    common::make_cold(&i.path().join("main.cf"));
+    i.append_main_cf(&format!("maillog_file = {outside}\n"));
     let want = format!(
         "maillog_file value '{outside}' does not match any prefix in maillog_file_prefixes"
     );
@@ -346,13 +340,7 @@ fn log_file_planted_by_another_user_is_refused() {
     std::fs::write(&planted, "").unwrap();
     std::os::unix::fs::chown(&planted, Some(65534), Some(65534)).unwrap();
     std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o666)).unwrap();
-    std::fs::write(
-        i.path().join("main.cf"),
-        std::fs::read_to_string(i.path().join("main.cf")).unwrap()
-            + &format!("maillog_file = {}\n", planted.display()),
-    )
-    .unwrap();
-    common::make_cold(&i.path().join("main.cf"));
+    i.append_main_cf(&format!("maillog_file = {}\n", planted.display()));
     i.start();
     i.send("postlog", b"a record for the real log only");
     i.wait_for(

@@ -70,6 +70,15 @@ impl Instance {
         Instance { dir, master: None }
     }
 
+    /// Adds lines to main.cf (later entries override earlier ones), with
+    /// the file's time set back so that Postfix reads it at once.
+    pub fn append_main_cf(&self, lines: &str) {
+        let main_cf = self.path().join("main.cf");
+        let text = std::fs::read_to_string(&main_cf).unwrap();
+        std::fs::write(&main_cf, text + lines).unwrap();
+        crate::make_cold(&main_cf);
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

@@ -22,6 +22,12 @@ use crate::master::master_queue::{make_queue_dirs, running_master};
 use crate::util::msg;
 use proven_master::{MasterState, master_state};
 
+/// A record in the mail log, as postfix-script makes them.
+fn record(params: &crate::global::mail_params::MailParams, text: &str) {
+    let tag = crate::global::maillog_client::mail_task("postfix-script", Some(params));
+    crate::global::maillog_client::log_once(params, &tag, msg::Level::Info, text);
+}
+
 /// Progress, on the terminal (the diagnostics' standard error output).
 fn say(text: impl std::fmt::Display) {
     msg::info(&text.to_string());
@@ -38,6 +44,25 @@ fn fail(text: impl std::fmt::Display) -> i32 {
 pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
     msg::set_tag("postkit");
     msg::set_stderr(true);
+    // Only start-fg takes options; anything else after a verb is a mistake
+    // to point out, not to ignore.
+    let allowed: &[&str] = if command == "start-fg" {
+        &["-v", "-V"]
+    } else {
+        &[]
+    };
+    if let Some(bad) = args.iter().find(|a| !allowed.contains(&a.as_str())) {
+        let opts = if command == "start-fg" {
+            " [-v] [-V]"
+        } else {
+            ""
+        };
+        msg::log(
+            msg::Level::Fatal,
+            &format!("unexpected argument '{bad}'; usage: postkit [-c config_dir] {command}{opts}"),
+        );
+        return 2;
+    }
     if command == "start-fg" || command == "start" {
         match default_config::ensure(config_dir) {
             Ok(Some(summary)) => say(&summary),
@@ -60,7 +85,7 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
             return match lenient_queue_directory(config_dir) {
                 Some(q) => {
                     msg::warn(&format!("{e}; going on with queue_directory {q}"));
-                    control_running(command, &q, &master_state(&q))
+                    control_running(command, &q, &master_state(&q), None)
                 }
                 None => fail(e),
             };
@@ -111,6 +136,7 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
                 verbose: args.iter().filter(|a| *a == "-v").count() as u32,
                 ..Default::default()
             };
+            record(params, "starting the Postfix mail system");
             msg::set_tag("postfix/master");
             Master::run(opts)
         }
@@ -124,6 +150,7 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
             say(format!(
                 "starting the mail system (configuration {config_dir})"
             ));
+            record(params, "starting the Postfix mail system");
             // A control socket a dead master left behind would pass for
             // readiness below.
             let _ = std::fs::remove_file(Path::new(&params.queue_directory).join(CONTROL_SOCKET));
@@ -174,7 +201,9 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
             }
             fail("daemon initialization failure -- see logs for details")
         }
-        "stop" | "reload" | "status" => control_running(command, &params.queue_directory, &state),
+        "stop" | "reload" | "status" => {
+            control_running(command, &params.queue_directory, &state, Some(params))
+        }
         "check" => check::check(config_dir, &mc),
         "logrotate" => logrotate::logrotate(params, running),
         other => fail(format!("unknown command: {other}")),
@@ -190,7 +219,12 @@ fn lenient_queue_directory(config_dir: &str) -> Option<String> {
 }
 
 /// stop, reload and status: the commands that act on a running master.
-fn control_running(command: &str, queue_directory: &str, state: &MasterState) -> i32 {
+fn control_running(
+    command: &str,
+    queue_directory: &str,
+    state: &MasterState,
+    params: Option<&crate::global::mail_params::MailParams>,
+) -> i32 {
     let running = match state {
         MasterState::Unproven(why) => return fail(why),
         MasterState::Postkit(pid) => Some(*pid),
@@ -202,6 +236,9 @@ fn control_running(command: &str, queue_directory: &str, state: &MasterState) ->
                 return fail("the mail system is not running");
             };
             say(format!("stopping the mail system (master PID {pid})"));
+            if let Some(p) = params {
+                record(p, "stopping the Postfix mail system");
+            }
             let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
             if wait_stopped(queue_directory, Duration::from_secs(5)) {
                 say("stopped");
@@ -228,6 +265,9 @@ fn control_running(command: &str, queue_directory: &str, state: &MasterState) ->
                 return fail("the mail system is not running");
             };
             say(format!("refreshing the mail system (master PID {pid})"));
+            if let Some(p) = params {
+                record(p, "refreshing the Postfix mail system");
+            }
             let _ = kill(Pid::from_raw(pid), Signal::SIGHUP);
             0
         }

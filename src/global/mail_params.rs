@@ -139,6 +139,9 @@ pub static PARAMS: &[ParamDef] = &[
     s("inet_interfaces", "all"),
     s("inet_protocols", "all"),
     s("mail_name", "Postfix"),
+    // The Postfix release whose behaviour postkit reproduces (postkit's own
+    // version is `postkit --version`).
+    s("mail_version", "3.7.11"),
     p(
         "myhostname",
         Kind::Str,

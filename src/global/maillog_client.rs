@@ -242,6 +242,29 @@ pub fn init(tag: &str, params: &MailParams, fallback: FallbackMode) -> Result<()
     Ok(())
 }
 
+/// One record under `tag`, where this configuration logs (postlogd's
+/// socket without waiting, else straight into the file; or syslog): how
+/// the control command records start, reload and stop, as postfix-script
+/// does, without changing where its own messages go.
+pub fn log_once(params: &MailParams, tag: &str, level: msg::Level, text: &str) {
+    if params.maillog_file.is_empty() {
+        SyslogClient::new(facility_code(&params.syslog_facility).unwrap_or(2))
+            .send(tag, level, text);
+        return;
+    }
+    if check_prefix(params).is_err() {
+        return;
+    }
+    let fallback = logwriter_fallback(LogTarget::Path(
+        params.maillog_file.clone(),
+        params.maillog_file_permissions,
+        params.mail_owner.clone(),
+    ));
+    let mut client = PostlogClient::new(postlog_path(params), &params.myhostname, Some(fallback));
+    client.set_nonblocking();
+    client.send(tag, level, &crate::util::printable::printable(text, '?'));
+}
+
 /// Switches syslog output on (with a client) or off.
 pub fn set_syslog(client: Option<SyslogClient>) {
     msg::set_output(

@@ -159,12 +159,19 @@ pub fn lock_pid_file(path: &str) -> Result<std::fs::File, String> {
     Ok(f)
 }
 
-/// Whether a master holds the pid file lock: Some(pid) if so.
+/// Whether some process holds the pid file lock: Some(the pid the file
+/// names) if so, Some(0) when it names none.  Only a claim: see
+/// `control::proven_master` before acting on it.
 pub fn running_master(queue_directory: &str) -> Option<i32> {
     let path = Path::new(queue_directory).join(PID_FILE);
     let f = std::fs::File::open(&path).ok()?;
     match myflock(&f, LockOp::Shared, false) {
         Ok(()) => None,
-        Err(_) => std::fs::read_to_string(&path).ok()?.trim().parse().ok(),
+        Err(_) => Some(
+            std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(0),
+        ),
     }
 }

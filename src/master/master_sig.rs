@@ -97,6 +97,14 @@ impl Signals {
     }
 }
 
+/// Whether a socket has something queued.
+fn readable(fd: &std::os::fd::OwnedFd) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let mut p = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    poll(&mut p, PollTimeout::ZERO).is_ok_and(|n| n > 0)
+}
+
 /// How long stopping children get before they are killed.
 const STOP_GRACE: Duration = Duration::from_secs(3);
 
@@ -109,6 +117,18 @@ impl Master {
     /// still running after STOP_GRACE is killed, and said so.
     pub(super) fn terminate(&mut self, sig: i32) -> ! {
         msg_info!("terminating on signal {sig}");
+        // A datagram service with work queued and no process (it exited
+        // when idle, or after a reload) gets one to take that work.
+        for i in 0..self.services.len() {
+            let s = &self.services[i];
+            if s.ent.kind == ServType::UnixDgram
+                && s.total_proc() == 0
+                && s.throttled_until.is_none()
+                && s.listen.iter().any(readable)
+            {
+                self.spawn(i);
+            }
+        }
         for s in &mut self.services {
             if matches!(
                 s.ent.kind,
