@@ -3,7 +3,17 @@
 //! exits.  A datagram is one key (`login alice`, say: everything up to the
 //! first white space is the key).  It answers nothing, so senders never wait.
 //!
-//! master.cf:  `events  unix-dgram  n  -  n  -  1  event_counter`
+//! Running it under the README's `demo` master (the recipe it prints when
+//! started by hand):
+//!
+//! ```text
+//! cargo build --release --examples          # target/release/examples/event_counter
+//! cargo run --release -- -c demo start      # daemon_directory is target/release
+//! echo 'events unix-dgram n - n - 1 examples/event_counter -o event_counter_report_interval=5s' >> demo/master.cf
+//! cargo run --release -- -c demo reload
+//! python3 -c 'import socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b"login alice", "demo/queue/public/events")'
+//! sleep 6; grep event_counter demo/maillog  # ... postfix/event_counter[4711]: event login: 1
+//! ```
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -24,7 +34,22 @@ fn report(c: &mut Counter) {
     c.last_report = Instant::now();
 }
 
+/// What to do instead of starting it by hand (a master sets GENERATION).
+const RECIPE: &str = "event_counter is a service: a master starts it.  To run it under the README's demo master:
+
+  cargo build --release --examples          # target/release/examples/event_counter
+  cargo run --release -- -c demo start      # daemon_directory is target/release
+  echo 'events unix-dgram n - n - 1 examples/event_counter -o event_counter_report_interval=5s' >> demo/master.cf
+  cargo run --release -- -c demo reload
+  python3 -c 'import socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b\"login alice\", \"demo/queue/public/events\")'
+  sleep 6; grep event_counter demo/maillog  # ... postfix/event_counter[4711]: event login: 1
+";
+
 fn main() {
+    if std::env::var_os("GENERATION").is_none() {
+        eprint!("{RECIPE}");
+        std::process::exit(2);
+    }
     let state = Counter {
         counts: BTreeMap::new(),
         report_every: 60,

@@ -356,6 +356,7 @@ fn stopped_postlogd_is_replaced_after_its_watchdog_time() {
     let mut i = Instance::new(POSTLOG, "");
     i.start();
     i.send("postlog", b"before the stop");
+    i.wait_for(|i| i.log().contains("before the stop"), "postlogd at work");
     let old = i.one_postlogd();
     kill(Pid::from_raw(old), Signal::SIGSTOP).unwrap();
     i.send("postlog", b"sent while postlogd is stopped");

@@ -138,3 +138,104 @@ fn version_names_the_release_and_the_commit() {
         "mail_version = 3.7.11\n"
     );
 }
+
+/// Each bad value of a parameter the built-in log service reads fails
+/// `check` (and `start`) with the file and line that set it and the
+/// service's own text; so does a master.cf command that does not exist.
+#[test]
+fn bad_values_of_a_builtin_service_fail_check_with_file_and_line() {
+    let cases: [(&str, &str, &str); 5] = [
+        (
+            "",
+            "postlogd_watchdog_timeout = 5x\n",
+            "main.cf, line {n}: parameter postlogd_watchdog_timeout: bad time value or unit: 5x",
+        ),
+        (
+            "",
+            "postlogd_watchdog_timeout = 5s\n",
+            "main.cf, line {n}: invalid postlogd_watchdog_timeout: 5 (min 10)",
+        ),
+        (
+            "",
+            "dgram_batch_limit = 0\n",
+            "main.cf, line {n}: invalid dgram_batch_limit parameter value 0 < 1",
+        ),
+        (
+            " -o postlogd_watchdog_timeout=9s",
+            "",
+            "master.cf: line 1: service postlog: invalid postlogd_watchdog_timeout: 9 (min 10)",
+        ),
+        ("", "", "master.cf: line 2: service gone: command "),
+    ];
+    for (options, main_cf, want) in cases {
+        let mut master_cf = POSTLOG.trim_end().to_string() + options + "\n";
+        if want.contains("gone") {
+            master_cf.push_str("gone unix-dgram n n n - 1 no-such-command\n");
+        }
+        let i = Instance::new(&master_cf, "");
+        let n = std::fs::read_to_string(i.path().join("main.cf"))
+            .unwrap()
+            .lines()
+            .count()
+            + 1;
+        i.append_main_cf(main_cf);
+        let want = want.replace("{n}", &n.to_string());
+        let want = want.as_str();
+        for command in ["check", "start"] {
+            let (code, _, err) = i.ctl(command);
+            assert_eq!(code, 1, "{command} {want}: {err}");
+            assert!(err.contains(want), "{command}: want {want:?} in {err}");
+        }
+    }
+}
+
+/// The log service dies at start (a bad value given to it in master.cf,
+/// with the master started directly, so no check ran): its reason is in the
+/// log file, on the foreground master's terminal, and in `status`.
+#[test]
+fn a_failing_log_service_says_why_in_the_log_on_the_terminal_and_in_status() {
+    let master_cf = POSTLOG.trim_end().to_string() + " -o postlogd_watchdog_timeout=5s\n";
+    let mut i = Instance::new(&master_cf, "");
+    i.start();
+    i.send("postlog", b"wakes postlogd up");
+    let why = "invalid postlogd_watchdog_timeout: 5 (min 10)";
+    i.wait_for(|i| i.log().contains(why), "the reason in the log");
+    i.wait_for(|i| i.stderr().contains(why), "the reason on the terminal");
+    i.wait_for(
+        |i| {
+            i.status("postlog")
+                .1
+                .contains(&format!("last failure: fatal: {why}"))
+        },
+        "the reason in status",
+    );
+}
+
+/// A service that fails in its first second is reported by `start`.
+#[test]
+fn start_reports_a_service_that_fails_in_its_first_second() {
+    let i = Instance::new(&format!("{POSTLOG}fail unix n n n 1 1 failing\n"), "");
+    let (code, _, err) = i.ctl("start");
+    let _ = i.ctl("stop");
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("service fail failed at start: exit status 1"),
+        "{err}"
+    );
+}
+
+/// Started by hand, the example service prints how to run it under a
+/// master instead of a bare fatal.
+#[test]
+fn the_example_service_started_by_hand_prints_its_recipe() {
+    let out = Command::new(common::instance::examples_dir().join("event_counter"))
+        .env_remove("GENERATION")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("examples/event_counter") && err.contains("demo/master.cf"),
+        "{err}"
+    );
+}

@@ -259,6 +259,12 @@ fn postlog_service_end_to_end() {
 #[test]
 fn check_reports_missing_directories_and_status_when_stopped() {
     let i = Instance::new(POSTLOG, "");
+    // Never started: nothing is missing yet (issue 12).
+    let (code, _, err) = i.ctl("check");
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("not started yet"), "{err}");
+    // A queue without its directories is a fault.
+    std::fs::create_dir(i.path().join("queue")).unwrap();
     let (code, _, err) = i.ctl("check");
     assert_eq!(code, 1);
     assert!(err.contains("missing directory"), "{err}");

@@ -17,11 +17,28 @@ pub fn check(config_dir: &str, mc: &MasterConf) -> i32 {
         msg::warn(&text);
         problems += 1;
     };
-    if let Err(e) = mc.read_master_cf(config_dir, false, false) {
-        report(e.to_string());
+    match mc.read_master_cf(config_dir, false, false) {
+        Ok(ents) => {
+            for problem in mc.check_services(config_dir, &ents) {
+                report(problem);
+            }
+        }
+        Err(e) => report(e.to_string()),
     }
     let root = nix::unistd::geteuid().is_root();
     let q = Path::new(&params.queue_directory);
+    // A configuration that has never run: its queue is made at the first
+    // start, so missing directories are not faults yet.
+    if !q.exists() {
+        if problems == 0 {
+            msg::info(&format!(
+                "{config_dir}: main.cf and master.cf are in order; not started yet ({} is made by `postkit start`)",
+                params.queue_directory
+            ));
+            return 0;
+        }
+        return 1;
+    }
     // Postfix's postfix-script checks: nobody but its owner (root, when
     // run as root) may write the queue directory.
     if let Ok(m) = std::fs::metadata(q) {

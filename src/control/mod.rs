@@ -95,10 +95,21 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
     let params = &mc.params;
     // As `postfix start` checks first: a master.cf the master would refuse
     // is reported here, on the terminal, not only in the log.
-    if (command == "start" || command == "start-fg")
-        && let Err(e) = mc.read_master_cf(config_dir, false, false)
-    {
-        return fail(&e);
+    // So is a built-in service that would die at start on a parameter,
+    // and a command that does not exist.
+    if command == "start" || command == "start-fg" {
+        match mc.read_master_cf(config_dir, false, false) {
+            Ok(ents) => {
+                let problems = mc.check_services(config_dir, &ents);
+                if !problems.is_empty() {
+                    for p in &problems {
+                        msg::log(msg::Level::Fatal, p);
+                    }
+                    return 1;
+                }
+            }
+            Err(e) => return fail(&e),
+        }
     }
     let state = master_state(&params.queue_directory);
     // Only a proven postkit master is ever signalled or asked.
@@ -186,7 +197,14 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
                 {
                     say(format!("the mail system is running: PID: {pid}"));
                     std::mem::forget(child);
-                    return 0;
+                    // A service that fails at once (a bad -o value, a
+                    // command that cannot run) is said now, not found later.
+                    std::thread::sleep(Duration::from_secs(1));
+                    let failed = failed_services(&params.queue_directory);
+                    for line in &failed {
+                        msg::warn(line);
+                    }
+                    return i32::from(!failed.is_empty());
                 }
                 if let Ok(Some(st)) = child.try_wait() {
                     // Its reason, as it wrote it on stderr (also in the log
@@ -208,6 +226,27 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
         "logrotate" => logrotate::logrotate(params, running),
         other => fail(format!("unknown command: {other}")),
     }
+}
+
+/// The services the master counts failures for, with their last reason.
+fn failed_services(queue_directory: &str) -> Vec<String> {
+    let Ok(report) = query(queue_directory, "status") else {
+        return Vec::new();
+    };
+    report
+        .lines()
+        .skip(2)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let failures: u64 = f.get(7)?.parse().ok()?;
+            (failures > 0).then(|| {
+                let why = line
+                    .split_once("; last failure: ")
+                    .map_or("see the log", |(_, w)| w);
+                format!("service {} failed at start: {why}", f[0])
+            })
+        })
+        .collect()
 }
 
 /// main.cf's queue_directory alone (when the rest does not convert).

@@ -124,6 +124,16 @@ pub enum ConfigError {
     },
     /// Any other check with Postfix's text (accounts, compatibility level).
     Other(String),
+    /// An error about a parameter, with the main.cf line that set it (for
+    /// the operator; the daemons' own fatal texts stay Postfix's).
+    At {
+        /// The file.
+        path: String,
+        /// The line of the entry in effect.
+        line: usize,
+        /// The error.
+        inner: Box<ConfigError>,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -178,6 +188,7 @@ impl fmt::Display for ConfigError {
                 value,
             } => write!(f, "file {file}: parameter {name}: {why}: {value}"),
             MasterCf { path, line, why } => write!(f, "{path}: line {line}: {why}"),
+            At { path, line, inner } => write!(f, "{path}, line {line}: {inner}"),
             ExpansionLimit { origin, name } => {
                 if let Some((path, line)) = origin {
                     write!(f, "{path}, line {line}: ")?;
@@ -194,6 +205,25 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    /// The parameter whose value is at fault, when the error is about one.
+    pub fn param_name(&self) -> Option<&str> {
+        use ConfigError::*;
+        match self {
+            BadNumber { name, .. }
+            | BadBool { name, .. }
+            | BadTime { name, .. }
+            | IntRange { name, .. }
+            | TimeRange { name, .. }
+            | StrLength { name, .. }
+            | Param { name, .. }
+            | ExpansionLimit { name, .. } => Some(name),
+            At { inner, .. } => inner.param_name(),
+            _ => None,
+        }
+    }
+}
 
 impl From<ConfigError> for String {
     fn from(e: ConfigError) -> String {

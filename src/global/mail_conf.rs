@@ -107,6 +107,12 @@ impl MailConf {
         Ok(())
     }
 
+    /// Where main.cf sets `name`: the file and the line of the entry in
+    /// effect.
+    pub fn origin(&self, name: &str) -> Option<&(String, usize)> {
+        self.origin.get(name)
+    }
+
     /// Names set in main.cf, in the order the file first sets them.
     pub fn file_names(&self) -> &[String] {
         &self.file_names

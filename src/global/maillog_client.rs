@@ -265,6 +265,29 @@ pub fn log_once(params: &MailParams, tag: &str, level: msg::Level, text: &str) {
     client.send(tag, level, &crate::util::printable::printable(text, '?'));
 }
 
+/// One record of this program's, straight into maillog_file (never
+/// through the socket): what the master writes for a log service that
+/// cannot write it.
+pub fn append_direct(params: &MailParams, text: &str) {
+    if params.maillog_file.is_empty() || check_prefix(params).is_err() {
+        return;
+    }
+    let rec = crate::util::msg_logger::format_record(
+        &chrono::Local::now(),
+        &params.myhostname,
+        &msg::tag(),
+        std::process::id(),
+        msg::Level::Info,
+        crate::util::printable::printable(text, '?').as_bytes(),
+    );
+    let mut fallback = logwriter_fallback(LogTarget::Path(
+        params.maillog_file.clone(),
+        params.maillog_file_permissions,
+        params.mail_owner.clone(),
+    ));
+    fallback(&rec);
+}
+
 /// Switches syslog output on (with a client) or off.
 pub fn set_syslog(client: Option<SyslogClient>) {
     msg::set_output(

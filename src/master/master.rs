@@ -253,6 +253,7 @@ impl Master {
             Control,
             Client(usize),
             Status(usize),
+            Stderr(usize),
             Listen(usize),
         }
         loop {
@@ -274,6 +275,10 @@ impl Master {
                 if let Some((m, _)) = &s.status {
                     pfds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
                     slots.push(Slot::Status(i));
+                }
+                if let Some((r, _)) = &s.stderr {
+                    pfds.push(PollFd::new(r.as_fd(), PollFlags::POLLIN));
+                    slots.push(Slot::Stderr(i));
                 }
                 if s.wants_listen() {
                     for l in &s.listen {
@@ -317,6 +322,7 @@ impl Master {
                         Slot::Control => self.control_event(),
                         Slot::Client(c) => clients_ready.push(*c),
                         Slot::Status(i) => self.status_event(*i),
+                        Slot::Stderr(i) => self.stderr_event(*i),
                         Slot::Listen(i) => to_spawn.push(*i),
                     }
                 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::global::config_error::ConfigError;
 use crate::global::mail_conf::MailConf;
+use crate::global::mail_conf_types::ParamType;
 use crate::global::mail_params::{MailParams, mail_params_init};
 use crate::global::maillog_client::{self, FallbackMode};
 use crate::msg_warn;
@@ -35,16 +36,35 @@ impl MasterConf {
     pub fn load(config_dir: &str) -> Result<MasterConf, ConfigError> {
         let mut conf = MailConf::read(config_dir, &mut |m| msg::warn(&m))?;
         conf.update("process_name", "master");
-        let params = mail_params_init(&mut conf)?;
-        if !params.maillog_file.is_empty() {
-            maillog_client::check_prefix(&params).map_err(ConfigError::Other)?;
+        Self::convert(conf).map_err(|failed| {
+            let (conf, e) = *failed;
+            locate(&conf, e)
+        })
+    }
+
+    /// The conversions; a failure hands the dictionary back, so that the
+    /// error can name the line that set the parameter.
+    #[allow(clippy::type_complexity)]
+    fn convert(mut conf: MailConf) -> Result<MasterConf, Box<(MailConf, ConfigError)>> {
+        macro_rules! tr {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(e) => return Err(Box::new((conf, e.into()))),
+                }
+            };
         }
-        let throttle_time = conf.get_time("service_throttle_time", "60s", 1, 0)?;
-        let service_disable = conf.get_str("master_service_disable", "", 0, 0)?;
+        let params = tr!(mail_params_init(&mut conf));
+        if !params.maillog_file.is_empty() {
+            tr!(maillog_client::check_prefix(&params).map_err(ConfigError::Other));
+        }
+        let throttle_time = tr!(conf.get_time("service_throttle_time", "60s", 1, 0));
+        let service_disable = tr!(conf.get_str("master_service_disable", "", 0, 0));
         // The same type, default and limits as postlogd reads it, so that
         // a value postlogd would refuse is refused before it starts.
-        let postlogd_watchdog = conf.get_time("postlogd_watchdog_timeout", "10s", 10, 0)?;
-        conf.get_int("dgram_batch_limit", 64, 1, 1024)?;
+        let (name, spec) = crate::postlogd::WATCHDOG_TIMEOUT;
+        let postlogd_watchdog = tr!(spec.read(&mut conf, name));
+        tr!(crate::server::dgram_server::check_params(&mut conf));
         Ok(MasterConf {
             conf,
             params,
@@ -78,6 +98,73 @@ impl MasterConf {
             master_service_disable: self.service_disable.clone(),
         };
         parse_master_cf(&path, &text, &ctx, &mut |m| msg::warn(&m))
+    }
+}
+
+impl MasterConf {
+    /// What every built-in service of `ents` would refuse at start: each
+    /// parameter it reads, after its master.cf options, with the same type,
+    /// limits and text as the service, located at the master.cf or main.cf
+    /// line that set it; and commands that do not exist.
+    pub fn check_services(&self, config_dir: &str, ents: &[MasterEnt]) -> Vec<String> {
+        let master_cf = format!("{config_dir}/master.cf");
+        let mut problems = Vec::new();
+        for ent in ents {
+            let at_entry = format!("{master_cf}: line {}: service {}", ent.line, ent.ext_name);
+            let builtin = super::master_spawn::BUILTIN_DAEMONS.contains(&ent.command.as_str());
+            if !builtin && !std::path::Path::new(&ent.path).exists() {
+                problems.push(format!("{at_entry}: command {} does not exist", ent.path));
+                continue;
+            }
+            let check: fn(&mut MailConf) -> Result<(), ConfigError> = match ent.command.as_str() {
+                "postlogd" => crate::postlogd::check_params,
+                _ => continue,
+            };
+            let opts = match crate::server::dgram_server::parse_options(&ent.argv[1..]) {
+                Ok(o) => o,
+                Err(e) => {
+                    problems.push(format!("{at_entry}: {e}"));
+                    continue;
+                }
+            };
+            let mut conf = self.conf.clone();
+            conf.update("process_name", &ent.command);
+            for (name, value) in &opts.updates {
+                conf.update(name, value);
+            }
+            let result = mail_params_init(&mut conf).and_then(|_| check(&mut conf));
+            if let Err(e) = result {
+                let name = e.param_name().unwrap_or("");
+                let where_ = if opts.updates.iter().any(|(n, _)| n == name) {
+                    at_entry.clone()
+                } else if let Some((file, line)) = conf.origin(name) {
+                    format!("{file}, line {line}")
+                } else {
+                    at_entry.clone()
+                };
+                problems.push(format!("{where_}: {e}"));
+            }
+        }
+        problems
+    }
+}
+
+/// `error`, with the main.cf line of the parameter it is about.
+fn locate(conf: &MailConf, error: ConfigError) -> ConfigError {
+    match error.param_name().and_then(|n| conf.origin(n)) {
+        Some((path, line))
+            if !matches!(
+                error,
+                ConfigError::ExpansionLimit { .. } | ConfigError::Param { .. }
+            ) =>
+        {
+            ConfigError::At {
+                path: path.clone(),
+                line: *line,
+                inner: Box::new(error),
+            }
+        }
+        _ => error,
     }
 }
 

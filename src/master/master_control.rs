@@ -146,6 +146,10 @@ impl Master {
                 None if s.throttles > 0 => format!("no ({} times)", s.throttles),
                 None => "no".to_string(),
             };
+            let throttled = match &s.last_failure {
+                Some(why) if s.failures > 0 => format!("{throttled}; last failure: {why}"),
+                _ => throttled,
+            };
             let limit = if s.ent.max_proc == 0 {
                 "-".to_string()
             } else {

@@ -41,6 +41,15 @@ pub struct Service {
     pub throttles: u64,
     /// Children in a row that exited at once without taking any work.
     pub quick_exits: u32,
+    /// The children's stderr: the master's read end (non-blocking) and the
+    /// end every child gets as fd 2, so that a child's fatal text reaches
+    /// the master even when the child cannot log.
+    pub stderr: Option<(OwnedFd, OwnedFd)>,
+    /// The last fatal text a child wrote on stderr, not yet tied to a
+    /// failure.
+    pub captured: Option<String>,
+    /// Why the last child failed, for `postkit status` and `start`.
+    pub last_failure: Option<String>,
     /// How long a child may stay stopped (SIGSTOP) before it is replaced:
     /// the service's watchdog time.
     pub watchdog: std::time::Duration,
@@ -76,6 +85,16 @@ impl Service {
             failures: 0,
             throttles: 0,
             quick_exits: 0,
+            stderr: nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .ok()
+                .inspect(|(r, _)| {
+                    let _ = nix::fcntl::fcntl(
+                        r,
+                        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+                    );
+                }),
+            captured: None,
+            last_failure: None,
             watchdog: std::time::Duration::from_secs(
                 crate::server::dgram_server::DEFAULT_WATCHDOG as u64,
             ),
@@ -143,6 +162,43 @@ impl Master {
         for pid in s.procs.pids() {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGTERM);
             self.orphans.insert(pid, s.ent.path.clone());
+        }
+    }
+
+    /// What service `i`'s children wrote on stderr: fatal texts are kept as
+    /// the reason of the next failure, copied to the terminal under a
+    /// foreground master, and, when the log service is the one failing,
+    /// written into the log file directly (nobody else would log them).
+    pub(super) fn stderr_event(&mut self, i: usize) {
+        let s = &mut self.services[i];
+        let Some((r, _)) = &s.stderr else {
+            return;
+        };
+        let mut buf = [0u8; 8192];
+        let n = match nix::unistd::read(r, &mut buf) {
+            Ok(n) if n > 0 => n,
+            _ => return,
+        };
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        for line in text.lines() {
+            if self.opts.foreground {
+                eprintln!("{line}");
+            }
+            let Some(at) = line.find(": fatal: ").or_else(|| line.find(": panic: ")) else {
+                continue;
+            };
+            let reason = line[at + 2..].to_string();
+            let s = &mut self.services[i];
+            s.captured = Some(reason.clone());
+            if s.ent.command == "postlogd" {
+                crate::global::maillog_client::append_direct(
+                    &self.params,
+                    &format!(
+                        "warning: service {}: {} failed: {reason}",
+                        s.ent.ext_name, s.ent.command
+                    ),
+                );
+            }
         }
     }
 

@@ -48,12 +48,20 @@ impl Master {
             .args(&s.ent.argv[1..])
             .env_clear()
             .envs(self.child_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd.stdin(Stdio::null());
         if !self.opts.foreground {
-            cmd.stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-        } else {
-            cmd.stdin(Stdio::null());
+            cmd.stdout(Stdio::null());
+        }
+        // stderr to the master, which keeps fatal texts as failure reasons
+        // (and copies everything to its own stderr when in the foreground).
+        match s.stderr.as_ref().and_then(|(_, w)| w.try_clone().ok()) {
+            Some(w) => {
+                cmd.stderr(Stdio::from(w));
+            }
+            None if !self.opts.foreground => {
+                cmd.stderr(Stdio::null());
+            }
+            None => {}
         }
         let Some((_, child_end)) = &s.status else {
             return;
@@ -78,11 +86,9 @@ impl Master {
                 }
             }
             Err(e) => {
-                msg_warn!(
-                    "master_spawn: exec {}: {}",
-                    s.ent.path,
-                    crate::util::errno_text(&e)
-                );
+                let why = format!("exec {}: {}", s.ent.path, crate::util::errno_text(&e));
+                msg_warn!("master_spawn: {why}");
+                s.last_failure = Some(why);
                 s.failures += 1;
                 throttle(s, self.throttle_time);
             }
@@ -113,10 +119,10 @@ impl Master {
             };
             let child = s.procs.remove(pid).expect("child is known");
             let abnormal = match status {
-                WaitStatus::Exited(_, 0) => false,
+                WaitStatus::Exited(_, 0) => None,
                 WaitStatus::Exited(_, code) => {
                     msg_warn!("process {} pid {pid} exit status {code}", s.ent.path);
-                    true
+                    Some(format!("exit status {code}"))
                 }
                 WaitStatus::Signaled(_, sig, _) => {
                     msg_warn!(
@@ -124,11 +130,18 @@ impl Master {
                         s.ent.path,
                         sig as i32
                     );
-                    true
+                    Some(format!("killed by signal {}", sig as i32))
                 }
-                _ => false,
+                _ => None,
             };
-            if abnormal {
+            // The child's own words, when it wrote any, else how it ended.
+            let captured = s.captured.take();
+            let abnormal = abnormal.map(|how| captured.unwrap_or(how));
+            if child.killed_by_master {
+                s.last_failure = Some("stopped longer than its watchdog time; killed".into());
+                s.failures += 1;
+            } else if let Some(why) = abnormal {
+                s.last_failure = Some(why);
                 s.failures += 1;
                 if child.use_count == 0 && s.throttled_until.is_none() {
                     msg_warn!("{}: bad command startup -- throttling", s.ent.path);
@@ -144,6 +157,7 @@ impl Master {
                         s.ent.path,
                         s.quick_exits
                     );
+                    s.last_failure = Some("exited at once without taking any work".into());
                     s.failures += 1;
                     s.quick_exits = 0;
                     throttle(s, self.throttle_time);
@@ -195,6 +209,7 @@ impl Master {
                         nix::sys::signal::Signal::SIGKILL,
                     );
                     child.stopped_since = None;
+                    child.killed_by_master = true;
                 }
             }
         }

@@ -65,6 +65,9 @@ pub struct ChildProc {
     pub started: std::time::Instant,
     /// Since when the master has seen it stopped (SIGSTOP), if it is.
     pub stopped_since: Option<std::time::Instant>,
+    /// The master killed it (stopped too long): its death says nothing
+    /// about the command.
+    pub killed_by_master: bool,
 }
 
 /// What one message did.
@@ -118,6 +121,7 @@ impl ProcTable {
                 use_count: 0,
                 started: std::time::Instant::now(),
                 stopped_since: None,
+                killed_by_master: false,
             },
         ) && old.avail
         {

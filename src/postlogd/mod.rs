@@ -10,6 +10,9 @@
 use std::fs::File;
 use std::time::Duration;
 
+use crate::global::config_error::ConfigError;
+use crate::global::mail_conf::MailConf;
+use crate::global::mail_conf_types::{ParamType, TimeParam};
 use crate::global::maillog_client::{LogTarget, logwriter_fallback};
 use crate::server::dgram_server::{Ctx, DGRAM_BUF_SIZE, DgramServer};
 use crate::util::append_lines::{Appended, append_lines_locked};
@@ -216,10 +219,28 @@ fn forward_to_syslog(sys: &mut SyslogClient, data: &[u8]) {
     );
 }
 
+/// postlogd's own parameter, with Postfix's default and limits; `check`
+/// reads it with the same spec.
+pub const WATCHDOG_TIMEOUT: (&str, TimeParam) = (
+    "postlogd_watchdog_timeout",
+    TimeParam {
+        default: "10s",
+        min: 10,
+        max: 0,
+    },
+);
+
+/// Reads every parameter postlogd reads beyond the global ones, as it reads
+/// them (for `postkit check`).
+pub fn check_params(conf: &mut MailConf) -> Result<(), ConfigError> {
+    WATCHDOG_TIMEOUT.1.read(conf, WATCHDOG_TIMEOUT.0)?;
+    crate::server::dgram_server::check_params(conf)
+}
+
 /// Entry point, as `postlogd` started by a master.
 pub fn main(args: &[String]) -> i32 {
     DgramServer::new(Postlogd::default())
-        .time_param("postlogd_watchdog_timeout", "10s", 10, 0, |s, v| {
+        .param(WATCHDOG_TIMEOUT.0, WATCHDOG_TIMEOUT.1, |s, v| {
             s.watchdog = v
         })
         .pre_init(pre_init)

@@ -15,7 +15,8 @@ use super::printable::printable;
 #[derive(Default)]
 struct Outputs {
     tag: String,
-    stderr: bool,
+    /// The least level copied to standard error (None: nothing).
+    stderr: Option<Level>,
     syslog: Option<Box<dyn MsgOutput>>,
     postlog: Option<Box<dyn MsgOutput>>,
     verbose: u32,
@@ -25,7 +26,7 @@ struct Outputs {
 }
 
 thread_local! {
-    static OUT: RefCell<Outputs> = RefCell::new(Outputs { tag: "postkit".into(), stderr: true, ..Default::default() });
+    static OUT: RefCell<Outputs> = RefCell::new(Outputs { tag: "postkit".into(), stderr: Some(Level::Info), ..Default::default() });
 }
 
 /// The name every record carries, e.g. `postfix/postlogd`.
@@ -40,12 +41,18 @@ pub fn tag() -> String {
 
 /// Copies messages to standard error, or stops.
 pub fn set_stderr(on: bool) {
-    OUT.with(|o| o.borrow_mut().stderr = on);
+    OUT.with(|o| o.borrow_mut().stderr = on.then_some(Level::Info));
+}
+
+/// Copies messages of `level` and worse to standard error (a daemon's
+/// fatal text, for whoever holds its stderr: a master, a terminal).
+pub fn set_stderr_from(level: Level) {
+    OUT.with(|o| o.borrow_mut().stderr = Some(level));
 }
 
 /// Whether messages go to standard error.
 pub fn stderr_enabled() -> bool {
-    OUT.with(|o| o.borrow().stderr)
+    OUT.with(|o| o.borrow().stderr == Some(Level::Info))
 }
 
 /// Switches the output of `slot` on (with an output) or off.
@@ -100,7 +107,7 @@ pub fn log(level: Level, text: &str) {
             cap.push((level, text));
             return;
         }
-        if o.stderr {
+        if o.stderr.is_some_and(|least| level >= least) {
             let line = match level.word() {
                 Some(w) => format!("{}: {w}: {text}\n", o.tag),
                 None => format!("{}: {text}\n", o.tag),

@@ -18,7 +18,8 @@ use crate::util::msg;
 use crate::{msg_fatal, msg_info, msg_panic};
 
 use super::event_loop::{Hooks, Running};
-use super::{Ctx, DEFAULT_WATCHDOG, ServerOpt, parse_options};
+use super::{BATCH_LIMIT, Ctx, DEFAULT_WATCHDOG, ServerOpt, parse_options};
+use crate::global::mail_conf_types::ParamType;
 
 fn fatal(e: impl std::fmt::Display) -> ! {
     msg::fatal(e)
@@ -42,7 +43,10 @@ pub(super) fn start<S>(
     // 3-4. Logging from the environment, then main.cf.
     let argv0 = args.first().cloned().unwrap_or_else(process_name);
     let proc_name = argv0.rsplit('/').next().unwrap_or("").to_string();
-    msg::set_stderr(false);
+    // Fatal texts go to stderr always: the master captures them (a service
+    // that dies at start says why even when it cannot log), and under a
+    // foreground master they reach the terminal.
+    msg::set_stderr_from(msg::Level::Fatal);
     // The log service itself never logs through its own socket.
     let writer_only = server_opts
         .iter()
@@ -58,7 +62,9 @@ pub(super) fn start<S>(
     // 5. Options.
     let opts = parse_options(&args[1..]).unwrap_or_else(|err| {
         // Options before the bad one still count (-V among them).
-        msg::set_stderr(err.partial.stderr);
+        if err.partial.stderr {
+            msg::set_stderr(true);
+        }
         fatal(err)
     });
     if opts.stderr {
@@ -143,10 +149,10 @@ pub(super) fn start<S>(
     // Unless main.cf or -o says otherwise, a process that runs alone
     // (-l) takes up to 64; a member of a pool takes one at a time, so
     // that slow requests spread over the pool as in Postfix.
-    let explicit = ctx.conf.lookup("dgram_batch_limit").is_some();
-    let batch_limit = ctx
-        .conf
-        .get_int("dgram_batch_limit", 64, 1, 1024)
+    let explicit = ctx.conf.lookup(BATCH_LIMIT.0).is_some();
+    let batch_limit = BATCH_LIMIT
+        .1
+        .read(&mut ctx.conf, BATCH_LIMIT.0)
         .unwrap_or_else(|e| fatal(e)) as usize;
     let batch_limit = if explicit || opts.alone {
         batch_limit
@@ -187,7 +193,7 @@ pub(super) fn start<S>(
             log_fd,
             &ctx.params.myhostname,
             &tag,
-            msg::stderr_enabled(),
+            true,
         )
         .unwrap_or_else(|e| msg_panic!("{e}"));
     }

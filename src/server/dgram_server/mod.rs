@@ -41,6 +41,22 @@ use crate::global::mail_params::MailParams;
 pub use crate::global::mail_proto::DGRAM_BUF_SIZE;
 pub use options::{DaemonOptions, OptionError, parse_options};
 
+/// postkit's `dgram_batch_limit`: datagrams one recvmmsg() takes.
+pub const BATCH_LIMIT: (&str, IntParam) = (
+    "dgram_batch_limit",
+    IntParam {
+        default: 64,
+        min: 1,
+        max: 1024,
+    },
+);
+
+/// Reads the parameters the skeleton itself reads beyond the global ones,
+/// as it reads them (for `postkit check`).
+pub fn check_params(conf: &mut MailConf) -> Result<(), ConfigError> {
+    BATCH_LIMIT.1.read(conf, BATCH_LIMIT.0).map(|_| ())
+}
+
 /// Batches taken in one busy spell before the process reports idle and
 /// looks at its other descriptors (master gone, idle timer) again.
 pub const DRAIN_BATCHES: usize = 16;
