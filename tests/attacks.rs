@@ -127,8 +127,7 @@ impl Drop for Tmpfs {
 /// opened as root, not by reopening the file by name as mail_owner.
 #[test]
 fn full_file_system_as_root_is_reported_once_and_recovered() {
-    if !common::instance::root() {
-        eprintln!("needs root: skipped");
+    if !common::needs_root("full_file_system_as_root_is_reported_once_and_recovered") {
         return;
     }
     let _serial = one_at_a_time();
@@ -382,8 +381,7 @@ fn stopped_postlogd_is_replaced_after_its_watchdog_time() {
 /// every record is written, and the log says once that the lock was held.
 #[test]
 fn lock_held_on_the_log_by_another_user_does_not_stop_logging() {
-    if !common::instance::root() {
-        eprintln!("needs root: skipped");
+    if !common::needs_root("lock_held_on_the_log_by_another_user_does_not_stop_logging") {
         return;
     }
     let _serial = one_at_a_time();

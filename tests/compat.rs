@@ -23,10 +23,8 @@ fn ready(test: &str) -> bool {
             Ok("1"),
             "{test} needs root"
         );
-        eprintln!("{test}: skipped, needs root");
-        return false;
     }
-    true
+    common::needs_root(test)
 }
 
 /// A private Postfix instance (the one `postkit bench` uses), with

@@ -32,10 +32,6 @@ struct Pool {
     sock: UnixDatagram,
 }
 
-fn root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
 impl Pool {
     fn new(extra_main_cf: &str) -> Pool {
         let dir = tempfile::tempdir().unwrap();
@@ -482,8 +478,7 @@ fn missing_main_cf_is_logged_to_postlog_service() {
 /// process in a chroot at queue_directory.
 #[test]
 fn privilege_drop_and_chroot() {
-    if !root() {
-        eprintln!("privilege_drop_and_chroot: needs root, skipped");
+    if !common::needs_root("privilege_drop_and_chroot") {
         return;
     }
     let owner = nix::unistd::User::from_name("postfix").unwrap();
@@ -522,8 +517,7 @@ fn privilege_drop_and_chroot() {
 
 #[test]
 fn chroot_to_queue_directory() {
-    if !root() {
-        eprintln!("chroot_to_queue_directory: needs root, skipped");
+    if !common::needs_root("chroot_to_queue_directory") {
         return;
     }
     let pool = Pool::new("");

@@ -396,9 +396,15 @@ fn a_record_cut_short_is_removed_by_the_next_writer() {
     );
     let text = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 2, "{text}");
+    // The whole record, postlog's, and postlog's note of what it removed.
+    assert_eq!(lines.len(), 3, "{text}");
     assert!(lines[0].ends_with("whole"));
     assert!(lines[1].contains(" writer[") && lines[1].ends_with("straight into the file"));
+    assert!(
+        lines[2].contains(" writer[")
+            && lines[2].ends_with("removed 29 bytes of a record cut short by a writer that died"),
+        "{text}"
+    );
     // postlogd at its start.
     let cut = "Nov 24 10:00:00 host t[1]: cut aga";
     std::fs::write(&log, format!("{text}{cut}")).unwrap();

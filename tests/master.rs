@@ -8,7 +8,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::instance::{Instance, POSTLOG, alive, root};
+use common::instance::{Instance, POSTLOG, alive};
 
 #[test]
 fn spawns_on_demand_and_reports_status() {
@@ -290,7 +290,9 @@ fn control_command_start_and_stop() {
 /// daemon_directory, logs what both clients send.
 #[test]
 fn real_postfix_postlogd_under_postkit_master() {
-    if !common::have_postfix("real_postfix_postlogd_under_postkit_master") || !root() {
+    if !common::have_postfix("real_postfix_postlogd_under_postkit_master")
+        || !common::needs_root("real_postfix_postlogd_under_postkit_master")
+    {
         return;
     }
     let mut i = Instance::new(POSTLOG, "daemon_directory = /usr/lib/postfix/sbin\n");

@@ -29,15 +29,14 @@ fn postfix_user() -> Option<nix::unistd::User> {
             Ok("1"),
             "user postfix (mail_owner) is missing"
         );
-        eprintln!("no user postfix: skipped");
+        common::skip("(privilege tests)", "no user postfix");
     }
     user
 }
 
 #[test]
 fn unprivileged_chrooted_service_has_mail_owners_ids_only() {
-    if !root() {
-        eprintln!("needs root: skipped");
+    if !common::needs_root("unprivileged_chrooted_service_has_mail_owners_ids_only") {
         return;
     }
     let Some(owner) = postfix_user() else { return };
@@ -208,8 +207,7 @@ fn check_reports_wrong_modes_and_owners() {
 /// root's, mode 0600 (the master makes the socket as mail_owner instead).
 #[test]
 fn socket_swapped_for_a_symlink_after_bind_gives_root_nothing() {
-    if !root() {
-        eprintln!("needs root: skipped");
+    if !common::needs_root("socket_swapped_for_a_symlink_after_bind_gives_root_nothing") {
         return;
     }
     let Some(owner) = postfix_user() else { return };
@@ -254,8 +252,7 @@ fn socket_swapped_for_a_symlink_after_bind_gives_root_nothing() {
 /// file's lock), never the pid the file names.
 #[test]
 fn stop_as_root_signals_only_the_proven_master() {
-    if !root() {
-        eprintln!("needs root: skipped");
+    if !common::needs_root("stop_as_root_signals_only_the_proven_master") {
         return;
     }
     let mut i = Instance::new(POSTLOG, "");
@@ -328,8 +325,7 @@ fn maillog_file_outside_its_prefix_by_dot_dot_is_refused() {
 /// it.
 #[test]
 fn log_file_planted_by_another_user_is_refused() {
-    if !root() {
-        eprintln!("needs root: skipped");
+    if !common::needs_root("log_file_planted_by_another_user_is_refused") {
         return;
     }
     let mut i = Instance::new(POSTLOG, "");

@@ -38,7 +38,7 @@ pub fn have_postfix(test: &str) -> bool {
                 "{test}: real Postfix is required (POSTKIT_REQUIRE_POSTFIX=1) but not installed"
             );
         }
-        eprintln!("{test}: skipped, real Postfix is not installed");
+        skip(test, "real Postfix is not installed");
     }
     ok
 }
@@ -112,4 +112,32 @@ pub fn run(cmd: &mut Command) -> Outcome {
             .collect(),
         status: out.status.code().unwrap_or(-1),
     }
+}
+
+/// Records that `test` did not run, and why: on stderr, and as a line
+/// `NAME: WHY` in the file `POSTKIT_SKIP_LOG` names, which the test script
+/// counts and names (libtest has no run-time skip: such a test would
+/// otherwise pass as "ok" without having run).
+pub fn skip(test: &str, why: &str) {
+    eprintln!("SKIPPED {test}: {why}");
+    if let Some(path) = std::env::var_os("POSTKIT_SKIP_LOG") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            // One write, so that tests skipping at once do not interleave.
+            let _ = f.write_all(format!("{test}: {why}\n").as_bytes());
+        }
+    }
+}
+
+/// Whether this runs as root; if not, `test` is recorded as skipped.
+pub fn needs_root(test: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    skip(test, "needs root");
+    false
 }

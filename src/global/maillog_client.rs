@@ -171,6 +171,10 @@ pub fn logwriter_fallback(target: LogTarget) -> Fallback {
         }
         // Under the writers' lock, after removing a line that a killed
         // postlogd may have cut short (records are at most DGRAM_BUF_SIZE bytes).
+        let header_end = rec
+            .windows(3)
+            .position(|w| w == b"]: ")
+            .map_or(0, |i| i + 3);
         let append = |f: &std::fs::File| {
             let a = crate::util::append_lines::append_lines_locked(
                 f,
@@ -178,6 +182,20 @@ pub fn logwriter_fallback(target: LogTarget) -> Fallback {
                 super::mail_proto::DGRAM_BUF_SIZE,
                 None,
             );
+            // A cut record this writer removed is said, as postlogd says it.
+            if let Some(cut) = a.removed {
+                let mut note = rec[..header_end].to_vec();
+                note.extend_from_slice(
+                    format!("warning: logfile '{path}': removed {cut} bytes of a record cut short by a writer that died\n")
+                        .as_bytes(),
+                );
+                let _ = crate::util::append_lines::append_lines_locked(
+                    f,
+                    &note,
+                    super::mail_proto::DGRAM_BUF_SIZE,
+                    None,
+                );
+            }
             (a.written, a.error.map(|e| crate::util::errno_text(&e)))
         };
         let (written, why) = match &target {
