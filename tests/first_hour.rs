@@ -239,3 +239,29 @@ fn the_example_service_started_by_hand_prints_its_recipe() {
         "{err}"
     );
 }
+
+/// A configuration first run by root, then started by another user: the
+/// start fails with the real reason on the terminal, not "see the log".
+#[test]
+fn start_by_another_user_after_root_says_the_real_reason() {
+    if !common::needs_root("start_by_another_user_after_root_says_the_real_reason") {
+        return;
+    }
+    let i = Instance::new(POSTLOG, "");
+    let (code, _, err) = i.ctl("start");
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = i.ctl("stop");
+    assert_eq!(code, 0, "{err}");
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(common::postkit())
+        .arg("-c")
+        .arg(i.path())
+        .arg("start")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("Permission denied"), "{err}");
+    assert!(!err.contains("see the log"), "{err}");
+}
