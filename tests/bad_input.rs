@@ -262,16 +262,8 @@ fn start_with_too_few_descriptors_for_its_services_fails_with_the_reason() {
         master_cf.push_str(&format!("svc{n} unix-dgram n n n - 1 skeleton_probe\n"));
     }
     let i = Instance::new(&master_cf, "");
-    let out = std::process::Command::new("prlimit")
-        .args(["--nofile=48:48", "--"])
-        .arg(common::postkit())
-        .arg("-c")
-        .arg(i.path())
-        .arg("start")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
+    let (code, _, err) = i.ctl_with(&["prlimit", "--nofile=48:48", "--"], "start");
+    assert_ne!(code, 0, "{err}");
     assert!(err.contains("Too many open files"), "{err}");
     assert!(!err.contains("is running"), "{err}");
     assert!(

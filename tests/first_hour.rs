@@ -252,16 +252,16 @@ fn start_by_another_user_after_root_says_the_real_reason() {
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = i.ctl("stop");
     assert_eq!(code, 0, "{err}");
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(common::postkit())
-        .arg("-c")
-        .arg(i.path())
-        .arg("start")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
+    let (code, _, err) = i.ctl_with(
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ],
+        "start",
+    );
+    assert_ne!(code, 0, "{err}");
     assert!(err.contains("Permission denied"), "{err}");
     assert!(!err.contains("see the log"), "{err}");
 }

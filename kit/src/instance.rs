@@ -144,8 +144,23 @@ impl Instance {
         }
     }
 
+    /// `postkit -c DIR COMMAND`: exit status, stdout, stderr.
     pub fn ctl(&self, command: &str) -> (i32, String, String) {
-        let out = Command::new(crate::postkit_exe())
+        self.ctl_with(&[], command)
+    }
+
+    /// The same behind `prefix`, a command that execs the rest (`prlimit
+    /// --nofile=N --`, `setpriv --reuid=...`).
+    pub fn ctl_with(&self, prefix: &[&str], command: &str) -> (i32, String, String) {
+        let mut cmd = match prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(crate::postkit_exe());
+                c
+            }
+            None => Command::new(crate::postkit_exe()),
+        };
+        let out = cmd
             .arg("-c")
             .arg(self.path())
             .arg(command)
