@@ -9,6 +9,8 @@ control:
                       default configuration to config_dir if it has no main.cf)
   start               run the master in the background
   stop | reload       stop it, or make it re-read main.cf and master.cf
+  restart | upgrade   re-execute the master in place (upgrade: the program now
+                      on disk), keeping every socket and running service
   status              each service's processes, busy/idle, spawns, throttles
   check               validate main.cf, master.cf and the queue directories
   logrotate           rotate maillog_file
@@ -76,7 +78,8 @@ pub fn dispatch(args: &[String]) -> i32 {
             v.extend(rest[1..].iter().cloned());
             crate::postlogd::main(&v)
         }
-        "start" | "start-fg" | "stop" | "reload" | "status" | "check" | "logrotate" => {
+        "start" | "start-fg" | "stop" | "reload" | "restart" | "upgrade" | "status" | "check"
+        | "logrotate" => {
             let dir = config_dir.unwrap_or_else(crate::global::mail_conf::config_dir_from_env);
             crate::control::run(&dir, command, &rest[1..])
         }

@@ -81,7 +81,12 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
         Ok(mc) => mc,
         // A running master can still be asked, reloaded or stopped: the
         // operator may be fixing the very main.cf that is broken.
-        Err(e) if matches!(command, "stop" | "status" | "reload") => {
+        Err(e)
+            if matches!(
+                command,
+                "stop" | "status" | "reload" | "restart" | "upgrade"
+            ) =>
+        {
             return match lenient_queue_directory(config_dir) {
                 Some(q) => {
                     msg::warn(&format!("{e}; going on with queue_directory {q}"));
@@ -111,13 +116,22 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
             Err(e) => return fail(&e),
         }
     }
-    let state = master_state(&params.queue_directory);
+    // `check` looks at files only: it never asks a master (a master that
+    // runs `check` before an upgrade in place would be asking itself).
+    let state = if command == "check" {
+        MasterState::NotRunning
+    } else {
+        master_state(&params.queue_directory)
+    };
     // Only a proven postkit master is ever signalled or asked.
     let running = match (&state, command) {
         (MasterState::Unproven(why), "start" | "start-fg") => {
             return fail(format!("the mail system is already running: {why}"));
         }
-        (MasterState::Unproven(why), "stop" | "reload" | "status" | "logrotate") => {
+        (
+            MasterState::Unproven(why),
+            "stop" | "reload" | "status" | "logrotate" | "restart" | "upgrade",
+        ) => {
             return fail(why);
         }
         (MasterState::Postkit(pid), _) => Some(*pid),
@@ -219,13 +233,69 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
             }
             fail("daemon initialization failure -- see logs for details")
         }
-        "stop" | "reload" | "status" => {
+        "stop" | "reload" | "status" | "restart" | "upgrade" => {
             control_running(command, &params.queue_directory, &state, Some(params))
         }
         "check" => check::check(config_dir, &mc),
         "logrotate" => logrotate::logrotate(params, running),
         other => fail(format!("unknown command: {other}")),
     }
+}
+
+/// The number after `execs` in the status report's first line.
+fn execs_of(report: &str) -> Option<u32> {
+    let first = report.lines().next()?;
+    let (_, rest) = first.split_once(" execs ")?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+/// Asks master `pid` to re-execute itself (SIGUSR2) and waits until it
+/// answers as its successor, or says in the log why it could not.
+fn restart_in_place(
+    queue_directory: &str,
+    pid: i32,
+    params: Option<&crate::global::mail_params::MailParams>,
+) -> i32 {
+    let Some(before) = query(queue_directory, "status")
+        .ok()
+        .and_then(|r| execs_of(&r))
+    else {
+        return fail("cannot ask the master");
+    };
+    let log = params.map(|p| p.maillog_file.clone()).unwrap_or_default();
+    let log_start = std::fs::metadata(&log).map_or(0, |m| m.len() as usize);
+    let _ = kill(Pid::from_raw(pid), Signal::SIGUSR2);
+    let failure_tag = format!("master[{pid}]: warning: upgrade failed: ");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        if let Some(now) = query(queue_directory, "status")
+            .ok()
+            .and_then(|r| execs_of(&r))
+            && now > before
+        {
+            say(format!(
+                "the mail system is running: PID: {pid} (restarted in place)"
+            ));
+            return 0;
+        }
+        let text = std::fs::read(&log).unwrap_or_default();
+        if let Some(line) = text
+            .get(log_start..)
+            .map(String::from_utf8_lossy)
+            .and_then(|t| {
+                t.lines()
+                    .find(|l| l.contains(&failure_tag))
+                    .map(str::to_string)
+            })
+        {
+            let why = line
+                .split_once("upgrade failed: ")
+                .map_or(line.as_str(), |(_, w)| w);
+            return fail(format!("the master did not restart: {why}"));
+        }
+    }
+    fail("the master did not restart within 30 seconds; see the log")
 }
 
 /// The services the master counts failures for, with their last reason.
@@ -309,6 +379,20 @@ fn control_running(
             }
             let _ = kill(Pid::from_raw(pid), Signal::SIGHUP);
             0
+        }
+        "restart" | "upgrade" => {
+            let Some(pid) = running else {
+                return fail("the mail system is not running");
+            };
+            let what = if command == "upgrade" {
+                "upgrading the mail system in place (the master re-executes the program on disk)"
+            } else {
+                "restarting the mail system in place"
+            };
+            say(format!(
+                "{what} (master PID {pid}); sockets and running services are kept"
+            ));
+            restart_in_place(queue_directory, pid, params)
         }
         "status" => {
             let Some(_) = running else {

@@ -25,6 +25,7 @@ use crate::{msg_fatal, msg_info, msg_warn};
 
 use super::master_conf::{MasterConf, child_environment};
 use super::master_control::ControlSocket;
+use super::master_handover::{HANDOVER_ENV, Handover};
 use super::master_queue::{
     PID_FILE, lock_pid_file, make_queue_dirs, owner_ids, running_master, set_dir_owner_mode,
 };
@@ -118,8 +119,13 @@ pub struct Master {
     /// When the children were last looked at for being stopped.
     pub(super) last_supervision: Instant,
     started: Instant,
-    _pid_lock: std::fs::File,
-    _data_lock: Option<std::fs::File>,
+    /// The pid file, locked for as long as this master (and the programs it
+    /// re-executes for an upgrade) runs.
+    pub(super) pid_lock: std::fs::File,
+    /// data_directory's lock file.
+    pub(super) data_lock: Option<std::fs::File>,
+    /// Upgrades and restarts in place so far.
+    pub(super) execs: u32,
 }
 
 impl Master {
@@ -164,8 +170,27 @@ impl Master {
                 crate::util::errno_text(&e)
             );
         }
-        let pid_lock = lock_pid_file(PID_FILE).unwrap_or_else(|e| msg::fatal(&e));
-        let data_lock = if params.data_directory.is_empty() {
+        // A master that replaced this process's previous program (restart,
+        // upgrade) takes over its locks, sockets and children.
+        let mut handover = std::env::var(HANDOVER_ENV).ok().map(|t| {
+            crate::util::safe_env::remove_var(HANDOVER_ENV);
+            Handover::parse(&t)
+        });
+        let inherited_lock = handover
+            .as_mut()
+            .and_then(|h| h.pid_lock.take())
+            .map(std::fs::File::from);
+        let pid_lock = match inherited_lock {
+            Some(f) => f,
+            None => lock_pid_file(PID_FILE).unwrap_or_else(|e| msg::fatal(&e)),
+        };
+        let inherited_data_lock = handover
+            .as_mut()
+            .and_then(|h| h.data_lock.take())
+            .map(std::fs::File::from);
+        let data_lock = if let Some(f) = inherited_data_lock {
+            Some(f)
+        } else if params.data_directory.is_empty() {
             None
         } else {
             let data = std::path::Path::new(&params.data_directory);
@@ -183,9 +208,19 @@ impl Master {
         if !nix::unistd::geteuid().is_root() {
             msg_warn!("not running as root: privilege separation (-u, chroot) is not in effect");
         }
-        let flow = nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
-            .unwrap_or_else(|e| msg_fatal!("master_flow_init: pipe: {}", crate::util::nix_text(e)));
-        let control = ControlSocket::bind();
+        let flow = match handover.as_mut().and_then(|h| h.flow.take()) {
+            Some(flow) => flow,
+            None => {
+                nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
+                    .unwrap_or_else(|e| {
+                        msg_fatal!("master_flow_init: pipe: {}", crate::util::nix_text(e))
+                    })
+            }
+        };
+        let control = match handover.as_mut().and_then(|h| h.control.take()) {
+            Some(fd) => ControlSocket::adopt(fd),
+            None => ControlSocket::bind(),
+        };
         let signals = Signals::install().unwrap_or_else(|e| msg_fatal!("signals: {e}"));
         let mut master = Master {
             child_env: child_environment(&params.import_environment),
@@ -207,22 +242,48 @@ impl Master {
             postlogd_watchdog: mc.postlogd_watchdog,
             last_supervision: Instant::now(),
             started: Instant::now(),
-            _pid_lock: pid_lock,
-            _data_lock: data_lock,
+            pid_lock,
+            data_lock,
+            execs: handover.as_ref().map_or(0, |h| h.execs),
         };
+        if let Some(h) = &handover {
+            master.generation = h.generation;
+        }
         let ents = master.read_master_cf(&mc).unwrap_or_else(|e| {
             master.fd_reserve.clear();
             msg::fatal(&e)
         });
         // At start every endpoint must be made: a master that runs without
         // some of its services would say "running" and serve half.
+        let mut inherited = handover.map(|h| h.services).unwrap_or_default();
         for ent in ents {
-            master.add_service(ent, true);
+            match inherited.remove(&(ent.kind.name().to_string(), ent.name.clone())) {
+                Some(state) => master.adopt_service(ent, state),
+                None => master.add_service(ent, true),
+            }
         }
+        // Services the new master.cf no longer has: their children go.
+        for (_, state) in inherited {
+            for (pid, ..) in state.procs {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+                master
+                    .orphans
+                    .insert(pid, "(removed by the upgrade)".into());
+            }
+        }
+        // Children that ended while the program was being replaced.
+        master.reap();
         master.fd_reserve.clear();
         maillog_client::with_postlog(|p| p.use_socket());
-        master.control.publish();
-        msg_info!("daemon started -- version {VERSION}, configuration {config_dir}");
+        if master.execs == 0 {
+            master.control.publish();
+            msg_info!("daemon started -- version {VERSION}, configuration {config_dir}");
+        } else {
+            msg_info!("daemon restarted in place -- version {VERSION}, configuration {config_dir}");
+        }
         msg::set_stderr(master.opts.stderr);
         master.main_loop(signals)
     }
@@ -308,6 +369,10 @@ impl Master {
             }
             if signals.take_hup() {
                 self.reload();
+                continue;
+            }
+            if signals.take_usr2() {
+                self.upgrade();
                 continue;
             }
             if result.is_ok() {

@@ -49,6 +49,16 @@ impl ControlSocket {
         ControlSocket { listener, temp }
     }
 
+    /// The socket a previous program of this process left in place.
+    pub fn adopt(fd: std::os::fd::OwnedFd) -> ControlSocket {
+        let listener = UnixListener::from(fd);
+        let _ = listener.set_nonblocking(true);
+        ControlSocket {
+            listener,
+            temp: String::new(),
+        }
+    }
+
     /// Puts the socket in place: from now on the master answers.
     pub fn publish(&self) {
         if let Err(e) = std::fs::rename(&self.temp, CONTROL_SOCKET) {
@@ -122,9 +132,10 @@ impl Master {
     /// One line per service, with the counts `postkit status` shows.
     pub(super) fn status_report(&self) -> String {
         let mut out = format!(
-            "master pid {} {VERSION} configuration {}\n{:<20} {:<10} {:>5} {:>6} {:>5} {:>5} {:>7} {:>8}  {}\n",
+            "master pid {} {VERSION} configuration {} execs {}\n{:<20} {:<10} {:>5} {:>6} {:>5} {:>5} {:>7} {:>8}  {}\n",
             std::process::id(),
             self.config_dir,
+            self.execs,
             "service",
             "type",
             "limit",

@@ -74,6 +74,15 @@ impl Service {
             ListenError::Unsupported(t) => ServiceError::Unsupported(t),
             ListenError::Failed(t) => ServiceError::Endpoint(t),
         })?;
+        let mut s = Service::with_endpoint(ent, listen);
+        s.new_status_channel().map_err(ServiceError::Channel)?;
+        Ok(s)
+    }
+
+    /// A service over an endpoint that exists already (bound now, or
+    /// handed over by the master this one replaced), without a status
+    /// channel yet.
+    pub fn with_endpoint(ent: MasterEnt, listen: Vec<OwnedFd>) -> Service {
         let mut s = Service {
             next_wakeup: None,
             ent,
@@ -100,8 +109,7 @@ impl Service {
             ),
         };
         s.arm_wakeup();
-        s.new_status_channel().map_err(ServiceError::Channel)?;
-        Ok(s)
+        s
     }
 
     /// Its children, busy or idle.
@@ -153,6 +161,36 @@ impl Master {
             }
             Err(ServiceError::Endpoint(e) | ServiceError::Unsupported(e)) => msg_warn!("{e}"),
         }
+    }
+
+    /// Takes over a service the program this process ran before handed
+    /// over: its sockets, its status channel and its children, which carry
+    /// on; the entry is the new master.cf's, as on a reload.
+    pub(super) fn adopt_service(
+        &mut self,
+        ent: MasterEnt,
+        state: super::master_handover::ServiceState,
+    ) {
+        let mut s = Service::with_endpoint(ent, state.listen);
+        s.watchdog = self.watchdog_of(&s.ent);
+        (s.spawns, s.failures, s.throttles) = state.counts;
+        if state.stderr.is_some() {
+            s.stderr = state.stderr;
+        }
+        match state.status {
+            Some(status) => {
+                s.status = Some(status);
+                for (pid, generation, avail, use_count) in state.procs {
+                    s.procs.restore(pid, generation, avail, use_count);
+                }
+            }
+            None => {
+                if let Err(e) = s.new_status_channel() {
+                    msg_fatal!("{e}");
+                }
+            }
+        }
+        self.services.push(s);
     }
 
     /// Removes service `i`: its children get SIGTERM and are reaped as

@@ -1,4 +1,5 @@
-//! The master's signals (Postfix's master_sig): SIGHUP reloads, SIGCHLD
+//! The master's signals (Postfix's master_sig): SIGHUP reloads, SIGUSR2
+//! restarts or upgrades in place (postkit's, as nginx's binary upgrade), SIGCHLD
 //! reaps, SIGTERM, SIGINT and SIGQUIT terminate.  Handlers only set flags
 //! and write to a self-pipe that the event loop polls, so everything else
 //! happens in the loop, outside signal context.
@@ -22,6 +23,7 @@ use super::master_ent::ServType;
 /// What the signal handlers tell the event loop.
 pub struct Signals {
     hup: Arc<AtomicBool>,
+    usr2: Arc<AtomicBool>,
     chld: Arc<AtomicBool>,
     term: Arc<AtomicBool>,
     term_signal: Arc<AtomicUsize>,
@@ -42,6 +44,7 @@ impl Signals {
             .map_err(|e| e.to_string())?;
         let signals = Signals {
             hup: Arc::default(),
+            usr2: Arc::default(),
             chld: Arc::default(),
             term: Arc::default(),
             term_signal: Arc::default(),
@@ -57,6 +60,8 @@ impl Signals {
         };
         flag(signal_hook::consts::SIGHUP, &signals.hup)?;
         wake_on(signal_hook::consts::SIGHUP)?;
+        flag(signal_hook::consts::SIGUSR2, &signals.usr2)?;
+        wake_on(signal_hook::consts::SIGUSR2)?;
         flag(signal_hook::consts::SIGCHLD, &signals.chld)?;
         wake_on(signal_hook::consts::SIGCHLD)?;
         for sig in [
@@ -89,6 +94,11 @@ impl Signals {
     /// Whether a child ended since the last call.
     pub fn take_chld(&self) -> bool {
         self.chld.swap(false, Ordering::SeqCst)
+    }
+
+    /// Whether a restart or upgrade in place was asked for (SIGUSR2).
+    pub fn take_usr2(&self) -> bool {
+        self.usr2.swap(false, Ordering::SeqCst)
     }
 
     /// Whether a reload was asked for since the last call.

@@ -144,6 +144,24 @@ impl ProcTable {
         self.children.contains_key(&pid)
     }
 
+    /// Puts back a child a previous master of this process knew (after an
+    /// upgrade in place).
+    pub fn restore(&mut self, pid: i32, generation: u32, avail: bool, use_count: u64) {
+        self.add(pid, generation);
+        if let Some(c) = self.children.get_mut(&pid) {
+            c.use_count = use_count;
+            if !avail {
+                c.avail = false;
+                self.avail -= 1;
+            }
+        }
+    }
+
+    /// The children and what the table knows of each.
+    pub fn entries(&self) -> impl Iterator<Item = (i32, &ChildProc)> + '_ {
+        self.children.iter().map(|(pid, c)| (*pid, c))
+    }
+
     /// The children, for the master's checks on them.
     pub fn children_mut(&mut self) -> impl Iterator<Item = (i32, &mut ChildProc)> + '_ {
         self.children.iter_mut().map(|(pid, c)| (*pid, c))

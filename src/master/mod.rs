@@ -6,7 +6,8 @@
 //! `spawn_fds` (descriptors in the child), `master_status` (the status
 //! channel), `master_wakeup` (wakeup timers), `master_sig` (signals, stop),
 //! `master_queue` (queue directories, the pid lock) and `master_control`
-//! (postkit's control socket and status report).
+//! (postkit's control socket and status report), `master_handover`
+//! (restart and upgrade in place, sockets and children kept).
 
 // As Postfix's src/master/master.c: the daemon itself.
 #[allow(clippy::module_inception)]
@@ -15,6 +16,7 @@ pub mod master_avail;
 pub mod master_conf;
 pub mod master_control;
 pub mod master_ent;
+pub mod master_handover;
 pub mod master_listen;
 pub mod master_queue;
 pub mod master_service;

@@ -1,5 +1,6 @@
 //! Taking ownership of the descriptors a master hands its children (3, 4, 5
-//! and 6 on), the one place where raw descriptor numbers become owned
+//! and 6 on) and those a master hands the program it re-executes for an
+//! upgrade: the one place where raw descriptor numbers become owned
 //! objects.
 
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -12,9 +13,10 @@ pub fn inherited(fd: i32) -> Option<OwnedFd> {
     if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
         return None;
     }
-    // SAFETY: the descriptor is open (checked above) and, by the master/child
-    // protocol, descriptors 3 to 6+N-1 belong to the skeleton alone; each is
-    // claimed once, at start-up, before anything else could open them.
+    // SAFETY: the descriptor is open (checked above) and, by the protocol
+    // that passed it (the master/child protocol's descriptors 3 to 6+N-1,
+    // or the numbers a master's hand-over names), it belongs to the caller
+    // alone; each is claimed once, at start-up, so nobody else owns it.
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 

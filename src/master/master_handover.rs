@@ -1,0 +1,280 @@
+//! Restart and upgrade in place (no Postfix counterpart): on SIGUSR2 the
+//! master re-executes its program (the binary now on disk: an upgrade;
+//! the same one: a restart) in the same process, handing over every
+//! listening socket, the status channels of its running children and what
+//! it knows of them.  The process id stays, so the children stay its
+//! children; no socket is closed, even for a moment, so nothing a sender
+//! hands over in the meantime is refused or lost; the new master reads
+//! main.cf and master.cf as a reload does.
+//!
+//! Before it gives itself up, the master runs the new program's `check`
+//! on the configuration: a binary that does not run, or a configuration it
+//! refuses, leaves the running master in place, and the reason in the log.
+//! What is handed over travels in one environment variable; the
+//! descriptors by inheritance, close-on-exec cleared for the exec only.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+
+use crate::server::fds;
+use crate::{msg_info, msg_warn};
+
+use super::master::Master;
+
+/// The variable that carries the hand-over to the new program.
+pub const HANDOVER_ENV: &str = "POSTKIT_HANDOVER";
+
+/// One service as the previous master left it.
+#[derive(Debug, Default)]
+pub struct ServiceState {
+    /// Its listening sockets.
+    pub listen: Vec<OwnedFd>,
+    /// The master's and the children's ends of its status channel.
+    pub status: Option<(OwnedFd, OwnedFd)>,
+    /// The read and write ends of its children's stderr.
+    pub stderr: Option<(OwnedFd, OwnedFd)>,
+    /// spawns, failures, throttles.
+    pub counts: (u64, u64, u64),
+    /// Its children: pid, generation, idle, AVAIL records seen.
+    pub procs: Vec<(i32, u32, bool, u64)>,
+}
+
+/// What a master receives from the one it replaces.
+#[derive(Debug, Default)]
+pub struct Handover {
+    /// Upgrades and restarts so far.
+    pub execs: u32,
+    /// The last generation given to a child.
+    pub generation: u32,
+    /// The flow-token pipe.
+    pub flow: Option<(OwnedFd, OwnedFd)>,
+    /// The control socket, in place.
+    pub control: Option<OwnedFd>,
+    /// The pid file, locked.
+    pub pid_lock: Option<OwnedFd>,
+    /// data_directory's lock file, if any.
+    pub data_lock: Option<OwnedFd>,
+    /// The services, by (type name, endpoint).
+    pub services: HashMap<(String, String), ServiceState>,
+}
+
+/// Claims inherited descriptor `fd`, close-on-exec again.
+fn claim(fd: &str) -> Option<OwnedFd> {
+    let fd = fd.parse::<RawFd>().ok()?;
+    let owned = fds::inherited(fd)?;
+    fds::close_on_exec(&owned);
+    Some(owned)
+}
+
+fn claim_pair(text: &str) -> Option<(OwnedFd, OwnedFd)> {
+    let (a, b) = text.split_once(',')?;
+    Some((claim(a)?, claim(b)?))
+}
+
+impl Handover {
+    /// Reads the hand-over text; descriptors it names are claimed.
+    pub fn parse(text: &str) -> Handover {
+        let mut h = Handover::default();
+        for line in text.lines() {
+            let mut words = line.split(' ');
+            match words.next() {
+                Some("execs") => h.execs = words.next().and_then(|w| w.parse().ok()).unwrap_or(0),
+                Some("generation") => {
+                    h.generation = words.next().and_then(|w| w.parse().ok()).unwrap_or(0)
+                }
+                Some("flow") => h.flow = words.next().and_then(claim_pair),
+                Some("control") => h.control = words.next().and_then(claim),
+                Some("pidlock") => h.pid_lock = words.next().and_then(claim),
+                Some("datalock") => h.data_lock = words.next().and_then(claim),
+                Some("service") => {
+                    let (Some(kind), Some(name)) = (words.next(), words.next()) else {
+                        continue;
+                    };
+                    let mut s = ServiceState::default();
+                    for field in words {
+                        let Some((key, value)) = field.split_once('=') else {
+                            continue;
+                        };
+                        match key {
+                            "listen" => {
+                                s.listen = value.split(',').filter_map(claim).collect();
+                            }
+                            "status" => s.status = claim_pair(value),
+                            "stderr" => s.stderr = claim_pair(value),
+                            "counts" => {
+                                let n: Vec<u64> =
+                                    value.split(',').filter_map(|v| v.parse().ok()).collect();
+                                if let [a, b, c] = n[..] {
+                                    s.counts = (a, b, c);
+                                }
+                            }
+                            "procs" => {
+                                s.procs = value
+                                    .split(',')
+                                    .filter_map(|p| {
+                                        let f: Vec<&str> = p.split(':').collect();
+                                        Some((
+                                            f.first()?.parse().ok()?,
+                                            f.get(1)?.parse().ok()?,
+                                            *f.get(2)? == "1",
+                                            f.get(3)?.parse().ok()?,
+                                        ))
+                                    })
+                                    .collect();
+                            }
+                            _ => {}
+                        }
+                    }
+                    h.services.insert((kind.to_string(), name.to_string()), s);
+                }
+                _ => {}
+            }
+        }
+        h
+    }
+}
+
+/// Sets or clears close-on-exec on each of `fds`.
+fn set_cloexec(fds: &[BorrowedFd<'_>], on: bool) {
+    let flag = if on {
+        nix::fcntl::FdFlag::FD_CLOEXEC
+    } else {
+        nix::fcntl::FdFlag::empty()
+    };
+    for fd in fds {
+        let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(flag));
+    }
+}
+
+impl Master {
+    /// SIGUSR2: re-executes the program in place, handing everything over.
+    /// Returns only when the new program cannot take over.
+    pub(super) fn upgrade(&mut self) {
+        msg_info!("upgrade: checking {} with the new program", self.config_dir);
+        let check = std::process::Command::new(&self.exe)
+            .args(["-c", &self.config_dir, "check"])
+            .env_remove(HANDOVER_ENV)
+            .output();
+        match check {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => {
+                let why = String::from_utf8_lossy(&out.stderr);
+                let why = why
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                msg_warn!(
+                    "upgrade failed: {} -c {} check: {why}; this master keeps running",
+                    self.exe.display(),
+                    self.config_dir
+                );
+                return;
+            }
+            Err(e) => {
+                msg_warn!(
+                    "upgrade failed: cannot run {}: {}; this master keeps running",
+                    self.exe.display(),
+                    crate::util::errno_text(&e)
+                );
+                return;
+            }
+        }
+        let text = self.handover_text();
+        let fds = self.handed_fds();
+        set_cloexec(&fds, false);
+        let mut cmd = std::process::Command::new(&self.exe);
+        cmd.args(["master", "-c", &self.config_dir]);
+        if self.opts.foreground {
+            cmd.arg("-d");
+        }
+        for _ in 0..self.opts.verbose {
+            cmd.arg("-v");
+        }
+        if self.opts.stderr {
+            cmd.arg("-V");
+        }
+        cmd.env(HANDOVER_ENV, &text);
+        msg_info!("upgrade: executing {}", self.exe.display());
+        let e = cmd.exec();
+        // Still here: the exec failed, and this master goes on.
+        set_cloexec(&fds, true);
+        msg_warn!(
+            "upgrade failed: exec {}: {}; this master keeps running",
+            self.exe.display(),
+            crate::util::errno_text(&e)
+        );
+    }
+
+    /// Every descriptor the new program takes over.
+    fn handed_fds(&self) -> Vec<BorrowedFd<'_>> {
+        let mut fds = vec![
+            self.flow.0.as_fd(),
+            self.flow.1.as_fd(),
+            self.control.listener.as_fd(),
+            self.pid_lock.as_fd(),
+        ];
+        fds.extend(self.data_lock.as_ref().map(|d| d.as_fd()));
+        for s in &self.services {
+            fds.extend(s.listen.iter().map(|l| l.as_fd()));
+            for (a, b) in [&s.status, &s.stderr].into_iter().flatten() {
+                fds.extend([a.as_fd(), b.as_fd()]);
+            }
+        }
+        fds
+    }
+
+    /// The hand-over, as `Handover::parse` reads it.
+    fn handover_text(&self) -> String {
+        let n = |fd: &dyn AsRawFd| fd.as_raw_fd().to_string();
+        let mut text = format!(
+            "execs {}\ngeneration {}\nflow {},{}\ncontrol {}\npidlock {}\n",
+            self.execs + 1,
+            self.generation,
+            n(&self.flow.0),
+            n(&self.flow.1),
+            n(&self.control.listener),
+            n(&self.pid_lock),
+        );
+        if let Some(d) = &self.data_lock {
+            text.push_str(&format!("datalock {}\n", n(d)));
+        }
+        for s in &self.services {
+            let listen: Vec<String> = s.listen.iter().map(|l| n(l)).collect();
+            let mut line = format!(
+                "service {} {} listen={} counts={},{},{}",
+                s.ent.kind.name(),
+                s.ent.name,
+                listen.join(","),
+                s.spawns,
+                s.failures,
+                s.throttles
+            );
+            if let Some((m, c)) = &s.status {
+                line.push_str(&format!(" status={},{}", n(m), n(c)));
+            }
+            if let Some((r, w)) = &s.stderr {
+                line.push_str(&format!(" stderr={},{}", n(r), n(w)));
+            }
+            let procs: Vec<String> = s
+                .procs
+                .entries()
+                .map(|(pid, c)| {
+                    format!(
+                        "{pid}:{}:{}:{}",
+                        c.generation,
+                        u8::from(c.avail),
+                        c.use_count
+                    )
+                })
+                .collect();
+            if !procs.is_empty() {
+                line.push_str(&format!(" procs={}", procs.join(",")));
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    }
+}
