@@ -7,6 +7,7 @@ pub mod check;
 pub mod default_config;
 pub mod logrotate;
 pub mod proven_master;
+pub mod restart;
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -242,62 +243,6 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
     }
 }
 
-/// The number after `execs` in the status report's first line.
-fn execs_of(report: &str) -> Option<u32> {
-    let first = report.lines().next()?;
-    let (_, rest) = first.split_once(" execs ")?;
-    rest.split_whitespace().next()?.parse().ok()
-}
-
-/// Asks master `pid` to re-execute itself (SIGUSR2) and waits until it
-/// answers as its successor, or says in the log why it could not.
-fn restart_in_place(
-    queue_directory: &str,
-    pid: i32,
-    params: Option<&crate::global::mail_params::MailParams>,
-) -> i32 {
-    let Some(before) = query(queue_directory, "status")
-        .ok()
-        .and_then(|r| execs_of(&r))
-    else {
-        return fail("cannot ask the master");
-    };
-    let log = params.map(|p| p.maillog_file.clone()).unwrap_or_default();
-    let log_start = std::fs::metadata(&log).map_or(0, |m| m.len() as usize);
-    let _ = kill(Pid::from_raw(pid), Signal::SIGUSR2);
-    let failure_tag = format!("master[{pid}]: warning: upgrade failed: ");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-        if let Some(now) = query(queue_directory, "status")
-            .ok()
-            .and_then(|r| execs_of(&r))
-            && now > before
-        {
-            say(format!(
-                "the mail system is running: PID: {pid} (restarted in place)"
-            ));
-            return 0;
-        }
-        let text = std::fs::read(&log).unwrap_or_default();
-        if let Some(line) = text
-            .get(log_start..)
-            .map(String::from_utf8_lossy)
-            .and_then(|t| {
-                t.lines()
-                    .find(|l| l.contains(&failure_tag))
-                    .map(str::to_string)
-            })
-        {
-            let why = line
-                .split_once("upgrade failed: ")
-                .map_or(line.as_str(), |(_, w)| w);
-            return fail(format!("the master did not restart: {why}"));
-        }
-    }
-    fail("the master did not restart within 30 seconds; see the log")
-}
-
 /// The services the master counts failures for, with their last reason.
 fn failed_services(queue_directory: &str) -> Vec<String> {
     let Ok(report) = query(queue_directory, "status") else {
@@ -392,7 +337,7 @@ fn control_running(
             say(format!(
                 "{what} (master PID {pid}); sockets and running services are kept"
             ));
-            restart_in_place(queue_directory, pid, params)
+            restart::restart_in_place(queue_directory, pid, params)
         }
         "status" => {
             let Some(_) = running else {

@@ -255,25 +255,7 @@ impl Master {
         });
         // At start every endpoint must be made: a master that runs without
         // some of its services would say "running" and serve half.
-        let mut inherited = handover.map(|h| h.services).unwrap_or_default();
-        for ent in ents {
-            match inherited.remove(&(ent.kind.name().to_string(), ent.name.clone())) {
-                Some(state) => master.adopt_service(ent, state),
-                None => master.add_service(ent, true),
-            }
-        }
-        // Services the new master.cf no longer has: their children go.
-        for (_, state) in inherited {
-            for (pid, ..) in state.procs {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGTERM,
-                );
-                master
-                    .orphans
-                    .insert(pid, "(removed by the upgrade)".into());
-            }
-        }
+        master.take_services(ents, handover.map(|h| h.services).unwrap_or_default());
         // Children that ended while the program was being replaced.
         master.reap();
         master.fd_reserve.clear();

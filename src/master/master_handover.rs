@@ -148,6 +148,32 @@ fn set_cloexec(fds: &[BorrowedFd<'_>], on: bool) {
 }
 
 impl Master {
+    /// The services of master.cf at start: those the previous program
+    /// handed over are taken over, the others made; children of handed
+    /// over services the new master.cf no longer has are stopped.
+    pub(super) fn take_services(
+        &mut self,
+        ents: Vec<super::master_ent::MasterEnt>,
+        mut inherited: HashMap<(String, String), ServiceState>,
+    ) {
+        for ent in ents {
+            match inherited.remove(&(ent.kind.name().to_string(), ent.name.clone())) {
+                Some(state) => self.adopt_service(ent, state),
+                None => self.add_service(ent, true),
+            }
+        }
+        for (_, state) in inherited {
+            for (pid, ..) in state.procs {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+                self.orphans
+                    .insert(pid, "(a service the upgrade removed)".into());
+            }
+        }
+    }
+
     /// SIGUSR2: re-executes the program in place, handing everything over.
     /// Returns only when the new program cannot take over.
     pub(super) fn upgrade(&mut self) {
