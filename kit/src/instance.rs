@@ -96,14 +96,7 @@ impl Instance {
             .append(true)
             .open(self.path().join("stderr"))
             .unwrap();
-        let mut cmd = match prefix.split_first() {
-            Some((first, rest)) => {
-                let mut c = Command::new(first);
-                c.args(rest).arg(crate::postkit_exe());
-                c
-            }
-            None => Command::new(crate::postkit_exe()),
-        };
+        let mut cmd = postkit_behind(prefix);
         let child = cmd
             .args(["master", "-c"])
             .arg(self.path())
@@ -152,14 +145,7 @@ impl Instance {
     /// The same behind `prefix`, a command that execs the rest (`prlimit
     /// --nofile=N --`, `setpriv --reuid=...`).
     pub fn ctl_with(&self, prefix: &[&str], command: &str) -> (i32, String, String) {
-        let mut cmd = match prefix.split_first() {
-            Some((first, rest)) => {
-                let mut c = Command::new(first);
-                c.args(rest).arg(crate::postkit_exe());
-                c
-            }
-            None => Command::new(crate::postkit_exe()),
-        };
+        let mut cmd = postkit_behind(prefix);
         let out = cmd
             .arg("-c")
             .arg(self.path())
@@ -283,5 +269,18 @@ impl Instance {
 
     pub fn postlog_socket(&self) -> PathBuf {
         self.path().join("queue/public/postlog")
+    }
+}
+
+/// The postkit executable run behind `prefix`, a command that execs the
+/// rest (`prlimit ... --`, `setpriv ...`), or directly.
+fn postkit_behind(prefix: &[&str]) -> Command {
+    match prefix.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(crate::postkit_exe());
+            c
+        }
+        None => Command::new(crate::postkit_exe()),
     }
 }
