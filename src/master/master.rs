@@ -31,6 +31,7 @@ use super::master_queue::{
 };
 use super::master_service::Service;
 use super::master_sig::Signals;
+use super::master_systemd::Systemd;
 
 /// What the master calls itself in `daemon started -- version ...`.
 pub const VERSION: &str = concat!("postkit-", env!("CARGO_PKG_VERSION"));
@@ -126,6 +127,8 @@ pub struct Master {
     pub(super) data_lock: Option<std::fs::File>,
     /// Upgrades and restarts in place so far.
     pub(super) execs: u32,
+    /// The service manager, when there is one.
+    pub(super) systemd: Systemd,
 }
 
 impl Master {
@@ -139,6 +142,9 @@ impl Master {
                 .map_or_else(|_| dir.clone(), |p| p.display().to_string());
             crate::util::safe_env::set_var("MAIL_CONFIG", &dir);
         }
+        // The service manager's sockets sit at descriptors 3 on: claim them
+        // before anything else is opened.
+        let systemd = Systemd::from_env();
         msg::set_verbose(opts.verbose);
         // Started by `postkit start`: records go to its terminal too until
         // the master is ready.
@@ -245,6 +251,7 @@ impl Master {
             pid_lock,
             data_lock,
             execs: handover.as_ref().map_or(0, |h| h.execs),
+            systemd,
         };
         if let Some(h) = &handover {
             master.generation = h.generation;
@@ -263,6 +270,7 @@ impl Master {
         if master.execs == 0 {
             master.control.publish();
             msg_info!("daemon started -- version {VERSION}, configuration {config_dir}");
+            master.notify_ready();
         } else {
             msg_info!("daemon restarted in place -- version {VERSION}, configuration {config_dir}");
         }
@@ -280,6 +288,9 @@ impl Master {
             }
         }
         if let Some(t) = self.control_paused_until {
+            deadline = deadline.min(t);
+        }
+        if let Some(t) = self.systemd.next_watchdog() {
             deadline = deadline.min(t);
         }
         let ms = deadline
@@ -350,7 +361,9 @@ impl Master {
                 self.reap();
             }
             if signals.take_hup() {
+                self.notify_reloading();
                 self.reload();
+                self.notify_ready();
                 continue;
             }
             if signals.take_usr2() {
@@ -382,6 +395,7 @@ impl Master {
             self.throttle_timers();
             self.wakeup_timers();
             self.stopped_children();
+            self.systemd_watchdog();
             if let Some(secs) = self.opts.exit_after
                 && self.started.elapsed() >= Duration::from_secs(secs)
             {

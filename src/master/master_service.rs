@@ -148,6 +148,25 @@ impl Master {
     /// is starting (it would run without the service and say nothing); on a
     /// reload the service is left out with a warning and the rest runs on.
     pub(super) fn add_service(&mut self, ent: MasterEnt, at_start: bool) {
+        // A socket the service manager passed for this service is used as
+        // it is: it was made (and is kept) by the service manager.
+        if let Some(fd) = self
+            .systemd
+            .take(&ent.ext_name)
+            .or_else(|| self.systemd.take(&ent.name))
+        {
+            let _ = nix::fcntl::fcntl(
+                &fd,
+                nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+            );
+            let mut s = Service::with_endpoint(ent, vec![fd]);
+            s.watchdog = self.watchdog_of(&s.ent);
+            if let Err(e) = s.new_status_channel() {
+                msg_fatal!("{e}");
+            }
+            self.services.push(s);
+            return;
+        }
         match Service::new(ent, owner_ids(&self.params)) {
             Ok(mut s) => {
                 s.watchdog = self.watchdog_of(&s.ent);

@@ -127,6 +127,7 @@ impl Master {
     /// still running after STOP_GRACE is killed, and said so.
     pub(super) fn terminate(&mut self, sig: i32) -> ! {
         msg_info!("terminating on signal {sig}");
+        self.notify_stopping();
         // A datagram service with work queued and no process (it exited
         // when idle, or after a reload) gets one to take that work.
         for i in 0..self.services.len() {

@@ -7,7 +7,8 @@
 //! channel), `master_wakeup` (wakeup timers), `master_sig` (signals, stop),
 //! `master_queue` (queue directories, the pid lock) and `master_control`
 //! (postkit's control socket and status report), `master_handover`
-//! (restart and upgrade in place, sockets and children kept).
+//! (restart and upgrade in place, sockets and children kept),
+//! `master_systemd` (Type=notify and socket activation).
 
 // As Postfix's src/master/master.c: the daemon itself.
 #[allow(clippy::module_inception)]
@@ -23,5 +24,6 @@ pub mod master_service;
 pub mod master_sig;
 pub mod master_spawn;
 pub mod master_status;
+pub mod master_systemd;
 pub mod master_wakeup;
 pub mod spawn_fds;
