@@ -201,6 +201,10 @@ fn malformed_configuration_names_file_and_line() {
 fn runaway_expansion_is_refused_and_a_reload_keeps_serving() {
     let mut i = Instance::new(POSTLOG, "");
     i.start();
+    // postlogd running before main.cf goes bad (a postlogd started after
+    // it would read the bad main.cf itself, as Postfix's daemons do).
+    i.send("postlog", b"postlogd is up");
+    i.wait_for(|i| i.log().contains("postlogd is up"), "postlogd");
     let main_cf = i.path().join("main.cf");
     let mut text = std::fs::read_to_string(&main_cf).unwrap();
     for n in 0..40 {

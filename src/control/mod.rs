@@ -45,12 +45,17 @@ fn fail(text: impl std::fmt::Display) -> i32 {
 pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
     msg::set_tag("postkit");
     msg::set_stderr(true);
+    let status_request = match args.first().map(String::as_str) {
+        Some("--json") => "status json",
+        Some("--prometheus") => "status prometheus",
+        _ => "status",
+    };
     // Only start-fg takes options; anything else after a verb is a mistake
     // to point out, not to ignore.
-    let allowed: &[&str] = if command == "start-fg" {
-        &["-v", "-V"]
-    } else {
-        &[]
+    let allowed: &[&str] = match command {
+        "start-fg" => &["-v", "-V"],
+        "status" => &["--json", "--prometheus"],
+        _ => &[],
     };
     if let Some(bad) = args.iter().find(|a| !allowed.contains(&a.as_str())) {
         let opts = if command == "start-fg" {
@@ -91,7 +96,7 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
             return match lenient_queue_directory(config_dir) {
                 Some(q) => {
                     msg::warn(&format!("{e}; going on with queue_directory {q}"));
-                    control_running(command, &q, &master_state(&q), None)
+                    control_running(command, &q, &master_state(&q), None, status_request)
                 }
                 None => fail(e),
             };
@@ -234,9 +239,13 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
             }
             fail("daemon initialization failure -- see logs for details")
         }
-        "stop" | "reload" | "status" | "restart" | "upgrade" => {
-            control_running(command, &params.queue_directory, &state, Some(params))
-        }
+        "stop" | "reload" | "status" | "restart" | "upgrade" => control_running(
+            command,
+            &params.queue_directory,
+            &state,
+            Some(params),
+            status_request,
+        ),
         "check" => check::check(config_dir, &mc),
         "logrotate" => logrotate::logrotate(params, running),
         other => fail(format!("unknown command: {other}")),
@@ -278,6 +287,7 @@ fn control_running(
     queue_directory: &str,
     state: &MasterState,
     params: Option<&crate::global::mail_params::MailParams>,
+    status_request: &str,
 ) -> i32 {
     let running = match state {
         MasterState::Unproven(why) => return fail(why),
@@ -344,7 +354,7 @@ fn control_running(
                 say("the mail system is not running");
                 return 1;
             };
-            match query(queue_directory, "status") {
+            match query(queue_directory, status_request) {
                 Ok(text) => {
                     print!("{text}");
                     0

@@ -117,6 +117,8 @@ impl Master {
         let n = conn.read(&mut req).unwrap_or(0);
         let answer = match std::str::from_utf8(&req[..n]).unwrap_or("").trim() {
             "status" => self.status_report(),
+            "status json" => super::master_metrics::json(self),
+            "status prometheus" => super::master_metrics::prometheus(self),
             other => format!("unknown request: {other}\n"),
         };
         // The report is small: it fits the socket buffer, or is dropped.

@@ -4,12 +4,14 @@
 //! adding one, retiring one on reload, and reading its children's status
 //! records.
 
+use std::collections::{BTreeMap, HashMap};
 use std::os::fd::OwnedFd;
 use std::time::Instant;
 
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
+use crate::server::dgram_server::STATS_PREFIX;
 use crate::util::msg;
 use crate::{msg_fatal, msg_info, msg_warn};
 
@@ -50,6 +52,13 @@ pub struct Service {
     pub captured: Option<String>,
     /// Why the last child failed, for `postkit status` and `start`.
     pub last_failure: Option<String>,
+    /// The counters each running child last reported (see STATS_PREFIX).
+    pub stats_live: HashMap<i32, Vec<(String, u64)>>,
+    /// The counters of children that have exited, summed.
+    pub stats_done: BTreeMap<String, u64>,
+    /// The last counters of recently reaped children: a final report that
+    /// arrives after the reap adds only what is new.
+    pub stats_retired: HashMap<i32, Vec<(String, u64)>>,
     /// How long a child may stay stopped (SIGSTOP) before it is replaced:
     /// the service's watchdog time.
     pub watchdog: std::time::Duration,
@@ -67,6 +76,60 @@ pub enum ServiceError {
 }
 
 impl Service {
+    /// A child's counters line: `pid=P name=value ...`.
+    pub fn record_stats(&mut self, line: &str) {
+        let mut pid = None;
+        let mut values = Vec::new();
+        for field in line.split(' ') {
+            let Some((name, value)) = field.split_once('=') else {
+                continue;
+            };
+            let Ok(value) = value.parse::<u64>() else {
+                continue;
+            };
+            if name == "pid" {
+                pid = i32::try_from(value).ok();
+            } else {
+                values.push((name.to_string(), value));
+            }
+        }
+        let Some(pid) = pid else { return };
+        if self.procs.contains(pid) {
+            self.stats_live.insert(pid, values);
+        } else if let Some(before) = self.stats_retired.remove(&pid) {
+            for (name, value) in values {
+                let old = before
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map_or(0, |(_, v)| *v);
+                *self.stats_done.entry(name).or_default() += value.saturating_sub(old);
+            }
+        }
+    }
+
+    /// A child is gone: its last counters join the totals.
+    pub fn retire_stats(&mut self, pid: i32) {
+        let last = self.stats_live.remove(&pid).unwrap_or_default();
+        for (name, value) in &last {
+            *self.stats_done.entry(name.clone()).or_default() += value;
+        }
+        if self.stats_retired.len() >= 64 {
+            self.stats_retired.clear();
+        }
+        self.stats_retired.insert(pid, last);
+    }
+
+    /// Every counter, over the children that ran and run.
+    pub fn stats(&self) -> BTreeMap<String, u64> {
+        let mut all = self.stats_done.clone();
+        for values in self.stats_live.values() {
+            for (name, value) in values {
+                *all.entry(name.clone()).or_default() += value;
+            }
+        }
+        all
+    }
+
     /// A new service with its endpoint open; Postfix's warning text when
     /// the endpoint cannot be made.
     pub fn new(ent: MasterEnt, owner: Option<(u32, u32)>) -> Result<Service, ServiceError> {
@@ -104,6 +167,9 @@ impl Service {
                 }),
             captured: None,
             last_failure: None,
+            stats_live: HashMap::new(),
+            stats_done: BTreeMap::new(),
+            stats_retired: HashMap::new(),
             watchdog: std::time::Duration::from_secs(
                 crate::server::dgram_server::DEFAULT_WATCHDOG as u64,
             ),
@@ -238,6 +304,10 @@ impl Master {
         };
         let text = String::from_utf8_lossy(&buf[..n]).into_owned();
         for line in text.lines() {
+            if let Some(stats) = line.strip_prefix(STATS_PREFIX) {
+                self.services[i].record_stats(stats);
+                continue;
+            }
             if self.opts.foreground {
                 eprintln!("{line}");
             }

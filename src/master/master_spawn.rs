@@ -118,6 +118,7 @@ impl Master {
                 continue;
             };
             let child = s.procs.remove(pid).expect("child is known");
+            s.retire_stats(pid);
             let abnormal = match status {
                 WaitStatus::Exited(_, 0) => None,
                 WaitStatus::Exited(_, code) => {

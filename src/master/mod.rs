@@ -8,7 +8,8 @@
 //! `master_queue` (queue directories, the pid lock) and `master_control`
 //! (postkit's control socket and status report), `master_handover`
 //! (restart and upgrade in place, sockets and children kept),
-//! `master_systemd` (Type=notify and socket activation).
+//! `master_systemd` (Type=notify and socket activation), `master_metrics`
+//! (`status --json` and `--prometheus`).
 
 // As Postfix's src/master/master.c: the daemon itself.
 #[allow(clippy::module_inception)]
@@ -19,6 +20,7 @@ pub mod master_control;
 pub mod master_ent;
 pub mod master_handover;
 pub mod master_listen;
+pub mod master_metrics;
 pub mod master_queue;
 pub mod master_service;
 pub mod master_sig;

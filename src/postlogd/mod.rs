@@ -37,6 +37,12 @@ struct Postlogd {
     end: Option<u64>,
     /// The writers' lock was found held by someone else (said once).
     lock_held_elsewhere: bool,
+    /// Counters for `postkit status`: records and bytes written, records
+    /// dropped while the file could not be written, cut records removed.
+    written: u64,
+    bytes: u64,
+    dropped_total: u64,
+    cut_removed: u64,
     syslog: Option<SyslogClient>,
 }
 
@@ -94,6 +100,7 @@ fn pre_init(s: &mut Postlogd, ctx: &mut Ctx) {
         let appended = append_lines_locked(file, b"", DGRAM_BUF_SIZE, None);
         s.end = appended.end;
         if let Some(cut) = appended.removed {
+            s.cut_removed += 1;
             msg_warn!(
                 "logfile '{path}': removed {cut} bytes of a record cut short by a writer that died"
             );
@@ -109,6 +116,7 @@ fn service(s: &mut Postlogd, data: &[u8], _ctx: &mut Ctx) {
     }
     if s.line.len() >= MAX_PENDING {
         s.dropped += 1;
+        s.dropped_total += 1;
         return;
     }
     sanitize_into(&mut s.line, data);
@@ -133,6 +141,8 @@ fn flush(s: &mut Postlogd, _ctx: &mut Ctx) {
         locked,
     } = append_lines_locked(file, &s.line, DGRAM_BUF_SIZE, s.end);
     s.end = end;
+    s.written += s.line[..written].iter().filter(|b| **b == b'\n').count() as u64;
+    s.bytes += written as u64;
     s.line.drain(..written);
     // A lock someone else holds does not stop the log; it is said once.
     if !locked && !s.lock_held_elsewhere {
@@ -143,6 +153,9 @@ fn flush(s: &mut Postlogd, _ctx: &mut Ctx) {
         );
     } else if locked {
         s.lock_held_elsewhere = false;
+    }
+    if removed.is_some() {
+        s.cut_removed += 1;
     }
     if let Some(cut) = removed {
         msg_warn!(
@@ -250,6 +263,18 @@ pub fn main(args: &[String]) -> i32 {
         .post_init(|_, ctx| ctx.max_use = 0)
         .solitary()
         .log_writer()
+        .stats(|s| {
+            vec![
+                ("records_written", s.written),
+                ("bytes_written", s.bytes),
+                (
+                    "records_held",
+                    s.line.iter().filter(|b| **b == b'\n').count() as u64,
+                ),
+                ("records_dropped", s.dropped_total),
+                ("cut_records_removed", s.cut_removed),
+            ]
+        })
         .watchdog(|s| s.watchdog)
         .run_with_args(args, service)
 }

@@ -16,7 +16,9 @@ use crate::util::msg;
 use crate::util::myflock::{LockOp, myflock};
 use crate::{msg_fatal, msg_info};
 
-use super::{Ctx, DRAIN_BATCHES, DRAIN_ON_EXIT, Handler, Hook, LINGER, LoopHook};
+use super::{
+    Ctx, DRAIN_BATCHES, DRAIN_ON_EXIT, Handler, Hook, LINGER, LoopHook, STATS_PREFIX, StatsHook,
+};
 
 /// The hooks the service gave, by kind.
 pub(super) struct Hooks<S> {
@@ -26,6 +28,7 @@ pub(super) struct Hooks<S> {
     pub exit: Option<Hook<S>>,
     pub pre_accept: Option<Hook<S>>,
     pub batch_end: Option<Hook<S>>,
+    pub stats: Option<StatsHook<S>>,
 }
 
 impl<S> Default for Hooks<S> {
@@ -37,6 +40,7 @@ impl<S> Default for Hooks<S> {
             exit: None,
             pre_accept: None,
             batch_end: None,
+            stats: None,
         }
     }
 }
@@ -75,6 +79,13 @@ pub(super) struct Running<S> {
     pub pid: i32,
     /// Datagrams taken per recvmmsg() (dgram_batch_limit).
     pub batch_limit: usize,
+    /// Datagrams handled by this process.
+    pub handled: u64,
+    /// When the counters were last reported.
+    pub last_stats: Option<Instant>,
+    /// `handled` as last reported: more since then is reported when the
+    /// rate limit allows, even if no request comes.
+    pub stats_reported: u64,
 }
 
 impl<S> Running<S> {
@@ -86,7 +97,31 @@ impl<S> Running<S> {
         if let Some(f) = self.hooks.exit.as_mut() {
             f(state, &mut self.ctx);
         }
+        self.report_stats(state, true);
         std::process::exit(0);
+    }
+
+    /// Reports the counters to the master (at most once a second, unless
+    /// `now`): one short line, so one atomic write on the pipe.
+    fn report_stats(&mut self, state: &S, now: bool) {
+        if !now
+            && self
+                .last_stats
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.last_stats = Some(Instant::now());
+        self.stats_reported = self.handled;
+        let mut line = format!("{STATS_PREFIX}pid={} handled={}", self.pid, self.handled);
+        if let Some(f) = &self.hooks.stats {
+            for (name, value) in f(state) {
+                line.push_str(&format!(" {name}={value}"));
+            }
+        }
+        line.push('\n');
+        use std::io::Write;
+        let _ = std::io::stderr().write_all(line.as_bytes());
     }
 
     /// When an idle spell that starts now ends the process (`max_idle`).
@@ -98,6 +133,7 @@ impl<S> Running<S> {
     /// Tells the master this process is idle; if it cannot, the master is
     /// gone and so is the reason to run.
     fn report_idle(&mut self, state: &mut S) {
+        self.report_stats(state, false);
         if master_notify(
             &self.status_fd,
             self.pid,
@@ -134,6 +170,12 @@ impl<S> Running<S> {
         }
         if phase == State::Lingering {
             wait = Some(wait.map_or(LINGER, |w| w.min(LINGER)));
+        }
+        if self.handled != self.stats_reported {
+            let due = self
+                .last_stats
+                .map_or(Duration::ZERO, |t| STATS_EVERY.saturating_sub(t.elapsed()));
+            wait = Some(wait.map_or(due, |w| w.min(due)));
         }
         match wait {
             None => PollTimeout::NONE,
@@ -182,6 +224,7 @@ impl<S> Running<S> {
                 let n = batch.recv(&self.sockets[i], self.batch_limit);
                 if n > 0 {
                     self.handle_batch(s, service, batch, n);
+                    self.handled += n as u64;
                     took += n;
                 }
             }
@@ -254,6 +297,9 @@ impl<S> Running<S> {
                 self.drain_and_exit(s, service, &mut batch);
             };
             let Some(index) = ready else {
+                if self.handled != self.stats_reported {
+                    self.report_stats(s, false);
+                }
                 if phase == State::Lingering {
                     // Nothing more came: now the process is idle.
                     self.report_idle(s);
@@ -286,6 +332,7 @@ impl<S> Running<S> {
             let mut drained = 0;
             loop {
                 self.handle_batch(s, service, &batch, n);
+                self.handled += n as u64;
                 use_count = use_count.saturating_add(n as i32);
                 drained += 1;
                 // A pool member takes one datagram per wake-up, as in Postfix.
@@ -325,6 +372,9 @@ impl<S> Running<S> {
         self.exit_normally(s, "use limit -- exiting")
     }
 }
+
+/// The least time between two reports of the counters.
+const STATS_EVERY: Duration = Duration::from_secs(1);
 
 /// The master closed the status channel.
 struct MasterGone;

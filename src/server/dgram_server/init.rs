@@ -119,6 +119,7 @@ pub(super) fn start<S>(
             ServerOpt::Exit(f) => hooks.exit = Some(f),
             ServerOpt::PreAccept(f) => hooks.pre_accept = Some(f),
             ServerOpt::BatchEnd(f) => hooks.batch_end = Some(f),
+            ServerOpt::Stats(f) => hooks.stats = Some(f),
             ServerOpt::InFlowDelay => in_flow_delay = true,
             ServerOpt::Solitary if !opts.alone => {
                 msg_fatal!("service {service_name} requires a process limit of 1")
@@ -268,6 +269,9 @@ pub(super) fn start<S>(
         watchdog: watchdog_timeout > 0,
         pid: std::process::id() as i32,
         batch_limit,
+        handled: 0,
+        last_stats: None,
+        stats_reported: 0,
     }
 }
 

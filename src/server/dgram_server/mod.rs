@@ -57,6 +57,12 @@ pub fn check_params(conf: &mut MailConf) -> Result<(), ConfigError> {
     BATCH_LIMIT.1.read(conf, BATCH_LIMIT.0).map(|_| ())
 }
 
+/// How a process reports its counters to the master: a line on stderr
+/// (which postkit's master reads; Postfix's sends it to /dev/null),
+/// `postkit-stats: pid=P handled=N name=value ...`, at most once a second
+/// and when it exits.
+pub const STATS_PREFIX: &str = "postkit-stats: ";
+
 /// Batches taken in one busy spell before the process reports idle and
 /// looks at its other descriptors (master gone, idle timer) again.
 pub const DRAIN_BATCHES: usize = 16;
@@ -92,6 +98,7 @@ pub struct Ctx {
 type Hook<S> = Box<dyn FnMut(&mut S, &mut Ctx)>;
 type Table<S> = Box<dyn FnMut(&mut MailConf, &mut S) -> Result<(), ConfigError>>;
 type LoopHook<S> = Box<dyn FnMut(&mut S, &mut Ctx) -> Option<Duration>>;
+type StatsHook<S> = Box<dyn Fn(&S) -> Vec<(&'static str, u64)>>;
 /// The request handler: one datagram at a time.
 type Handler<'a, S> = dyn FnMut(&mut S, &[u8], &mut Ctx) + 'a;
 
@@ -105,6 +112,7 @@ enum ServerOpt<S> {
     Exit(Hook<S>),
     PreAccept(Hook<S>),
     BatchEnd(Hook<S>),
+    Stats(StatsHook<S>),
     InFlowDelay,
     Solitary,
     Unlimited,
@@ -285,6 +293,13 @@ impl<S: 'static> DgramServer<S> {
     /// nothing is ever behind by more than the batch being handled.
     pub fn batch_end(self, f: impl FnMut(&mut S, &mut Ctx) + 'static) -> Self {
         self.with(ServerOpt::BatchEnd(Box::new(f)))
+    }
+
+    /// The service's own counters (name, value), reported to the master
+    /// with the datagram count (see `STATS_PREFIX`) for `postkit status
+    /// --json` and `--prometheus`.
+    pub fn stats(self, f: impl Fn(&S) -> Vec<(&'static str, u64)> + 'static) -> Self {
+        self.with(ServerOpt::Stats(Box::new(f)))
     }
 
     /// Take a flow token per request; without one, wait `in_flow_delay`.

@@ -1,0 +1,173 @@
+//! The master's state for machines: `postkit status --json` (one object;
+//! the schema is in the README) and `postkit status --prometheus` (the
+//! Prometheus text exposition format, for node_exporter's textfile
+//! collector or a scrape wrapper).  Per service: its type, endpoint, limit,
+//! processes, busy, idle, spawns, failures, throttle state and reason, and
+//! the counters its processes report (datagrams handled; postlogd's records
+//! and bytes written, records held while the file cannot be written,
+//! records dropped, cut records removed).
+
+use std::fmt::Write;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use super::master::{Master, VERSION};
+use super::master_service::Service;
+
+/// One number about a service.
+type Getter = fn(&Service) -> u64;
+
+fn throttle_left(s: &Service) -> u64 {
+    s.throttled_until
+        .map_or(0, |t| t.saturating_duration_since(Instant::now()).as_secs())
+}
+
+/// `postkit status --json`.
+pub fn json(m: &Master) -> String {
+    let services: Vec<Value> = m
+        .services
+        .iter()
+        .map(|s| {
+            json!({
+                "name": s.ent.ext_name,
+                "type": s.ent.kind.name(),
+                "endpoint": s.ent.name,
+                "command": s.ent.command,
+                "limit": s.ent.max_proc,
+                "processes": s.total_proc(),
+                "busy": s.procs.busy(),
+                "idle": s.procs.avail(),
+                "spawns": s.spawns,
+                "failures": s.failures,
+                "throttled": s.throttled_until.is_some(),
+                "throttle_seconds_left": throttle_left(s),
+                "throttles": s.throttles,
+                "last_failure": s.last_failure,
+                "counters": s.stats(),
+            })
+        })
+        .collect();
+    let report = json!({
+        "master": {
+            "pid": std::process::id(),
+            "version": VERSION,
+            "configuration": m.config_dir,
+            "execs": m.execs,
+        },
+        "services": services,
+    });
+    report.to_string() + "\n"
+}
+
+/// A label value, escaped as the exposition format wants.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// `postkit status --prometheus`.
+pub fn prometheus(m: &Master) -> String {
+    let mut out = String::new();
+    let metric = |out: &mut String, name: &str, kind: &str, help: &str| {
+        let _ = writeln!(out, "# HELP postkit_{name} {help}");
+        let _ = writeln!(out, "# TYPE postkit_{name} {kind}");
+    };
+    metric(
+        &mut out,
+        "master_execs_total",
+        "counter",
+        "Restarts and upgrades in place of the master.",
+    );
+    let _ = writeln!(out, "postkit_master_execs_total {}", m.execs);
+    let gauges: [(&str, &str, Getter); 6] = [
+        (
+            "service_process_limit",
+            "The service's process limit (0: none).",
+            |s| s.ent.max_proc.max(0) as u64,
+        ),
+        ("service_processes", "Processes of the service.", |s| {
+            s.total_proc() as u64
+        }),
+        ("service_busy", "Processes handling a request.", |s| {
+            s.procs.busy() as u64
+        }),
+        ("service_idle", "Processes waiting for a request.", |s| {
+            s.procs.avail() as u64
+        }),
+        (
+            "service_throttled",
+            "1 while the service is throttled.",
+            |s| u64::from(s.throttled_until.is_some()),
+        ),
+        (
+            "service_throttle_seconds_left",
+            "Seconds until the throttle is lifted.",
+            throttle_left,
+        ),
+    ];
+    let counters: [(&str, &str, Getter); 3] = [
+        ("service_spawns_total", "Processes started.", |s| s.spawns),
+        ("service_failures_total", "Processes that failed.", |s| {
+            s.failures
+        }),
+        (
+            "service_throttles_total",
+            "Times the service was throttled.",
+            |s| s.throttles,
+        ),
+    ];
+    let labels = |s: &Service| {
+        format!(
+            "service=\"{}\",type=\"{}\"",
+            label(&s.ent.ext_name),
+            s.ent.kind.name()
+        )
+    };
+    for (name, help, get) in gauges {
+        metric(&mut out, name, "gauge", help);
+        for s in &m.services {
+            let _ = writeln!(out, "postkit_{name}{{{}}} {}", labels(s), get(s));
+        }
+    }
+    for (name, help, get) in counters {
+        metric(&mut out, name, "counter", help);
+        for s in &m.services {
+            let _ = writeln!(out, "postkit_{name}{{{}}} {}", labels(s), get(s));
+        }
+    }
+    // The counters the services report, one metric per name.
+    let mut names: Vec<String> = m
+        .services
+        .iter()
+        .flat_map(|s| s.stats().into_keys())
+        .collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        let (metric_name, kind) = if name == "records_held" {
+            (name.clone(), "gauge")
+        } else {
+            (format!("{name}_total"), "counter")
+        };
+        let metric_name = if name == "handled" {
+            "service_datagrams_total".to_string()
+        } else {
+            format!("service_{metric_name}")
+        };
+        metric(
+            &mut out,
+            &metric_name,
+            kind,
+            &format!("The services' own counter {name}."),
+        );
+        for s in &m.services {
+            if let Some(v) = s.stats().get(&name) {
+                let _ = writeln!(out, "postkit_{metric_name}{{{}}} {v}", labels(s));
+            }
+        }
+    }
+    out
+}
