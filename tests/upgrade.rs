@@ -109,3 +109,39 @@ fn upgrade_with_a_broken_program_keeps_the_old_master() {
     assert!(execs(&i).ends_with(" execs 1"), "{}", execs(&i));
     assert_eq!(i.master_pid(), master);
 }
+
+/// A new program that passes `check` but fails while it starts as the
+/// master (a fault injected into the upgraded master's start): it hands
+/// everything back to the program it replaced, which carries on serving,
+/// with the same sockets and children, and says why.
+#[test]
+fn upgrade_whose_new_master_fails_at_start_goes_back_to_the_old_one() {
+    let _serial = one_at_a_time();
+    let mut i = Instance::new(POSTLOG, "");
+    i.start_with(&["env", "POSTKIT_FAULT_UPGRADED_START=1"]);
+    let master = i.master_pid();
+    i.send("postlog", b"before the upgrade");
+    i.wait_for(|i| i.log().contains("before the upgrade"), "postlogd");
+    let postlogd = i.one_postlogd();
+    let inode = std::fs::metadata(i.postlog_socket()).unwrap().ino();
+    let (code, _, err) = i.ctl("upgrade");
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("the new program could not start") && err.contains("fault injected"),
+        "{err}"
+    );
+    assert!(execs(&i).contains(&format!("master pid {master} ")));
+    assert!(execs(&i).ends_with(" execs 0"), "{}", execs(&i));
+    assert_eq!(std::fs::metadata(i.postlog_socket()).unwrap().ino(), inode);
+    assert!(alive(postlogd));
+    i.send("postlog", b"after the failed upgrade");
+    i.wait_for(
+        |i| i.log().contains("after the failed upgrade"),
+        "the old master serving",
+    );
+    assert_eq!(
+        i.children_named("postlogd"),
+        vec![postlogd],
+        "the same postlogd"
+    );
+}

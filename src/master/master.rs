@@ -25,7 +25,7 @@ use crate::{msg_fatal, msg_info, msg_warn};
 
 use super::master_conf::{MasterConf, child_environment};
 use super::master_control::ControlSocket;
-use super::master_handover::{HANDOVER_ENV, Handover};
+use super::master_handover::{HANDOVER_ENV, Handover, UPGRADE_FAILED_ENV, install_way_back};
 use super::master_queue::{
     PID_FILE, lock_pid_file, make_queue_dirs, owner_ids, running_master, set_dir_owner_mode,
 };
@@ -39,6 +39,10 @@ pub const VERSION: &str = concat!("postkit-", env!("CARGO_PKG_VERSION"));
 /// Set in the environment of a master that `postkit start` runs: until it
 /// is ready, it copies its records to stderr, which `start` reads.
 pub const STARTUP_STDERR: &str = "POSTKIT_STARTUP_STDERR";
+
+/// Fault injection for the upgrade tests: an upgraded master (one that
+/// received a hand-over) fails at start when this is set.
+pub const FAULT_UPGRADED_START: &str = "POSTKIT_FAULT_UPGRADED_START";
 
 /// The master's command-line options.
 #[derive(Debug, Default, Clone)]
@@ -182,6 +186,26 @@ impl Master {
             crate::util::safe_env::remove_var(HANDOVER_ENV);
             Handover::parse(&t)
         });
+        let took_over = handover.is_some();
+        // A program that got everything back from a failed successor does
+        // not bounce again: its own failure is final.
+        let bounced_back = std::env::var_os(UPGRADE_FAILED_ENV).is_some();
+        if let Some(h) = handover.as_ref().filter(|_| !bounced_back) {
+            let mut args = vec!["master".to_string(), "-c".to_string(), config_dir.clone()];
+            if opts.foreground {
+                args.push("-d".into());
+            }
+            args.extend(std::iter::repeat_n("-v".to_string(), opts.verbose as usize));
+            if opts.stderr {
+                args.push("-V".into());
+            }
+            install_way_back(h, args);
+        }
+        if took_over && !bounced_back && std::env::var_os(FAULT_UPGRADED_START).is_some() {
+            msg_fatal!(
+                "fault injected at the start of an upgraded master ({FAULT_UPGRADED_START})"
+            );
+        }
         let inherited_lock = handover
             .as_mut()
             .and_then(|h| h.pid_lock.take())
@@ -244,7 +268,11 @@ impl Master {
             fd_reserve: (0..4)
                 .filter_map(|_| std::fs::File::open("/dev/null").ok())
                 .collect(),
-            exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("postkit")),
+            exe: handover
+                .as_mut()
+                .and_then(|h| h.exe.take())
+                .or_else(|| std::env::current_exe().ok())
+                .unwrap_or_else(|| PathBuf::from("postkit")),
             postlogd_watchdog: mc.postlogd_watchdog,
             last_supervision: Instant::now(),
             started: Instant::now(),
@@ -267,12 +295,20 @@ impl Master {
         master.reap();
         master.fd_reserve.clear();
         maillog_client::with_postlog(|p| p.use_socket());
-        if master.execs == 0 {
+        if !took_over {
             master.control.publish();
             msg_info!("daemon started -- version {VERSION}, configuration {config_dir}");
             master.notify_ready();
         } else {
             msg_info!("daemon restarted in place -- version {VERSION}, configuration {config_dir}");
+        }
+        // Running: a fatal error from now on is this master's own.
+        msg::set_fatal_hook(None);
+        if let Ok(why) = std::env::var(UPGRADE_FAILED_ENV) {
+            crate::util::safe_env::remove_var(UPGRADE_FAILED_ENV);
+            msg_warn!(
+                "upgrade failed: the new program could not start: {why}; this master keeps running"
+            );
         }
         msg::set_stderr(master.opts.stderr);
         master.main_loop(signals)

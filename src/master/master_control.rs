@@ -59,8 +59,12 @@ impl ControlSocket {
         }
     }
 
-    /// Puts the socket in place: from now on the master answers.
+    /// Puts the socket in place: from now on the master answers.  (One
+    /// handed over is in place already.)
     pub fn publish(&self) {
+        if self.temp.is_empty() {
+            return;
+        }
         if let Err(e) = std::fs::rename(&self.temp, CONTROL_SOCKET) {
             msg_fatal!(
                 "rename {} {CONTROL_SOCKET}: {}",

@@ -10,6 +10,9 @@
 //! Before it gives itself up, the master runs the new program's `check`
 //! on the configuration: a binary that does not run, or a configuration it
 //! refuses, leaves the running master in place, and the reason in the log.
+//! It also hands over its own program, open: a new master that meets a
+//! fatal error while it starts re-executes that with everything it was
+//! given, and the old master serves on and says why.
 //! What is handed over travels in one environment variable; the
 //! descriptors by inheritance, close-on-exec cleared for the exec only.
 
@@ -57,6 +60,15 @@ pub struct Handover {
     pub data_lock: Option<OwnedFd>,
     /// The services, by (type name, endpoint).
     pub services: HashMap<(String, String), ServiceState>,
+    /// The path of the program, as the first master was started.
+    pub exe: Option<std::path::PathBuf>,
+    /// The program that handed over (open), to go back to when this one
+    /// cannot start.
+    pub old_exe: Option<RawFd>,
+    /// Every descriptor number the hand-over names.
+    pub fd_numbers: Vec<RawFd>,
+    /// The hand-over as received.
+    pub text: String,
 }
 
 /// Claims inherited descriptor `fd`, close-on-exec again.
@@ -75,8 +87,35 @@ fn claim_pair(text: &str) -> Option<(OwnedFd, OwnedFd)> {
 impl Handover {
     /// Reads the hand-over text; descriptors it names are claimed.
     pub fn parse(text: &str) -> Handover {
-        let mut h = Handover::default();
+        let mut h = Handover {
+            text: text.to_string(),
+            ..Handover::default()
+        };
+        // The descriptor fields only (counts and pids are numbers too).
         for line in text.lines() {
+            let mut words = line.split(' ');
+            match words.next() {
+                Some("flow" | "control" | "pidlock" | "datalock" | "oldexe") => {
+                    let numbers = words.next().unwrap_or("").split(',');
+                    h.fd_numbers
+                        .extend(numbers.filter_map(|n| n.parse::<RawFd>().ok()));
+                }
+                Some("service") => {
+                    for field in words {
+                        if let Some(("listen" | "status" | "stderr", v)) = field.split_once('=') {
+                            h.fd_numbers
+                                .extend(v.split(',').filter_map(|n| n.parse::<RawFd>().ok()));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for line in text.lines() {
+            if let Some(path) = line.strip_prefix("exe ") {
+                h.exe = Some(path.into());
+                continue;
+            }
             let mut words = line.split(' ');
             match words.next() {
                 Some("execs") => h.execs = words.next().and_then(|w| w.parse().ok()).unwrap_or(0),
@@ -87,6 +126,7 @@ impl Handover {
                 Some("control") => h.control = words.next().and_then(claim),
                 Some("pidlock") => h.pid_lock = words.next().and_then(claim),
                 Some("datalock") => h.data_lock = words.next().and_then(claim),
+                Some("oldexe") => h.old_exe = words.next().and_then(|w| w.parse().ok()),
                 Some("service") => {
                     let (Some(kind), Some(name)) = (words.next(), words.next()) else {
                         continue;
@@ -146,6 +186,46 @@ fn set_cloexec(fds: &[BorrowedFd<'_>], on: bool) {
         let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(flag));
     }
 }
+
+/// Installs, for the start-up of a master that took over, the way back: a
+/// fatal error before it runs hands everything back to the program it
+/// replaced (re-executed from the descriptor it left open), which says why.
+pub fn install_way_back(h: &Handover, args: Vec<String>) {
+    let Some(old) = h.old_exe else {
+        return;
+    };
+    let numbers = h.fd_numbers.clone();
+    let argv0 = h
+        .exe
+        .as_ref()
+        .map_or_else(|| "postkit".to_string(), |p| p.display().to_string());
+    // The old program continues its own count.
+    let text: String = h
+        .text
+        .lines()
+        .map(|l| match l.strip_prefix("execs ") {
+            Some(n) => format!("execs {}", n.parse::<u32>().unwrap_or(1).saturating_sub(1)),
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    crate::util::msg::set_fatal_hook(Some(Box::new(move |why: &str| {
+        for n in numbers {
+            fds::keep_across_exec(n);
+        }
+        let e = std::process::Command::new(format!("/proc/self/fd/{old}"))
+            .arg0(&argv0)
+            .args(&args)
+            .env(HANDOVER_ENV, &text)
+            .env(UPGRADE_FAILED_ENV, why)
+            .exec();
+        eprintln!("upgrade: cannot go back to the previous program: {e}");
+    })));
+}
+
+/// Set for a program that got everything back because its successor
+/// could not start: the successor's reason.
+pub const UPGRADE_FAILED_ENV: &str = "POSTKIT_UPGRADE_FAILED";
 
 impl Master {
     /// The services of master.cf at start: those the previous program
@@ -207,8 +287,15 @@ impl Master {
                 return;
             }
         }
-        let text = self.handover_text();
-        let fds = self.handed_fds();
+        let mut text = self.handover_text();
+        // The running program itself, to come back to if the new one fails.
+        let old_exe = std::fs::File::open("/proc/self/exe").ok();
+        if let Some(f) = &old_exe {
+            text.push_str(&format!("oldexe {}\n", f.as_raw_fd()));
+        }
+        text.push_str(&format!("exe {}\n", self.exe.display()));
+        let mut fds = self.handed_fds();
+        fds.extend(old_exe.as_ref().map(|f| f.as_fd()));
         set_cloexec(&fds, false);
         let mut cmd = std::process::Command::new(&self.exe);
         cmd.args(["master", "-c", &self.config_dir]);

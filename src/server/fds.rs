@@ -28,3 +28,12 @@ pub fn close_on_exec(fd: &OwnedFd) {
         nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
     );
 }
+
+/// Clears close-on-exec on descriptor `fd` by number, so that a program
+/// this process executes next keeps it (a master handing its sockets back
+/// to the program it replaced).  A number that is not open is left alone.
+pub fn keep_across_exec(fd: i32) {
+    // SAFETY: F_SETFD only changes this descriptor's flags; an invalid
+    // number makes fcntl fail with EBADF, which is ignored.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+}

@@ -12,6 +12,9 @@ pub use super::msg_output::Level;
 use super::msg_output::{MsgOutput, Slot};
 use super::printable::printable;
 
+/// What runs with a fatal error's text before the program exits.
+pub type FatalHook = Box<dyn FnOnce(&str)>;
+
 #[derive(Default)]
 struct Outputs {
     tag: String,
@@ -21,6 +24,9 @@ struct Outputs {
     postlog: Option<Box<dyn MsgOutput>>,
     verbose: u32,
     errors: u32,
+    /// Runs on a fatal error before the exit (a master that took over from
+    /// an older program hands everything back to it).
+    fatal_hook: Option<FatalHook>,
     /// Messages go to a buffer instead (tests of the library itself).
     capture: Option<Vec<(Level, String)>>,
 }
@@ -76,6 +82,12 @@ pub fn with_output<T: MsgOutput, R>(slot: Slot, f: impl FnOnce(&mut T) -> R) -> 
         }?;
         out.as_any_mut().downcast_mut::<T>().map(f)
     })
+}
+
+/// Runs `hook` with the text of a fatal error, before the program exits
+/// (None: nothing).
+pub fn set_fatal_hook(hook: Option<FatalHook>) {
+    OUT.with(|o| o.borrow_mut().fatal_hook = hook);
 }
 
 /// The current verbosity (`-v` count).
@@ -156,6 +168,9 @@ pub fn fatal(text: impl std::fmt::Display) -> ! {
 /// Logs, waits a second and exits with `status`.
 pub fn fatal_status(status: i32, text: &str) -> ! {
     log(Level::Fatal, text);
+    if let Some(hook) = OUT.with(|o| o.borrow_mut().fatal_hook.take()) {
+        hook(text);
+    }
     std::thread::sleep(std::time::Duration::from_secs(1));
     std::process::exit(status);
 }
