@@ -145,3 +145,33 @@ fn upgrade_whose_new_master_fails_at_start_goes_back_to_the_old_one() {
         "the same postlogd"
     );
 }
+
+/// Ten upgrades and ten restarts under a steady two-sender load: every
+/// one succeeds, `status` answers throughout, no send is refused, and every
+/// record is in the log exactly once.
+#[test]
+fn ten_upgrades_and_ten_restarts_under_load_lose_and_refuse_nothing() {
+    let _serial = one_at_a_time();
+    let mut i = Instance::new(POSTLOG, "");
+    i.start();
+    let master = i.master_pid();
+    let load = Load::start(&i.postlog_socket(), 2, PAD);
+    for round in 0..10 {
+        for command in ["upgrade", "restart"] {
+            let (code, _, err) = i.ctl(command);
+            assert_eq!(code, 0, "round {round} {command}: {err}");
+            let (code, _, err) = i.ctl("status");
+            assert_eq!(code, 0, "round {round} status: {err}");
+        }
+    }
+    assert!(execs(&i).ends_with(" execs 20"), "{}", execs(&i));
+    assert_eq!(i.master_pid(), master);
+    let errors = load.errors();
+    let sent = finish(&i, load, Instance::log);
+    eprintln!(
+        "20 restarts in place under load: {} records, {errors} refused",
+        sent.iter().sum::<u64>()
+    );
+    assert_eq!(errors, 0, "sends refused during the restarts");
+    check_load(&i.log(), &sent, PAD).assert_exactly_once();
+}

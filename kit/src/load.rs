@@ -12,6 +12,8 @@ use std::time::Duration;
 pub struct Load {
     stop: Arc<AtomicBool>,
     threads: Vec<std::thread::JoinHandle<u64>>,
+    /// Sends the socket refused (ENOENT, ECONNREFUSED, EPIPE, ...).
+    errors: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A record as a Postfix client formats it, numbered by sender and sequence.
@@ -29,9 +31,11 @@ impl Load {
     /// Senders numbered `ids` (their records' `load[T]`).
     pub fn start_ids(socket: &Path, ids: std::ops::Range<usize>, pad: usize) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
+        let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let threads = ids
             .map(|t| {
                 let stop = Arc::clone(&stop);
+                let errors = Arc::clone(&errors);
                 let socket = socket.to_path_buf();
                 std::thread::spawn(move || {
                     let c = UnixDatagram::unbound().unwrap();
@@ -42,6 +46,7 @@ impl Load {
                         if c.send_to(&load_record(t, seq, pad), &socket).is_ok() {
                             seq += 1;
                         } else {
+                            errors.fetch_add(1, Ordering::Relaxed);
                             std::thread::sleep(Duration::from_millis(1));
                         }
                     }
@@ -49,7 +54,16 @@ impl Load {
                 })
             })
             .collect();
-        Load { stop, threads }
+        Load {
+            stop,
+            threads,
+            errors,
+        }
+    }
+
+    /// Sends refused so far.
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
     }
 
     /// Stops the senders; how many records each sent, in id order.
