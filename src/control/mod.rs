@@ -254,23 +254,28 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
 
 /// The services the master counts failures for, with their last reason.
 fn failed_services(queue_directory: &str) -> Vec<String> {
-    let Ok(report) = query(queue_directory, "status") else {
+    let Some(report) = status_json(queue_directory) else {
         return Vec::new();
     };
-    report
-        .lines()
-        .skip(2)
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let failures: u64 = f.get(7)?.parse().ok()?;
-            (failures > 0).then(|| {
-                let why = line
-                    .split_once("; last failure: ")
-                    .map_or("see the log", |(_, w)| w);
-                format!("service {} failed at start: {why}", f[0])
-            })
+    let services = report["services"].as_array().cloned().unwrap_or_default();
+    services
+        .iter()
+        .filter(|s| s["failures"].as_u64().unwrap_or(0) > 0)
+        .map(|s| {
+            format!(
+                "service {} failed at start: {}",
+                s["name"].as_str().unwrap_or("?"),
+                s["last_failure"].as_str().unwrap_or("see the log")
+            )
         })
         .collect()
+}
+
+/// The master's `status json` answer, parsed (the machine-readable report
+/// is what the control command reads, not the text for people).
+fn status_json(queue_directory: &str) -> Option<serde_json::Value> {
+    let text = query(queue_directory, "status json").ok()?;
+    serde_json::from_str(&text).ok()
 }
 
 /// main.cf's queue_directory alone (when the rest does not convert).

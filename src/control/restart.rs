@@ -8,13 +8,10 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use super::{fail, say};
-use crate::master::master_control::query;
 
-/// The number after `execs` in the status report's first line.
-fn execs_of(report: &str) -> Option<u32> {
-    let first = report.lines().next()?;
-    let (_, rest) = first.split_once(" execs ")?;
-    rest.split_whitespace().next()?.parse().ok()
+/// How many times the master re-executed itself, from its JSON report.
+fn execs(queue_directory: &str) -> Option<u64> {
+    super::status_json(queue_directory)?["master"]["execs"].as_u64()
 }
 
 /// Asks master `pid` to re-execute itself (SIGUSR2) and waits until it
@@ -24,10 +21,7 @@ pub fn restart_in_place(
     pid: i32,
     params: Option<&crate::global::mail_params::MailParams>,
 ) -> i32 {
-    let Some(before) = query(queue_directory, "status")
-        .ok()
-        .and_then(|r| execs_of(&r))
-    else {
+    let Some(before) = execs(queue_directory) else {
         return fail("cannot ask the master");
     };
     let log = params.map(|p| p.maillog_file.clone()).unwrap_or_default();
@@ -37,9 +31,7 @@ pub fn restart_in_place(
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
-        if let Some(now) = query(queue_directory, "status")
-            .ok()
-            .and_then(|r| execs_of(&r))
+        if let Some(now) = execs(queue_directory)
             && now > before
         {
             say(format!(

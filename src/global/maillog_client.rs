@@ -157,12 +157,12 @@ pub fn logwriter_fallback(target: LogTarget) -> Fallback {
         };
         let mut line = rec.to_vec();
         line.push(b'\n');
+        // Notes of this writer's own carry this record's header.
+        let header_end = rec
+            .windows(3)
+            .position(|w| w == b"]: ")
+            .map_or(0, |i| i + 3);
         if lost > 0 {
-            // The lost-count record carries this record's header.
-            let header_end = rec
-                .windows(3)
-                .position(|w| w == b"]: ")
-                .map_or(0, |i| i + 3);
             line.extend_from_slice(&rec[..header_end]);
             line.extend_from_slice(
                 format!("warning: {lost} earlier record(s) could not be written to {path}\n")
@@ -171,10 +171,6 @@ pub fn logwriter_fallback(target: LogTarget) -> Fallback {
         }
         // Under the writers' lock, after removing a line that a killed
         // postlogd may have cut short (records are at most DGRAM_BUF_SIZE bytes).
-        let header_end = rec
-            .windows(3)
-            .position(|w| w == b"]: ")
-            .map_or(0, |i| i + 3);
         let append = |f: &std::fs::File| {
             let a = crate::util::append_lines::append_lines_locked(
                 f,
@@ -220,6 +216,15 @@ pub fn logwriter_fallback(target: LogTarget) -> Fallback {
     })
 }
 
+/// The log writers' fallback for maillog_file as main.cf names it.
+fn file_fallback(params: &MailParams) -> Fallback {
+    logwriter_fallback(LogTarget::Path(
+        params.maillog_file.clone(),
+        params.maillog_file_permissions,
+        params.mail_owner.clone(),
+    ))
+}
+
 /// Logging as main.cf says.  Exports the postlog variables for children.
 pub fn init(tag: &str, params: &MailParams, fallback: FallbackMode) -> Result<(), String> {
     msg::set_tag(tag);
@@ -234,13 +239,7 @@ pub fn init(tag: &str, params: &MailParams, fallback: FallbackMode) -> Result<()
     }
     check_prefix(params)?;
     let path = postlog_path(params);
-    let to_file = || {
-        logwriter_fallback(LogTarget::Path(
-            params.maillog_file.clone(),
-            params.maillog_file_permissions,
-            params.mail_owner.clone(),
-        ))
-    };
+    let to_file = || file_fallback(params);
     if fallback == FallbackMode::WriterOnly {
         set_syslog(None);
         set_postlog(Some(PostlogClient::fallback_only(
@@ -273,11 +272,7 @@ pub fn log_once(params: &MailParams, tag: &str, level: msg::Level, text: &str) {
     if check_prefix(params).is_err() {
         return;
     }
-    let fallback = logwriter_fallback(LogTarget::Path(
-        params.maillog_file.clone(),
-        params.maillog_file_permissions,
-        params.mail_owner.clone(),
-    ));
+    let fallback = file_fallback(params);
     let mut client = PostlogClient::new(postlog_path(params), &params.myhostname, Some(fallback));
     client.set_nonblocking();
     client.send(tag, level, &crate::util::printable::printable(text, '?'));
@@ -298,11 +293,7 @@ pub fn append_direct(params: &MailParams, text: &str) {
         msg::Level::Info,
         crate::util::printable::printable(text, '?').as_bytes(),
     );
-    let mut fallback = logwriter_fallback(LogTarget::Path(
-        params.maillog_file.clone(),
-        params.maillog_file_permissions,
-        params.mail_owner.clone(),
-    ));
+    let mut fallback = file_fallback(params);
     fallback(&rec);
 }
 

@@ -139,11 +139,8 @@ pub fn prometheus(m: &Master) -> String {
         }
     }
     // The counters the services report, one metric per name.
-    let mut names: Vec<String> = m
-        .services
-        .iter()
-        .flat_map(|s| s.stats().into_keys())
-        .collect();
+    let stats: Vec<_> = m.services.iter().map(Service::stats).collect();
+    let mut names: Vec<String> = stats.iter().flat_map(|c| c.keys().cloned()).collect();
     names.sort();
     names.dedup();
     for name in names {
@@ -163,8 +160,8 @@ pub fn prometheus(m: &Master) -> String {
             kind,
             &format!("The services' own counter {name}."),
         );
-        for s in &m.services {
-            if let Some(v) = s.stats().get(&name) {
+        for (s, counters) in m.services.iter().zip(&stats) {
+            if let Some(v) = counters.get(&name) {
                 let _ = writeln!(out, "postkit_{metric_name}{{{}}} {v}", labels(s));
             }
         }

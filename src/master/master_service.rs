@@ -216,28 +216,25 @@ impl Master {
     pub(super) fn add_service(&mut self, ent: MasterEnt, at_start: bool) {
         // A socket the service manager passed for this service is used as
         // it is: it was made (and is kept) by the service manager.
-        if let Some(fd) = self
+        let made = match self
             .systemd
             .take(&ent.ext_name)
             .or_else(|| self.systemd.take(&ent.name))
         {
-            let _ = nix::fcntl::fcntl(
-                &fd,
-                nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
-            );
-            let mut s = Service::with_endpoint(ent, vec![fd]);
-            s.watchdog = self.watchdog_of(&s.ent);
-            if let Err(e) = s.new_status_channel() {
-                msg_fatal!("{e}");
+            Some(fd) => {
+                let _ = nix::fcntl::fcntl(
+                    &fd,
+                    nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+                );
+                let mut s = Service::with_endpoint(ent, vec![fd]);
+                s.new_status_channel()
+                    .map(|_| s)
+                    .map_err(ServiceError::Channel)
             }
-            self.services.push(s);
-            return;
-        }
-        match Service::new(ent, owner_ids(&self.params)) {
-            Ok(mut s) => {
-                s.watchdog = self.watchdog_of(&s.ent);
-                self.services.push(s)
-            }
+            None => Service::new(ent, owner_ids(&self.params)),
+        };
+        match made {
+            Ok(s) => self.push_service(s),
             Err(ServiceError::Channel(e)) => msg_fatal!("{e}"),
             Err(ServiceError::Endpoint(e)) if at_start => {
                 // Room for the log file, so that the reason gets there.
@@ -257,7 +254,6 @@ impl Master {
         state: super::master_handover::ServiceState,
     ) {
         let mut s = Service::with_endpoint(ent, state.listen);
-        s.watchdog = self.watchdog_of(&s.ent);
         (s.spawns, s.failures, s.throttles) = state.counts;
         if state.stderr.is_some() {
             s.stderr = state.stderr;
@@ -275,6 +271,12 @@ impl Master {
                 }
             }
         }
+        self.push_service(s);
+    }
+
+    /// A service joins the running ones, with its watchdog time.
+    fn push_service(&mut self, mut s: Service) {
+        s.watchdog = self.watchdog_of(&s.ent);
         self.services.push(s);
     }
 

@@ -101,6 +101,11 @@ impl<S> Running<S> {
         std::process::exit(0);
     }
 
+    /// Whether the use limit (`max_use` requests, 0: none) is reached.
+    fn used_up(&self) -> bool {
+        self.ctx.max_use != 0 && self.handled as i64 >= i64::from(self.ctx.max_use)
+    }
+
     /// Reports the counters to the master (at most once a second, unless
     /// `now`): one short line, so one atomic write on the pipe.
     fn report_stats(&mut self, state: &S, now: bool) {
@@ -282,12 +287,11 @@ impl<S> Running<S> {
     }
 
     pub(super) fn main_loop(&mut self, s: &mut S, service: &mut Handler<'_, S>) -> ! {
-        let mut use_count: i32 = 0;
         let mut idle_deadline = self.idle_deadline();
         let mut batch = BatchReceiver::new(self.batch_limit);
         let may_linger = self.batch_limit > 1 && self.lock.is_none();
         let mut phase = State::Idle;
-        while self.ctx.max_use == 0 || use_count < self.ctx.max_use {
+        while !self.used_up() {
             self.lock();
             if self.watchdog {
                 crate::util::watchdog::start();
@@ -316,7 +320,8 @@ impl<S> Running<S> {
             // So exactly one process handles, and reports on, each datagram.
             let mut n = batch.recv(
                 &self.sockets[index],
-                self.batch_limit.min(remaining(self.ctx.max_use, use_count)),
+                self.batch_limit
+                    .min(remaining(self.ctx.max_use, self.handled)),
             );
             if n == 0 {
                 continue;
@@ -333,13 +338,9 @@ impl<S> Running<S> {
             loop {
                 self.handle_batch(s, service, &batch, n);
                 self.handled += n as u64;
-                use_count = use_count.saturating_add(n as i32);
                 drained += 1;
                 // A pool member takes one datagram per wake-up, as in Postfix.
-                if self.batch_limit == 1
-                    || drained >= DRAIN_BATCHES
-                    || (self.ctx.max_use != 0 && use_count >= self.ctx.max_use)
-                {
+                if self.batch_limit == 1 || drained >= DRAIN_BATCHES || self.used_up() {
                     break;
                 }
                 if self.watchdog {
@@ -347,7 +348,8 @@ impl<S> Running<S> {
                 }
                 n = batch.recv(
                     &self.sockets[index],
-                    self.batch_limit.min(remaining(self.ctx.max_use, use_count)),
+                    self.batch_limit
+                        .min(remaining(self.ctx.max_use, self.handled)),
                 );
                 if n == 0 {
                     break;
@@ -380,11 +382,11 @@ const STATS_EVERY: Duration = Duration::from_secs(1);
 struct MasterGone;
 
 /// Requests left before the use limit (no limit: as many as there are).
-fn remaining(max_use: i32, used: i32) -> usize {
+fn remaining(max_use: i32, used: u64) -> usize {
     if max_use == 0 {
         usize::MAX
     } else {
-        (max_use - used).max(1) as usize
+        (i64::from(max_use) - used as i64).max(1) as usize
     }
 }
 
