@@ -149,6 +149,37 @@ impl Master {
         // The service manager's sockets sit at descriptors 3 on: claim them
         // before anything else is opened.
         let systemd = Systemd::from_env();
+        // A master that replaced this process's previous program (restart,
+        // upgrade) takes over its locks, sockets and children; from here
+        // on, a fatal error in its start-up hands them back.
+        let mut handover = std::env::var(HANDOVER_ENV).ok().map(|t| {
+            crate::util::safe_env::remove_var(HANDOVER_ENV);
+            Handover::parse(&t)
+        });
+        let took_over = handover.is_some();
+        // A program that got everything back from a failed successor does
+        // not bounce again: its own failure is final.
+        let bounced_back = std::env::var_os(UPGRADE_FAILED_ENV).is_some();
+        if let Some(h) = handover.as_ref().filter(|_| !bounced_back) {
+            let mut args = vec![
+                "master".to_string(),
+                "-c".to_string(),
+                crate::global::mail_conf::config_dir_from_env(),
+            ];
+            if opts.foreground {
+                args.push("-d".into());
+            }
+            args.extend(std::iter::repeat_n("-v".to_string(), opts.verbose as usize));
+            if opts.stderr {
+                args.push("-V".into());
+            }
+            install_way_back(h, args);
+        }
+        if took_over && !bounced_back && std::env::var_os(FAULT_UPGRADED_START).is_some() {
+            msg_fatal!(
+                "fault injected at the start of an upgraded master ({FAULT_UPGRADED_START})"
+            );
+        }
         msg::set_verbose(opts.verbose);
         // Started by `postkit start`: records go to its terminal too until
         // the master is ready.
@@ -178,32 +209,6 @@ impl Master {
                 "chdir {}: {}",
                 params.queue_directory,
                 crate::util::errno_text(&e)
-            );
-        }
-        // A master that replaced this process's previous program (restart,
-        // upgrade) takes over its locks, sockets and children.
-        let mut handover = std::env::var(HANDOVER_ENV).ok().map(|t| {
-            crate::util::safe_env::remove_var(HANDOVER_ENV);
-            Handover::parse(&t)
-        });
-        let took_over = handover.is_some();
-        // A program that got everything back from a failed successor does
-        // not bounce again: its own failure is final.
-        let bounced_back = std::env::var_os(UPGRADE_FAILED_ENV).is_some();
-        if let Some(h) = handover.as_ref().filter(|_| !bounced_back) {
-            let mut args = vec!["master".to_string(), "-c".to_string(), config_dir.clone()];
-            if opts.foreground {
-                args.push("-d".into());
-            }
-            args.extend(std::iter::repeat_n("-v".to_string(), opts.verbose as usize));
-            if opts.stderr {
-                args.push("-V".into());
-            }
-            install_way_back(h, args);
-        }
-        if took_over && !bounced_back && std::env::var_os(FAULT_UPGRADED_START).is_some() {
-            msg_fatal!(
-                "fault injected at the start of an upgraded master ({FAULT_UPGRADED_START})"
             );
         }
         let inherited_lock = handover
