@@ -422,3 +422,25 @@ fn lock_held_on_the_log_by_another_user_does_not_stop_logging() {
         common::instance::tail(&text)
     );
 }
+
+/// A Ctrl-C under start-fg signals the master's whole process group: the
+/// children must not get it (they are in groups of their own), so the
+/// master's stop still drains, and its last record is logged.
+#[test]
+fn a_signal_to_the_masters_process_group_still_stops_in_order() {
+    let _serial = one_at_a_time();
+    let mut i = Instance::new(POSTLOG, "");
+    // setsid: the master leads a process group, as under a shell.
+    i.start_with(&["setsid"]);
+    i.send("postlog", b"before the group signal");
+    i.wait_for(|i| i.log().contains("before the group signal"), "postlogd");
+    let master = i.master_pid();
+    kill(Pid::from_raw(-master), Signal::SIGINT).unwrap();
+    let exited = i.master.take().unwrap().wait().unwrap();
+    assert!(exited.success(), "{exited}");
+    assert!(
+        i.log().contains("terminating on signal 2"),
+        "{}",
+        common::instance::tail(&i.log())
+    );
+}
