@@ -90,10 +90,12 @@ pub fn make_queue_dirs(params: &MailParams) -> Result<(), String> {
     let q = Path::new(&params.queue_directory);
     // The queue directory itself as Postfix's: 0755, whatever the umask,
     // so that a chrooted, unprivileged child can see inside its jail.
+    // Its mode through a descriptor, as for the subdirectories: the parent
+    // may belong to someone who could swap the fresh name for a link.
     if !q.exists() {
         std::fs::create_dir_all(q)
-            .and_then(|_| std::fs::set_permissions(q, std::fs::Permissions::from_mode(0o755)))
             .map_err(|e| format!("mkdir {}: {}", q.display(), crate::util::errno_text(&e)))?;
+        set_dir_owner_mode(q, None, None, 0o755)?;
     }
     for d in QUEUE_DIRS {
         let dir = q.join(d.name);
