@@ -4,15 +4,28 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Debian's packages the tests use: postfix (compatibility), the Prometheus
+# client's parser (status --prometheus), systemd-socket-activate (systemd).
+need=()
 if ! command -v postconf >/dev/null 2>&1 || [ ! -x /usr/lib/postfix/sbin/master ]; then
+    need+=(postfix)
+fi
+/usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || need+=(python3-prometheus-client)
+command -v systemd-socket-activate >/dev/null 2>&1 || need+=(systemd)
+if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "test.sh: installing Debian's postfix for the compatibility tests"
+        echo "test.sh: installing Debian's ${need[*]} for the tests"
         apt-get update -q >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null
     else
-        echo "test.sh: postfix is not installed and cannot be installed here (need root and apt-get);" \
-             "compatibility tests will skip unless POSTKIT_REQUIRE_POSTFIX=1" >&2
+        echo "test.sh: ${need[*]} missing and cannot be installed here (need root and apt-get);" \
+             "the tests that need them skip unless POSTKIT_REQUIRE_POSTFIX=1" >&2
     fi
+fi
+# cargo-deb builds the Debian package the packaging test installs.
+if ! cargo deb --version >/dev/null 2>&1; then
+    echo "test.sh: installing cargo-deb for the packaging test"
+    cargo install --locked --quiet cargo-deb@^3
 fi
 
 cargo build --all-targets

@@ -9,6 +9,7 @@ control:
                       default configuration to config_dir if it has no main.cf)
   start               run the master in the background
   stop | reload       stop it, or make it re-read main.cf and master.cf
+  abort               tell the master to stop, without waiting for it
   restart | upgrade   re-execute the master in place (upgrade: the program now
                       on disk), keeping every socket and running service
   status              each service's processes, busy/idle, spawns, throttles
@@ -42,6 +43,8 @@ pub fn dispatch(args: &[String]) -> i32 {
         "postlog" => return crate::postlog::main(&args[1..]),
         "postlogd" => return crate::postlogd::main(args),
         "master" => return crate::master::master::main(&args[1..]),
+        // Postfix's own command, for the verbs postkit's master serves.
+        "postfix" => return crate::control::postfix_cmd::main(args),
         _ => {}
     }
     let mut rest = &args[1.min(args.len())..];
@@ -78,8 +81,8 @@ pub fn dispatch(args: &[String]) -> i32 {
             v.extend(rest[1..].iter().cloned());
             crate::postlogd::main(&v)
         }
-        "start" | "start-fg" | "stop" | "reload" | "restart" | "upgrade" | "status" | "check"
-        | "logrotate" => {
+        "start" | "start-fg" | "stop" | "abort" | "reload" | "restart" | "upgrade" | "status"
+        | "check" | "logrotate" => {
             let dir = config_dir.unwrap_or_else(crate::global::mail_conf::config_dir_from_env);
             crate::control::run(&dir, command, &rest[1..])
         }

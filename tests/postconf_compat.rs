@@ -208,3 +208,128 @@ fn defaults_agree_with_real_postconf() {
         assert_eq!(real, ours, "postconf {flags:?}");
     }
 }
+
+/// The stock configuration of the host's Postfix package (main.cf and
+/// master.cf as Debian installed them, and with Debian's postscreen lines
+/// uncommented), and a small one with a dotted myhostname: `postconf`,
+/// `-n`, `-d`, `-x`, `-nx`, `-dx` answer as Debian's postconf does, every
+/// one of its parameters (service parameters from master.cf included),
+/// byte for byte (each program's own `process_id` aside).
+#[test]
+fn stock_configuration_answers_as_postconf() {
+    if !have_postfix("stock_configuration_answers_as_postconf") {
+        return;
+    }
+    let stock = |name: &str, template: &str| {
+        fs::read_to_string(std::path::Path::new("/etc/postfix").join(name))
+            .or_else(|_| {
+                fs::read_to_string(std::path::Path::new("/usr/share/postfix").join(template))
+            })
+            .unwrap()
+    };
+    let main_cf = stock("main.cf", "main.cf.debian");
+    let master_cf = stock("master.cf", "master.cf.dist");
+    let postscreen: String = master_cf
+        .lines()
+        .map(|l| match l.split_whitespace().next() {
+            Some("#smtp" | "#smtpd" | "#dnsblog" | "#tlsproxy") => format!("{}\n", &l[1..]),
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    let configs = [
+        ("stock", main_cf.clone(), master_cf.clone()),
+        ("postscreen", main_cf, postscreen),
+        (
+            "small",
+            "myhostname = mail.example\nmynetworks_style = class\n".to_string(),
+            master_cf,
+        ),
+    ];
+    let mask = |mut o: Outcome| {
+        o.stdout = o
+            .stdout
+            .lines()
+            .filter(|l| !l.starts_with("process_id = "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        o.stderr.sort();
+        o
+    };
+    let mut failures = Vec::new();
+    for (label, main_cf, master_cf) in &configs {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("main.cf"), main_cf).unwrap();
+        fs::write(dir.path().join("master.cf"), master_cf).unwrap();
+        make_cold(&dir.path().join("main.cf"));
+        for args in [
+            &[][..],
+            &["-n"],
+            &["-d"],
+            &["-x"],
+            &["-nx"],
+            &["-dx"],
+            &["-f"],
+            &["-nf"],
+            &["-xf"],
+            &["-M"],
+            &["-Mf"],
+            &["-Mx"],
+            &["-F"],
+            &["-Fx"],
+            &["-Ff"],
+            &["-FH"],
+            &["-P"],
+            &["-Px"],
+            &["-Ph"],
+            &["-M", "smtp", "relay/unix", "nosuch"],
+            &["-F", "*/*/chroot", "relay/unix/command", "x/y/bogus"],
+            &["-P", "*/*/syslog_name", "smtpd/pass"],
+            &["-M", "/bad"],
+            &["-Md"],
+            &["-Fn"],
+        ] {
+            let real = mask(run(Command::new("/usr/sbin/postconf")
+                .arg0("postconf")
+                .arg("-c")
+                .arg(dir.path())
+                .args(args)
+                .env_remove("MAIL_CONFIG")));
+            let ours = mask(run(Command::new(postkit())
+                .arg("postconf")
+                .arg("-c")
+                .arg(dir.path())
+                .args(args)
+                .env_remove("MAIL_CONFIG")));
+            if args.is_empty() || args == ["-M"] {
+                assert!(
+                    real.stdout.lines().count() > 5,
+                    "{label} {args:?}: {real:?}"
+                );
+            }
+            if real != ours {
+                let diff: Vec<String> = real
+                    .stdout
+                    .lines()
+                    .filter(|l| !ours.stdout.contains(l))
+                    .map(|l| format!("- {l}"))
+                    .chain(
+                        ours.stdout
+                            .lines()
+                            .filter(|l| !real.stdout.contains(l))
+                            .map(|l| format!("+ {l}")),
+                    )
+                    .take(20)
+                    .collect();
+                failures.push(format!(
+                    "{label} {args:?}: status {:?}/{:?}, stderr {:?} / {:?}\n{}",
+                    real.status,
+                    ours.status,
+                    real.stderr,
+                    ours.stderr,
+                    diff.join("\n")
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

@@ -3,7 +3,102 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+
 use common::instance::{Instance, POSTLOG};
+use serde::Deserialize;
+
+/// `status --json`'s schema, as the README documents it: every field
+/// typed, none missing, none unknown.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Report {
+    master: MasterReport,
+    services: Vec<ServiceReport>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MasterReport {
+    pid: u32,
+    version: String,
+    configuration: String,
+    execs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceReport {
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    endpoint: String,
+    command: String,
+    limit: i64,
+    processes: u64,
+    busy: u64,
+    idle: u64,
+    spawns: u64,
+    failures: u64,
+    throttled: bool,
+    throttle_seconds_left: u64,
+    throttles: u64,
+    last_failure: Option<String>,
+    counters: BTreeMap<String, u64>,
+}
+
+/// The README's example parses with the schema too.
+#[test]
+fn readme_example_of_status_json_follows_the_schema() {
+    let readme = include_str!("../README.md");
+    let start = readme
+        .find("`postkit status --json` prints one object:\n\n```json\n")
+        .expect("the README documents status --json");
+    let example = &readme[start..];
+    let example = &example[example.find("{").unwrap()..example.find("\n```\n").unwrap()];
+    let r: Report = serde_json::from_str(example).expect("the README's example follows the schema");
+    assert_eq!(r.services[0].counters["records_written"], 4);
+}
+
+/// The Prometheus text, parsed by the Prometheus client's own parser
+/// (Debian's python3-prometheus-client): one line per sample, as
+/// `name{labels} value` with labels sorted.
+fn prometheus_samples(text: &str) -> Vec<String> {
+    let script = r#"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+for f in text_string_to_metric_families(sys.stdin.read()):
+    assert f.documentation and f.type in ('counter', 'gauge'), f
+    for s in f.samples:
+        labels = ','.join('%s=%s' % kv for kv in sorted(s.labels.items()))
+        print('%s %s{%s} %d' % (f.type, s.name, labels, s.value))
+"#;
+    let mut child = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("/usr/bin/python3");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the Prometheus parser refused the output (is python3-prometheus-client installed? \
+         scripts/test.sh installs it): {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
 
 fn json(i: &Instance) -> serde_json::Value {
     let (code, out, err) = i.ctl_with(&[], "status");
@@ -63,6 +158,28 @@ fn status_json_and_prometheus_report_services_and_postlogd_counters() {
     assert_eq!(b["last_failure"], "exit status 1", "{b}");
     assert!(b["throttle_seconds_left"].as_u64().unwrap() > 0, "{b}");
 
+    let r: Report = serde_json::from_value(v.clone()).expect("status --json follows the schema");
+    assert_eq!(r.master.pid, i.master_pid() as u32);
+    assert_eq!(r.master.execs, 0);
+    assert!(r.master.version.starts_with("postkit-"), "{r:?}");
+    assert!(std::path::Path::new(&r.master.configuration).ends_with(i.path().file_name().unwrap()));
+    let postlog = r.services.iter().find(|s| s.name == "postlog").unwrap();
+    assert_eq!(
+        (postlog.command.as_str(), postlog.busy + postlog.idle),
+        ("postlogd", 1)
+    );
+    assert_eq!((postlog.processes, postlog.throttle_seconds_left), (1, 0));
+    assert!(!postlog.throttled && postlog.failures == 0 && postlog.last_failure.is_none());
+    let broken = r.services.iter().find(|s| s.name == "broken").unwrap();
+    assert!(
+        broken.throttled && broken.throttles >= 1 && broken.spawns >= 1,
+        "{broken:?}"
+    );
+    assert_eq!(
+        (broken.kind.as_str(), broken.endpoint.as_str()),
+        ("unix-dgram", "public/broken")
+    );
+
     let out = std::process::Command::new(common::postkit())
         .arg("-c")
         .arg(i.path())
@@ -81,6 +198,44 @@ fn status_json_and_prometheus_report_services_and_postlogd_counters() {
         ),
     ] {
         assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+    }
+    // The Prometheus client's parser takes it, and its samples are the
+    // JSON report's numbers.
+    let samples = prometheus_samples(&text);
+    let labels = |s: &ServiceReport| format!("service={},type={}", s.name, s.kind);
+    for s in &r.services {
+        for line in [
+            format!(
+                "gauge postkit_service_process_limit{{{}}} {}",
+                labels(s),
+                s.limit.max(0)
+            ),
+            format!(
+                "counter postkit_service_failures_total{{{}}} {}",
+                labels(s),
+                s.failures
+            ),
+            format!(
+                "gauge postkit_service_throttled{{{}}} {}",
+                labels(s),
+                u8::from(s.throttled)
+            ),
+        ] {
+            assert!(samples.contains(&line), "no {line:?} in {samples:#?}");
+        }
+    }
+    for line in [
+        format!(
+            "counter postkit_service_records_written_total{{{}}} {written}",
+            labels(postlog)
+        ),
+        format!(
+            "gauge postkit_service_records_held{{{}}} 0",
+            labels(postlog)
+        ),
+        "counter postkit_master_execs_total{} 0".to_string(),
+    ] {
+        assert!(samples.contains(&line), "no {line:?} in {samples:#?}");
     }
     // Every sample has its HELP and TYPE.
     for sample in text.lines().filter(|l| !l.starts_with('#')) {

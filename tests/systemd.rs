@@ -1,7 +1,8 @@
 //! systemd, played by the test (CI has no systemd as process 1): the
 //! notification protocol a Type=notify unit sees, and socket activation
 //! with the socket held by the "service manager" across a kill -9 of the
-//! master.
+//! master; and Debian's `systemd-socket-activate --datagram` as the
+//! service manager.
 
 mod common;
 
@@ -112,5 +113,66 @@ fn socket_activation_keeps_the_log_socket_across_a_kill_9_of_the_master() {
         std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&socket_path).unwrap()),
         inode,
         "the master used the socket it was given"
+    );
+}
+
+/// Debian's own socket activator plays systemd: `systemd-socket-activate
+/// --datagram` binds the log socket, waits for the first datagram, then
+/// executes `postkit start-fg` with LISTEN_FDS, LISTEN_FDNAMES and
+/// LISTEN_PID.  The record sent before any master existed is logged, and
+/// the master uses the activator's socket.
+#[test]
+fn start_fg_under_systemd_socket_activate_uses_the_passed_socket() {
+    let mut i = Instance::new(POSTLOG, "");
+    for dir in ["queue", "queue/public"] {
+        std::fs::create_dir_all(i.path().join(dir)).unwrap();
+    }
+    let socket_path = i.postlog_socket();
+    let child = std::process::Command::new("systemd-socket-activate")
+        .arg("--datagram")
+        .arg("-l")
+        .arg(&socket_path)
+        .arg("--fdname=postlog")
+        .arg(common::postkit())
+        .arg("-c")
+        .arg(i.path())
+        .arg("start-fg")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(i.path().join("stderr")).unwrap())
+        .spawn()
+        .expect("systemd-socket-activate (Debian's systemd package)");
+    let pid = child.id();
+    i.master = Some(child);
+    i.wait_for(|i| i.postlog_socket().exists(), "the activator's socket");
+    let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&socket_path).unwrap());
+    assert!(
+        std::fs::read_to_string(i.path().join("maillog")).is_err(),
+        "nothing ran before the first datagram"
+    );
+    i.send("postlog", b"sent before any master existed");
+    i.wait_for(
+        |i| i.log().contains("sent before any master existed"),
+        "the first record, through the activated socket",
+    );
+    // The activator executed postkit in its own process, as systemd
+    // would: LISTEN_PID is the master's pid.
+    let claimed = std::fs::read_to_string(i.path().join("queue/pid/master.pid")).unwrap();
+    assert_eq!(claimed.trim(), pid.to_string());
+    i.send("postlog", b"and one more");
+    i.wait_for(|i| i.log().contains("and one more"), "the second record");
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&socket_path).unwrap()),
+        inode,
+        "the master used the socket it was given"
+    );
+    let (code, _, err) = i.ctl_with(&[], "stop");
+    assert_eq!(code, 0, "{err}");
+    let status = i.master.take().unwrap().wait().unwrap();
+    assert!(status.success(), "start-fg ended with {status}");
+    let stderr = std::fs::read_to_string(i.path().join("stderr")).unwrap();
+    assert!(
+        stderr.contains("starting the master in the foreground"),
+        "{stderr}"
     );
 }

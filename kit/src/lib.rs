@@ -12,6 +12,7 @@ pub mod instance;
 pub mod load;
 pub mod postfix;
 pub mod procs;
+pub mod stock;
 
 /// The postkit executable: `POSTKIT_EXE`, else the one cargo built beside
 /// the running test or bench executable (`target/PROFILE/postkit`).
@@ -131,6 +132,30 @@ pub fn skip(test: &str, why: &str) {
             let _ = f.write_all(format!("{test}: {why}\n").as_bytes());
         }
     }
+}
+
+/// Whether `cargo deb` runs here; if not, `test` is recorded as skipped, or
+/// fails with POSTKIT_REQUIRE_POSTFIX=1 (CI: scripts/test.sh installs
+/// cargo-deb).  As another user than the toolchain's owner (the suite run
+/// as nobody) cargo itself is out of reach: skipped, by name.
+pub fn needs_cargo_deb(test: &str) -> bool {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let ok = Command::new(cargo)
+        .args(["deb", "--version"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        if std::env::var("POSTKIT_REQUIRE_POSTFIX").as_deref() == Ok("1") {
+            panic!("{test}: cargo deb is required (POSTKIT_REQUIRE_POSTFIX=1) but does not run");
+        }
+        skip(
+            test,
+            "cargo deb does not run here (not installed, or the toolchain is another user's)",
+        );
+    }
+    ok
 }
 
 /// Whether this runs as root; if not, `test` is recorded as skipped.

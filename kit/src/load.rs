@@ -14,6 +14,9 @@ pub struct Load {
     threads: Vec<std::thread::JoinHandle<u64>>,
     /// Sends the socket refused (ENOENT, ECONNREFUSED, EPIPE, ...).
     errors: Arc<std::sync::atomic::AtomicU64>,
+    /// The longest one send() call took, in microseconds (a blocking send
+    /// waits while the socket is full).
+    max_wait_us: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A record as a Postfix client formats it, numbered by sender and sequence.
@@ -32,10 +35,12 @@ impl Load {
     pub fn start_ids(socket: &Path, ids: std::ops::Range<usize>, pad: usize) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let max_wait_us = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let threads = ids
             .map(|t| {
                 let stop = Arc::clone(&stop);
                 let errors = Arc::clone(&errors);
+                let max_wait_us = Arc::clone(&max_wait_us);
                 let socket = socket.to_path_buf();
                 std::thread::spawn(move || {
                     let c = UnixDatagram::unbound().unwrap();
@@ -43,7 +48,11 @@ impl Load {
                     while !stop.load(Ordering::Relaxed) {
                         // A send the socket refuses (it is being
                         // re-created) is not a record sent.
-                        if c.send_to(&load_record(t, seq, pad), &socket).is_ok() {
+                        let began = std::time::Instant::now();
+                        let sent = c.send_to(&load_record(t, seq, pad), &socket);
+                        let took = began.elapsed().as_micros() as u64;
+                        max_wait_us.fetch_max(took, Ordering::Relaxed);
+                        if sent.is_ok() {
                             seq += 1;
                         } else {
                             errors.fetch_add(1, Ordering::Relaxed);
@@ -58,12 +67,18 @@ impl Load {
             stop,
             threads,
             errors,
+            max_wait_us,
         }
     }
 
     /// Sends refused so far.
     pub fn errors(&self) -> u64 {
         self.errors.load(Ordering::Relaxed)
+    }
+
+    /// The longest a sender has waited in one send() so far.
+    pub fn max_wait(&self) -> Duration {
+        Duration::from_micros(self.max_wait_us.load(Ordering::Relaxed))
     }
 
     /// Stops the senders; how many records each sent, in id order.

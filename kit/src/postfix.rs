@@ -121,6 +121,17 @@ impl PostfixInstance {
         Ok(())
     }
 
+    /// Stops the master as `postfix stop` does (SIGTERM) and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut m) = self.master.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(m.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let _ = m.wait();
+        }
+    }
+
     pub fn send(&self, data: &[u8]) -> std::io::Result<()> {
         let c = UnixDatagram::unbound()?;
         c.send_to(data, self.socket_path()).map(|_| ())
@@ -142,12 +153,6 @@ impl PostfixInstance {
 
 impl Drop for PostfixInstance {
     fn drop(&mut self) {
-        if let Some(mut m) = self.master.take() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(m.id() as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            let _ = m.wait();
-        }
+        self.stop();
     }
 }

@@ -17,7 +17,7 @@ pub fn check(config_dir: &str, mc: &MasterConf) -> i32 {
         msg::warn(&text);
         problems += 1;
     };
-    match mc.read_master_cf(config_dir, false, false) {
+    match mc.read_master_cf(config_dir, false, false, &mc.inet_interfaces) {
         Ok(ents) => {
             for problem in mc.check_services(config_dir, &ents) {
                 report(problem);

@@ -1,15 +1,19 @@
 //! The control command (Postfix's `postfix` and `postfix-script`):
-//! `postkit [-c DIR] start | start-fg | stop | reload | status | check |
-//! logrotate`.  Each says what it is doing; `start-fg` in a directory with
-//! no main.cf first writes a working rootless configuration there.
+//! `postkit [-c DIR] start | start-fg | stop | abort | reload | status |
+//! check | logrotate | restart | upgrade`.  Each says what it is doing and
+//! records in the mail log what postfix-script records; `start-fg` in a
+//! directory with no main.cf first writes a working rootless configuration
+//! there.  Run as `postfix` (`postfix_cmd`), it speaks as Postfix's
+//! command does: postfix-script's records only, on a terminal.
 
 pub mod check;
 pub mod default_config;
 pub mod logrotate;
+pub mod postfix_cmd;
 pub mod proven_master;
 pub mod restart;
+mod voice;
 
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -22,28 +26,17 @@ use crate::master::master_control::{CONTROL_SOCKET, query};
 use crate::master::master_queue::{make_queue_dirs, running_master};
 use crate::util::msg;
 use proven_master::{MasterState, master_state};
-
-/// A record in the mail log, as postfix-script makes them.
-fn record(params: &crate::global::mail_params::MailParams, text: &str) {
-    let tag = crate::global::maillog_client::mail_task("postfix-script", Some(params));
-    crate::global::maillog_client::log_once(params, &tag, msg::Level::Info, text);
-}
-
-/// Progress, on the terminal (the diagnostics' standard error output).
-fn say(text: impl std::fmt::Display) {
-    msg::info(&text.to_string());
-}
-
-/// A failure: reported as a fatal message, but the command returns 1
-/// instead of exiting, so that its caller decides.
-fn fail(text: impl std::fmt::Display) -> i32 {
-    msg::log(msg::Level::Fatal, &text.to_string());
-    1
-}
+pub(crate) use voice::postfix_script;
+pub use voice::set_postfix_voice;
+use voice::{already_running, fail, not_running, postfix_voice, record, say};
 
 /// Runs a control command; `config_dir` comes from `-c` or MAIL_CONFIG.
 pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
-    msg::set_tag("postkit");
+    msg::set_tag(if postfix_voice() {
+        "postfix"
+    } else {
+        "postkit"
+    });
     msg::set_stderr(true);
     let status_request = match args.first().map(String::as_str) {
         Some("--json") => "status json",
@@ -90,7 +83,7 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
         Err(e)
             if matches!(
                 command,
-                "stop" | "status" | "reload" | "restart" | "upgrade"
+                "stop" | "abort" | "status" | "reload" | "restart" | "upgrade"
             ) =>
         {
             return match lenient_queue_directory(config_dir) {
@@ -109,7 +102,7 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
     // So is a built-in service that would die at start on a parameter,
     // and a command that does not exist.
     if command == "start" || command == "start-fg" {
-        match mc.read_master_cf(config_dir, false, false) {
+        match mc.read_master_cf(config_dir, false, false, &mc.inet_interfaces) {
             Ok(ents) => {
                 let problems = mc.check_services(config_dir, &ents);
                 if !problems.is_empty() {
@@ -136,7 +129,7 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
         }
         (
             MasterState::Unproven(why),
-            "stop" | "reload" | "status" | "logrotate" | "restart" | "upgrade",
+            "stop" | "abort" | "reload" | "status" | "logrotate" | "restart" | "upgrade",
         ) => {
             return fail(why);
         }
@@ -146,7 +139,7 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
     match command {
         "start-fg" => {
             if let Some(pid) = running {
-                return fail(format!("the mail system is already running: PID: {pid}"));
+                return already_running(params, pid);
             }
             if let Err(e) = make_queue_dirs(params) {
                 return fail(&e);
@@ -173,7 +166,7 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
         }
         "start" => {
             if let Some(pid) = running {
-                return fail(format!("the mail system is already running: PID: {pid}"));
+                return already_running(params, pid);
             }
             if let Err(e) = make_queue_dirs(params) {
                 return fail(&e);
@@ -194,8 +187,7 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
                 .env(STARTUP_STDERR, "1")
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped())
-                .process_group(0);
+                .stderr(std::process::Stdio::piped());
             let mut child = match cmd.spawn() {
                 Ok(c) => c,
                 Err(e) => return fail(format!("cannot run the master: {e}")),
@@ -239,7 +231,7 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
             }
             fail("daemon initialization failure -- see logs for details")
         }
-        "stop" | "reload" | "status" | "restart" | "upgrade" => control_running(
+        "stop" | "abort" | "reload" | "status" | "restart" | "upgrade" => control_running(
             command,
             &params.queue_directory,
             &state,
@@ -302,7 +294,7 @@ fn control_running(
     match command {
         "stop" => {
             let Some(pid) = running else {
-                return fail("the mail system is not running");
+                return not_running(params);
             };
             say(format!("stopping the mail system (master PID {pid})"));
             if let Some(p) = params {
@@ -329,9 +321,22 @@ fn control_running(
                 fail(format!("the master (PID {pid}) did not stop"))
             }
         }
+        "abort" => {
+            let Some(pid) = running else {
+                return not_running(params);
+            };
+            // As postfix-script's abort: the master is told to stop, and
+            // nobody waits for it.
+            say(format!("aborting the mail system (master PID {pid})"));
+            if let Some(p) = params {
+                record(p, "aborting the Postfix mail system");
+            }
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+            0
+        }
         "reload" => {
             let Some(pid) = running else {
-                return fail("the mail system is not running");
+                return not_running(params);
             };
             say(format!("refreshing the mail system (master PID {pid})"));
             if let Some(p) = params {
@@ -342,7 +347,7 @@ fn control_running(
         }
         "restart" | "upgrade" => {
             let Some(pid) = running else {
-                return fail("the mail system is not running");
+                return not_running(params);
             };
             let what = if command == "upgrade" {
                 "upgrading the mail system in place (the master re-executes the program on disk)"
@@ -353,6 +358,14 @@ fn control_running(
                 "{what} (master PID {pid}); sockets and running services are kept"
             ));
             restart::restart_in_place(queue_directory, pid, params)
+        }
+        "status" if postfix_voice() => {
+            let text = match running {
+                Some(pid) => format!("the Postfix mail system is running: PID: {pid}"),
+                None => "the Postfix mail system is not running".to_string(),
+            };
+            postfix_script(params, msg::Level::Info, &text);
+            i32::from(running.is_none())
         }
         "status" => {
             let Some(_) = running else {

@@ -157,6 +157,13 @@ pub static PARAMS: &[ParamDef] = &[
         0,
     ),
     s("myorigin", "$myhostname"),
+    p(
+        "mynetworks",
+        Kind::Str,
+        DefaultValue::Computed(super::mynetworks::mynetworks),
+        0,
+        0,
+    ),
     s("stress", ""),
     p(
         "default_process_limit",
@@ -200,15 +207,87 @@ pub static PARAMS: &[ParamDef] = &[
         DefaultValue::Computed(|_| std::process::id().to_string()),
     ),
     ro("service_name", DefaultValue::Text("")),
+    // Postfix's legacy names (see LEGACY).
+    s("virtual_maps", ""),
+    s("fallback_relay", ""),
+    s("authorized_verp_clients", ""),
+    s("smtpd_client_connection_limit_exceptions", ""),
+    s("postscreen_dnsbl_ttl", ""),
+    s("postscreen_blacklist_action", ""),
+    s("postscreen_dnsbl_whitelist_threshold", ""),
+    s("postscreen_whitelist_interfaces", ""),
+    s("lmtp_per_record_deadline", ""),
+    s("smtp_per_record_deadline", ""),
+    s("smtpd_per_record_deadline", ""),
+    s("tlsproxy_client_level", ""),
+    s("tlsproxy_client_policy", ""),
 ];
 
-/// The definition of a parameter postkit knows.
+/// Names Postfix 3.7 still accepts for backwards compatibility (the
+/// defaults of their successors refer to them): known, and listed by
+/// `postconf` only when main.cf sets them, as Postfix's postconf does.
+pub const LEGACY: &[&str] = &[
+    "virtual_maps",
+    "fallback_relay",
+    "authorized_verp_clients",
+    "smtpd_client_connection_limit_exceptions",
+    "postscreen_dnsbl_ttl",
+    "postscreen_blacklist_action",
+    "postscreen_dnsbl_whitelist_threshold",
+    "postscreen_whitelist_interfaces",
+    "lmtp_per_record_deadline",
+    "smtp_per_record_deadline",
+    "smtpd_per_record_deadline",
+    "tlsproxy_client_level",
+    "tlsproxy_client_policy",
+];
+
+/// postkit's own parameters, which Postfix 3.7 does not have: known (no
+/// "unused parameter" warning), but listed by `postconf` only when main.cf
+/// sets them, so that its output on a Postfix configuration is Postfix's.
+pub const POSTKIT_ONLY: &[&str] = &["dgram_batch_limit", "maillog_file_permissions"];
+
+/// The definition of a parameter postkit knows: its own, else Postfix's.
 pub fn find(name: &str) -> Option<&'static ParamDef> {
-    PARAMS.iter().find(|d| d.name == name)
+    PARAMS
+        .iter()
+        .find(|d| d.name == name)
+        .or_else(|| super::postfix_params::find(name))
+}
+
+/// Known, but listed by `postconf` only when main.cf sets them: postkit's
+/// own parameters and Postfix's legacy names.
+pub fn listed_only_when_set(name: &str) -> bool {
+    POSTKIT_ONLY.contains(&name) || LEGACY.contains(&name)
+}
+
+/// Every parameter `postconf` lists by default (Postfix's, with postkit's
+/// definitions where it has its own), sorted by name.
+pub fn all() -> Vec<&'static ParamDef> {
+    let mut names: Vec<&'static str> = super::postfix_params::table()
+        .iter()
+        .map(|d| d.name)
+        .chain(PARAMS.iter().map(|d| d.name))
+        .filter(|n| !listed_only_when_set(n))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names.into_iter().filter_map(find).collect()
+}
+
+static PROGRAM: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Names the program this process runs, when the executable's name does
+/// not (`postkit postconf` is postconf).
+pub fn set_program_name(name: &str) {
+    let _ = PROGRAM.set(name.to_string());
 }
 
 /// The basename of this program, as Postfix's `process_name`.
 pub fn process_name() -> String {
+    if let Some(name) = PROGRAM.get() {
+        return name.clone();
+    }
     std::env::args()
         .next()
         .map(|a| a.rsplit('/').next().unwrap_or("").to_string())

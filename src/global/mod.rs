@@ -10,3 +10,5 @@ pub mod mail_conf_types;
 pub mod mail_params;
 pub mod mail_proto;
 pub mod maillog_client;
+pub mod mynetworks;
+pub mod postfix_params;

@@ -101,6 +101,9 @@ pub struct Master {
     pub(super) opts: MasterOptions,
     pub(super) config_dir: String,
     pub(super) params: MailParams,
+    /// inet_interfaces as the master started with it (a change needs a
+    /// stop and start).
+    pub(super) inet_interfaces: Option<String>,
     pub(super) throttle_time: Duration,
     pub(super) services: Vec<Service>,
     /// Children of services that a reload removed, by pid: their path.
@@ -175,9 +178,31 @@ impl Master {
             }
             install_way_back(h, args);
         }
-        if took_over && !bounced_back && std::env::var_os(FAULT_UPGRADED_START).is_some() {
+        if took_over && !bounced_back {
+            // Faults for the tests: a fatal error, a crash, a panic.
+            match std::env::var(FAULT_UPGRADED_START).as_deref() {
+                Ok("abort") => std::process::abort(),
+                Ok("segv") => {
+                    let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSEGV);
+                }
+                Ok("panic") => panic!("fault injected ({FAULT_UPGRADED_START})"),
+                Ok(_) => msg_fatal!(
+                    "fault injected at the start of an upgraded master ({FAULT_UPGRADED_START})"
+                ),
+                Err(_) => {}
+            }
+        }
+        // Detached, a session of its own, as Postfix's master: its
+        // children share its process group, apart from the caller's
+        // terminal and signals.  (A re-executed master already is.)
+        if !opts.foreground
+            && !took_over
+            && let Err(e) = nix::unistd::setsid()
+            && nix::unistd::getsid(None).ok() != Some(nix::unistd::getpid())
+        {
             msg_fatal!(
-                "fault injected at the start of an upgraded master ({FAULT_UPGRADED_START})"
+                "unable to set session and process group ID: {}",
+                crate::util::nix_text(e)
             );
         }
         msg::set_verbose(opts.verbose);
@@ -262,6 +287,7 @@ impl Master {
             opts,
             config_dir: config_dir.clone(),
             params,
+            inet_interfaces: None,
             throttle_time: Duration::from_secs(mc.throttle_time as u64),
             services: Vec::new(),
             orphans: HashMap::new(),
@@ -307,8 +333,13 @@ impl Master {
         } else {
             msg_info!("daemon restarted in place -- version {VERSION}, configuration {config_dir}");
         }
-        // Running: a fatal error from now on is this master's own.
+        // Running: a fatal error, a crash or a panic from now on is this
+        // master's own.
         msg::set_fatal_hook(None);
+        if took_over {
+            crate::util::exec_on_crash::disarm();
+            let _ = std::panic::take_hook();
+        }
         if let Ok(why) = std::env::var(UPGRADE_FAILED_ENV) {
             crate::util::safe_env::remove_var(UPGRADE_FAILED_ENV);
             msg_warn!(

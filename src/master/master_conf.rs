@@ -14,7 +14,8 @@ use crate::msg_warn;
 use crate::util::msg;
 
 use super::master::{Master, VERSION};
-use super::master_ent::{EntContext, MasterEnt, parse_master_cf};
+use super::master_ent::{EntContext, MasterEnt, ServType, parse_master_cf};
+use super::master_inet::{self, InetError};
 
 /// main.cf as the master reads it.
 pub struct MasterConf {
@@ -29,6 +30,10 @@ pub struct MasterConf {
     /// `postlogd_watchdog_timeout`: how long the master lets a stopped
     /// postlogd be.
     pub postlogd_watchdog: i32,
+    /// `inet_interfaces`: where wildcard inet services listen.
+    pub inet_interfaces: String,
+    /// `inet_protocols`.
+    pub inet_protocols: String,
 }
 
 impl MasterConf {
@@ -65,22 +70,28 @@ impl MasterConf {
         let (name, spec) = crate::postlogd::WATCHDOG_TIMEOUT;
         let postlogd_watchdog = tr!(spec.read(&mut conf, name));
         tr!(crate::server::dgram_server::check_params(&mut conf));
+        let inet_interfaces = tr!(conf.get_str("inet_interfaces", "all", 0, 0));
+        let inet_protocols = tr!(conf.get_str("inet_protocols", "all", 0, 0));
         Ok(MasterConf {
             conf,
             params,
             throttle_time,
             service_disable,
             postlogd_watchdog,
+            inet_interfaces,
+            inet_protocols,
         })
     }
 
-    /// Parses `config_dir/master.cf` as a master with these options would;
-    /// the error names the file and line.
+    /// Parses `config_dir/master.cf` as a master with these options would,
+    /// inet services listening on `interfaces` (main.cf's inet_interfaces
+    /// when the master started); the error names the file and line.
     pub fn read_master_cf(
         &self,
         config_dir: &str,
         foreground: bool,
         verbose: bool,
+        interfaces: &str,
     ) -> Result<Vec<MasterEnt>, ConfigError> {
         let path = format!("{config_dir}/master.cf");
         let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Open {
@@ -97,7 +108,15 @@ impl MasterConf {
             verbose,
             master_service_disable: self.service_disable.clone(),
         };
-        parse_master_cf(&path, &text, &ctx, &mut |m| msg::warn(&m))
+        let mut ents = parse_master_cf(&path, &text, &ctx, &mut |m| msg::warn(&m))?;
+        master_inet::resolve(&mut ents, interfaces, &self.inet_protocols, &mut |m| {
+            msg::warn(&m)
+        })
+        .map_err(|e| match e {
+            InetError::Entry(line, why) => ConfigError::MasterCf { path, line, why },
+            InetError::Param(name, why) => locate_text(&self.conf, name, why),
+        })?;
+        Ok(ents)
     }
 }
 
@@ -150,6 +169,18 @@ impl MasterConf {
 }
 
 /// `error`, with the main.cf line of the parameter it is about.
+/// A text about main.cf parameter `name`, at the line that set it.
+fn locate_text(conf: &MailConf, name: &str, why: String) -> ConfigError {
+    match conf.origin(name) {
+        Some((path, line)) => ConfigError::At {
+            path: path.clone(),
+            line: *line,
+            inner: Box::new(ConfigError::Other(why)),
+        },
+        None => ConfigError::Other(why),
+    }
+}
+
 fn locate(conf: &MailConf, error: ConfigError) -> ConfigError {
     match error.param_name().and_then(|n| conf.origin(n)) {
         Some((path, line))
@@ -188,13 +219,30 @@ pub fn child_environment(import: &str) -> Vec<(String, String)> {
 }
 
 impl Master {
-    /// master.cf as this master reads it.
-    pub(super) fn read_master_cf(&self, mc: &MasterConf) -> Result<Vec<MasterEnt>, ConfigError> {
-        mc.read_master_cf(
+    /// master.cf as this master reads it.  inet_interfaces is the value
+    /// the master started with: a change needs a stop and start, as with
+    /// Postfix (the warnings are Postfix's).
+    pub(super) fn read_master_cf(
+        &mut self,
+        mc: &MasterConf,
+    ) -> Result<Vec<MasterEnt>, ConfigError> {
+        let saved = self
+            .inet_interfaces
+            .get_or_insert_with(|| mc.inet_interfaces.clone())
+            .clone();
+        let ents = mc.read_master_cf(
             &self.config_dir,
             self.opts.foreground,
             self.opts.verbose > 0,
-        )
+            &saved,
+        )?;
+        if saved != mc.inet_interfaces {
+            for e in ents.iter().filter(|e| e.kind == ServType::Inet) {
+                msg_warn!("service {}: ignoring inet_interfaces change", e.ext_name);
+                msg_warn!("to change inet_interfaces, stop and start Postfix");
+            }
+        }
+        Ok(ents)
     }
 
     /// Re-reads main.cf and master.cf (SIGHUP).  A configuration that does

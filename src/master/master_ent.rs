@@ -74,6 +74,14 @@ pub struct MasterEnt {
     pub argv: Vec<String>,
     /// First line of the entry.
     pub line: usize,
+    /// Where master.cf's own arguments begin in `argv` (the master's
+    /// `-o stress=` and `-s N` of an inet service go before them).
+    pub user_args_at: usize,
+    /// An inet service's socket addresses (`master_inet` fills them in).
+    pub addrs: Vec<std::net::SocketAddr>,
+    /// The listen() backlog: the larger of the process limit and
+    /// default_process_limit, as Postfix's master.
+    pub backlog: i32,
 }
 
 /// What the parser needs from main.cf and the master's own options.
@@ -239,6 +247,10 @@ pub fn parse_master_cf(
                 _ => Err(context(format!("field \"{name}\": bad value: \"{v}\""))),
             }
         };
+        if kind == ServType::Inet {
+            crate::util::host_port::host_port(&ext_name)
+                .map_err(|why| context(format!("{why} in \"{ext_name}\"")))?;
+        }
         let private = boolean(take(&mut fields, "private", Some("y"))?, "private")?;
         if kind == ServType::Inet && private {
             return Err(context("inet service cannot be private".into()));
@@ -278,10 +290,10 @@ pub fn parse_master_cf(
             ServType::Inet => ext_name.clone(),
             _ => format!("{}/{ext_name}", if private { "private" } else { "public" }),
         };
-        let local_only = kind != ServType::Pass
-            && (kind != ServType::Inet
-                || ext_name.starts_with("127.")
-                || ext_name.starts_with("[::1]"));
+        // An inet service's stress flag depends on its addresses, known
+        // only once they are looked up (master_inet); a pass service may
+        // have remote clients.
+        let stress = kind == ServType::Pass && max_proc > 1;
         let mut argv = vec![command.clone()];
         if max_proc == 1 {
             argv.push("-l".into());
@@ -305,9 +317,10 @@ pub fn parse_master_cf(
         if chroot {
             argv.push("-c".into());
         }
-        if !local_only && max_proc > 1 {
+        if stress {
             argv.extend(["-o".into(), "stress=".into()]);
         }
+        let user_args_at = argv.len();
         argv.extend(user_args);
         let ent = MasterEnt {
             ext_name,
@@ -323,6 +336,9 @@ pub fn parse_master_cf(
             command,
             argv,
             line: line.first_line,
+            user_args_at,
+            addrs: Vec::new(),
+            backlog: max_proc.max(ctx.default_process_limit),
         };
         if let Some(i) = entries
             .iter()

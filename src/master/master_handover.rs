@@ -209,6 +209,26 @@ pub fn install_way_back(h: &Handover, args: Vec<String>) {
         })
         .collect::<Vec<_>>()
         .join("\n");
+    // A crash (a signal, a panic) goes back too, not only a fatal error.
+    let mut argv = vec![argv0.clone()];
+    argv.extend(args.iter().cloned());
+    let mut keep = numbers.clone();
+    keep.push(old);
+    crate::util::exec_on_crash::arm(
+        &format!("/proc/self/fd/{old}"),
+        &argv,
+        &[
+            (HANDOVER_ENV, &text),
+            (
+                UPGRADE_FAILED_ENV,
+                "it was killed by a signal while starting",
+            ),
+        ],
+        keep,
+    );
+    std::panic::set_hook(Box::new(|info| {
+        crate::util::msg::fatal(format!("panic while starting: {info}"));
+    }));
     crate::util::msg::set_fatal_hook(Some(Box::new(move |why: &str| {
         for n in numbers {
             fds::keep_across_exec(n);
@@ -257,6 +277,29 @@ impl Master {
     /// SIGUSR2: re-executes the program in place, handing everything over.
     /// Returns only when the new program cannot take over.
     pub(super) fn upgrade(&mut self) {
+        // Only a postkit takes over: a program that is not one could pass
+        // `check` (anything exiting 0 does) and then not run a master.
+        let version = std::process::Command::new(&self.exe)
+            .arg("--version")
+            .env_remove(HANDOVER_ENV)
+            .output();
+        let says = version
+            .as_ref()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        if !version.as_ref().is_ok_and(|o| o.status.success()) || !says.starts_with("postkit ") {
+            msg_warn!(
+                "upgrade failed: {} is not postkit (its --version says \"{says}\"); this master keeps running",
+                self.exe.display()
+            );
+            return;
+        }
         msg_info!("upgrade: checking {} with the new program", self.config_dir);
         let check = std::process::Command::new(&self.exe)
             .args(["-c", &self.config_dir, "check"])

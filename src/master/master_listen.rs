@@ -1,47 +1,43 @@
 //! Listening endpoints for master.cf services, under queue_directory:
 //! `public/NAME` or `private/NAME`, created as Postfix creates them (old
 //! file removed, socket mode 0666 with access controlled by the directory,
-//! owned by mail_owner, non-blocking, close-on-exec).
+//! owned by mail_owner, non-blocking, close-on-exec).  A `pass` service
+//! listens on a UNIX stream socket like a `unix` one (its processes
+//! receive connections over it).  An inet service gets one TCP socket per
+//! address (`master_inet`), made by root as Postfix's are (a port below
+//! 1024 needs it; no file is involved), with SO_REUSEADDR, IPV6_V6ONLY for
+//! IPv6 (so that the IPv4 wildcard socket is a socket of its own), and
+//! Postfix's listen backlog.
 //!
 //! As root, every step (remove, bind, mkfifo, open) runs with mail_owner's
 //! effective ids and a umask that gives the mode: the endpoint is
 //! mail_owner's from birth, and root never chmods, chowns or opens by a
 //! path in a directory that mail_owner could change under it.
 
-use std::os::fd::OwnedFd;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixDatagram, UnixListener};
 use std::path::Path;
 
 use super::master_ent::{MasterEnt, ServType};
 use crate::util::set_eugid::set_eugid;
 
-/// Why an endpoint was not made.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ListenError {
-    /// A service type postkit's master does not run yet (inet, pass).
-    Unsupported(String),
-    /// The endpoint could not be made (Postfix's text).
-    Failed(String),
-}
-
 /// Longest path a UNIX-domain socket address holds.
 const SUN_PATH_MAX: usize = 107;
 
 /// Creates the endpoint of `ent` (relative to the current directory, the
 /// queue directory).  `owner` is mail_owner's uid and gid when running as
-/// root.  The error is Postfix's fatal text, or postkit's refusal for the
-/// types its master does not run.
+/// root.  The error is Postfix's fatal text.
 pub fn master_listen_init(
     ent: &MasterEnt,
     owner: Option<(u32, u32)>,
-) -> Result<Vec<OwnedFd>, ListenError> {
-    if matches!(ent.kind, ServType::Inet | ServType::Pass) {
-        return Err(ListenError::Unsupported(format!(
-            "service {} ({}): postkit's master runs unix, unix-dgram and fifo services; run {} services under Postfix's master",
-            ent.ext_name,
-            ent.kind.name(),
-            ent.kind.name()
-        )));
+) -> Result<Vec<OwnedFd>, String> {
+    if ent.kind == ServType::Inet {
+        return ent
+            .addrs
+            .iter()
+            .map(|a| inet_listen(a, ent.backlog))
+            .collect();
     }
     let path = ent.name.as_str();
     let prepare = |kind: &str| -> Result<(), String> {
@@ -62,7 +58,7 @@ pub fn master_listen_init(
             Ok(ids) => Some(ids),
             Err(e) => {
                 nix::sys::stat::umask(old_umask);
-                return Err(ListenError::Failed(e));
+                return Err(e);
             }
         },
         None => None,
@@ -70,7 +66,7 @@ pub fn master_listen_init(
     let result = make_endpoint(ent, path, prepare);
     drop(as_owner);
     nix::sys::stat::umask(old_umask);
-    let fd = result.map_err(ListenError::Failed)?;
+    let fd = result?;
     crate::server::fds::close_on_exec(&fd);
     Ok(vec![fd])
 }
@@ -90,7 +86,7 @@ fn make_endpoint(
             s.set_nonblocking(true).map_err(|e| e.to_string())?;
             s.into()
         }
-        ServType::Unix => {
+        ServType::Unix | ServType::Pass => {
             prepare("unix_listen")?;
             let s = UnixListener::bind(path)
                 .map_err(|e| format!("bind: {path}: {}", crate::util::errno_text(&e)))?;
@@ -113,10 +109,42 @@ fn make_endpoint(
                 .map_err(|e| format!("open {path}: {}", crate::util::errno_text(&e)))?;
             f.into()
         }
-        ServType::Inet | ServType::Pass => {
+        ServType::Inet => {
             return Err(format!("{}: not a local endpoint", ent.name));
         }
     };
+    Ok(fd)
+}
+
+/// A TCP listener on `addr`, as Postfix's inet_listen() makes it.
+fn inet_listen(addr: &SocketAddr, backlog: i32) -> Result<OwnedFd, String> {
+    use nix::sys::socket::{
+        AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage, bind, listen, setsockopt,
+        socket, sockopt,
+    };
+    let family = if addr.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    let text = crate::util::nix_text;
+    let fd = socket(
+        family,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| format!("socket: {}", text(e)))?;
+    if addr.is_ipv6() {
+        setsockopt(&fd, sockopt::Ipv6V6Only, &true)
+            .map_err(|e| format!("setsockopt(IPV6_V6ONLY): {}", text(e)))?;
+    }
+    setsockopt(&fd, sockopt::ReuseAddr, &true)
+        .map_err(|e| format!("setsockopt(SO_REUSEADDR): {}", text(e)))?;
+    bind(fd.as_raw_fd(), &SockaddrStorage::from(*addr))
+        .map_err(|e| format!("bind {} port {}: {}", addr.ip(), addr.port(), text(e)))?;
+    let backlog = Backlog::new(backlog.max(1)).unwrap_or(Backlog::MAXCONN);
+    listen(&fd, backlog).map_err(|e| format!("listen: {}", text(e)))?;
     Ok(fd)
 }
 

@@ -17,7 +17,7 @@ use crate::{msg_fatal, msg_info, msg_warn};
 
 use super::master::Master;
 use super::master_ent::MasterEnt;
-use super::master_listen::{ListenError, master_listen_init};
+use super::master_listen::master_listen_init;
 use super::master_queue::owner_ids;
 use super::master_status::{ProcTable, Update, read_status, status_channel};
 
@@ -67,8 +67,6 @@ pub struct Service {
 /// Why a service could not be added.
 #[derive(Debug)]
 pub enum ServiceError {
-    /// Its type is not run by postkit's master yet: left out with a warning.
-    Unsupported(String),
     /// Its endpoint could not be made (Postfix's text).
     Endpoint(String),
     /// No status channel (out of descriptors): nothing can run.
@@ -133,10 +131,7 @@ impl Service {
     /// A new service with its endpoint open; Postfix's warning text when
     /// the endpoint cannot be made.
     pub fn new(ent: MasterEnt, owner: Option<(u32, u32)>) -> Result<Service, ServiceError> {
-        let listen = master_listen_init(&ent, owner).map_err(|e| match e {
-            ListenError::Unsupported(t) => ServiceError::Unsupported(t),
-            ListenError::Failed(t) => ServiceError::Endpoint(t),
-        })?;
+        let listen = master_listen_init(&ent, owner).map_err(ServiceError::Endpoint)?;
         let mut s = Service::with_endpoint(ent, listen);
         s.new_status_channel().map_err(ServiceError::Channel)?;
         Ok(s)
@@ -241,7 +236,7 @@ impl Master {
                 self.fd_reserve.clear();
                 msg_fatal!("{e}")
             }
-            Err(ServiceError::Endpoint(e) | ServiceError::Unsupported(e)) => msg_warn!("{e}"),
+            Err(ServiceError::Endpoint(e)) => msg_warn!("{e}"),
         }
     }
 

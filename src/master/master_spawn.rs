@@ -49,10 +49,16 @@ impl Master {
             .env_clear()
             .envs(self.child_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         cmd.stdin(Stdio::null());
-        // Out of the master's process group: a Ctrl-C (or a signal to the
-        // group) reaches the master alone, which stops its children in
-        // order, letting datagram services drain what they were handed.
-        cmd.process_group(0);
+        // In the foreground (start-fg, master -d), out of the master's
+        // process group: the terminal's Ctrl-C (or a signal to the group)
+        // reaches the master alone, which stops its children in order,
+        // letting datagram services drain what they were handed.  Detached,
+        // in the master's group as with Postfix: a process group leader
+        // cannot make itself a session leader, and postscreen and proxymap
+        // call setsid() (postscreen warns when it fails).
+        if self.opts.foreground {
+            cmd.process_group(0);
+        }
         if !self.opts.foreground {
             cmd.stdout(Stdio::null());
         }

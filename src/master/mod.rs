@@ -5,7 +5,7 @@
 //! (when to listen), `master_spawn` (spawn, reap, throttle) with
 //! `spawn_fds` (descriptors in the child), `master_status` (the status
 //! channel), `master_wakeup` (wakeup timers), `master_sig` (signals, stop),
-//! `master_queue` (queue directories, the pid lock) and `master_control`
+//! `master_inet` (inet services' addresses), `master_queue` (queue directories, the pid lock) and `master_control`
 //! (postkit's control socket and status report), `master_handover`
 //! (restart and upgrade in place, sockets and children kept),
 //! `master_systemd` (Type=notify and socket activation), `master_metrics`
@@ -19,6 +19,7 @@ pub mod master_conf;
 pub mod master_control;
 pub mod master_ent;
 pub mod master_handover;
+pub mod master_inet;
 pub mod master_listen;
 pub mod master_metrics;
 pub mod master_queue;

@@ -1,80 +1,45 @@
-//! `postkit postconf`: Postfix's `postconf` for the parameters postkit knows
-//! and for user-defined ones.  Flags `-c DIR`, `-d`, `-n`, `-x`, `-h`, `-H`
-//! and `-o name=value`; output formatted as `postconf` formats it.
+//! `postkit postconf`: Postfix's `postconf`, for every parameter Postfix
+//! knows and for user-defined ones.  Flags `-c DIR`, `-d`, `-n`, `-x`,
+//! `-h`, `-H` and `-o name=value`, output formatted as `postconf` formats
+//! it, `-f` folding; master.cf's views `-M`, `-F`, `-P` (`master_views`);
+//! and main.cf's editing verbs `-e`, `-X`, `-#` (`edit_main`).
 //!
 //! A user-defined parameter exists for `postconf` only when some value in
 //! main.cf refers to it; finding those references also finds references to
 //! names defined nowhere, which are warned about, as Postfix does.
 
-use std::collections::BTreeSet;
+mod edit_main;
+mod master_entry;
+mod master_views;
+mod options;
+mod service_params;
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::global::mail_conf::{DEF_CONFIG_DIR, MailConf};
 use crate::global::mail_params::{self, Kind};
-use crate::util::getopt::{Getopt, GetoptError, Opt};
 use crate::util::mac_expand::{self, Mode, RECURSE, SCAN};
 use crate::util::msg;
 use crate::{msg_fatal, msg_warn};
-
-#[derive(Default)]
-struct Options {
-    config_dir: Option<String>,
-    defaults: bool,
-    non_default: bool,
-    expand: bool,
-    hide_name: bool,
-    hide_value: bool,
-    overrides: Vec<String>,
-    names: Vec<String>,
-}
-
-const USAGE: &str =
-    "usage: postconf [-c config_dir] [-d] [-h] [-H] [-n] [-o name=value] [-x] [parameter ...]";
-
-/// Parses the options with Postfix's getopt rules (options stop at the
-/// first parameter name).
-fn parse_args(args: &[String]) -> Result<Options, String> {
-    let mut o = Options::default();
-    let mut g = Getopt::new(args, "c:dnxhHo:");
-    for opt in g.by_ref() {
-        match opt {
-            Ok(Opt::Value('c', v)) => o.config_dir = Some(v),
-            Ok(Opt::Flag('d')) => o.defaults = true,
-            Ok(Opt::Flag('n')) => o.non_default = true,
-            Ok(Opt::Flag('x')) => o.expand = true,
-            Ok(Opt::Flag('h')) => o.hide_name = true,
-            Ok(Opt::Flag('H')) => o.hide_value = true,
-            Ok(Opt::Value('o', v)) => o.overrides.push(v),
-            Err(GetoptError::Unknown(c)) | Ok(Opt::Flag(c) | Opt::Value(c, _)) => {
-                return Err(format!(
-                    "option -{c} is not supported by postkit postconf; {USAGE}"
-                ));
-            }
-            Err(GetoptError::MissingValue(_)) => return Err(USAGE.to_string()),
-        }
-    }
-    o.names = g.rest().to_vec();
-    Ok(o)
-}
-
-/// Joins the words of a line with single spaces, as `postconf` prints.
-fn normalize(line: &str) -> String {
-    line.split([' ', '\t', '\r', '\n'])
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+use options::{Options, parse_args};
 
 struct Postconf {
     conf: MailConf,
     opts: Options,
     /// User-defined names that some value refers to.
     user_valid: BTreeSet<String>,
+    /// Parameters derived from master.cf's services, with their defaults.
+    service: BTreeMap<String, String>,
+    /// No main.cf at all, for computing defaults with -d.
+    empty: MailConf,
     explicit_dir: bool,
 }
 
 impl Postconf {
     fn known(&self, name: &str) -> bool {
-        mail_params::find(name).is_some() || self.user_valid.contains(name)
+        mail_params::find(name).is_some()
+            || self.service.contains_key(name)
+            || self.user_valid.contains(name)
     }
 
     /// The value before expansion: main.cf's, else the default.
@@ -82,8 +47,35 @@ impl Postconf {
         if !defaults_only && let Some(v) = self.conf.lookup(name) {
             return Some(v.to_string());
         }
+        if name == "mydomain" {
+            // postconf's rule, not the daemons': what follows the first dot
+            // of myhostname, whenever it has one.
+            let conf = if defaults_only {
+                &self.empty
+            } else {
+                &self.conf
+            };
+            let host = self
+                .raw_value("myhostname", defaults_only)
+                .and_then(|h| conf.eval(&h).ok())
+                .unwrap_or_default();
+            return Some(match host.split_once('.') {
+                Some((_, rest)) => rest.to_string(),
+                None => "localdomain".into(),
+            });
+        }
         if let Some(def) = mail_params::find(name) {
-            return Some(def.default_text(&self.conf));
+            // With -d, computed defaults see no main.cf either (mynetworks
+            // by the default mynetworks_style, not main.cf's).
+            let conf = if defaults_only {
+                &self.empty
+            } else {
+                &self.conf
+            };
+            return Some(def.default_text(conf));
+        }
+        if let Some(default) = self.service.get(name) {
+            return Some(default.clone());
         }
         if self.user_valid.contains(name) {
             return Some(String::new());
@@ -92,8 +84,14 @@ impl Postconf {
     }
 
     fn expand(&self, value: &str) -> String {
+        self.expand_in(value, &|_| None)
+    }
+
+    /// Expands `value` with `local` names first (a master.cf entry's).
+    fn expand_in(&self, value: &str, local: &dyn Fn(&str) -> Option<String>) -> String {
         let defaults_only = self.opts.defaults;
-        let mut lookup = |name: &str, _m: Mode| self.raw_value(name, defaults_only);
+        let mut lookup =
+            |name: &str, _m: Mode| local(name).or_else(|| self.raw_value(name, defaults_only));
         let mut warn = |m: String| msg::warn(&m);
         let e = mac_expand::expand(
             value,
@@ -128,9 +126,14 @@ impl Postconf {
             }
             values.extend(self.conf.lookup(&name).map(str::to_string));
         }
-        for def in mail_params::PARAMS {
+        for def in mail_params::all() {
             if def.kind != Kind::Raw && self.conf.lookup(def.name).is_none() && !def.read_only {
                 values.push(def.default_text(&self.conf));
+            }
+        }
+        for (name, default) in &self.service {
+            if self.conf.lookup(name).is_none() {
+                values.push(default.clone());
             }
         }
         for value in values {
@@ -166,19 +169,19 @@ impl Postconf {
             return;
         };
         let raw = mail_params::find(name).is_some_and(|d| d.kind == Kind::Raw);
-        if self.opts.hide_value {
-            out.push_str(&normalize(name));
+        let line = if self.opts.hide_value {
+            name.to_string()
         } else {
             if self.opts.expand && !raw {
                 value = self.expand(&value);
             }
             if self.opts.hide_name {
-                out.push_str(&normalize(&value));
+                value
             } else {
-                out.push_str(&normalize(&format!("{name} = {value}")));
+                format!("{name} = {value}")
             }
-        }
-        out.push('\n');
+        };
+        master_views::print_line(out, &line, self.opts.fold);
     }
 
     fn run(&mut self) {
@@ -211,9 +214,17 @@ impl Postconf {
                     names.insert("config_directory".into());
                 }
             } else {
-                names.extend(mail_params::PARAMS.iter().map(|d| d.name.to_string()));
+                names.extend(mail_params::all().iter().map(|d| d.name.to_string()));
+                names.extend(self.service.keys().cloned());
                 if !self.opts.defaults {
                     names.extend(self.user_valid.iter().cloned());
+                    names.extend(
+                        self.conf
+                            .file_names()
+                            .iter()
+                            .filter(|n| mail_params::listed_only_when_set(n))
+                            .cloned(),
+                    );
                 }
             }
             for n in &names {
@@ -238,6 +249,7 @@ impl Postconf {
 /// Entry point; `args` excludes the program name.
 pub fn main(args: &[String]) -> i32 {
     msg::set_tag("postconf");
+    mail_params::set_program_name("postconf");
     msg::set_stderr(true);
     let opts = parse_args(args).unwrap_or_else(|e| msg_fatal!("{e}"));
     let explicit_dir =
@@ -251,19 +263,63 @@ pub fn main(args: &[String]) -> i32 {
     } else {
         dir
     };
+    if let Some(mode) = opts.edit {
+        if opts.names.is_empty() {
+            msg_fatal!("missing service argument");
+        }
+        edit_main::edit_main(&dir, mode, &opts.names);
+        return 0;
+    }
     let mut conf =
         MailConf::read(&dir, &mut |m| msg::warn(&m)).unwrap_or_else(|e| msg_fatal!("{e}"));
+    if let Some(view) = opts.view {
+        for o in &opts.overrides {
+            conf.apply_override(o).unwrap_or_else(|e| msg_fatal!("{e}"));
+        }
+        let master_cf = format!("{dir}/master.cf");
+        let text = std::fs::read_to_string(&master_cf)
+            .unwrap_or_else(|e| msg_fatal!("open {master_cf}: {}", crate::util::errno_text(&e)));
+        let entries = master_entry::read_master(&master_cf, &text);
+        let pc = Postconf {
+            service: service_params::service_parameters(&master_cf, &text),
+            conf,
+            user_valid: BTreeSet::new(),
+            empty: MailConf::empty(&dir),
+            explicit_dir,
+            opts,
+        };
+        let expand = |e: &master_entry::Entry, v: &str| pc.expand_in(v, &|n| e.local(n));
+        let style = master_views::Style {
+            fold: pc.opts.fold,
+            hide_name: pc.opts.hide_name,
+            hide_value: pc.opts.hide_value,
+            expand: pc
+                .opts
+                .expand
+                .then_some(&expand as &dyn Fn(&master_entry::Entry, &str) -> String),
+        };
+        let out = master_views::show(view, &entries, &pc.opts.names, &style);
+        use std::io::Write;
+        let _ = std::io::stdout().write_all(out.as_bytes());
+        return 0;
+    }
     for o in &opts.overrides {
         conf.apply_override(o).unwrap_or_else(|e| msg_fatal!("{e}"));
     }
     let master_cf = format!("{dir}/master.cf");
-    if let Err(e) = std::fs::metadata(&master_cf) {
-        msg_warn!("open {master_cf}: {}", crate::util::errno_text(&e));
-    }
+    let service = match std::fs::read_to_string(&master_cf) {
+        Ok(text) => service_params::service_parameters(&master_cf, &text),
+        Err(e) => {
+            msg_warn!("open {master_cf}: {}", crate::util::errno_text(&e));
+            BTreeMap::new()
+        }
+    };
     let mut pc = Postconf {
         conf,
         opts,
         user_valid: BTreeSet::new(),
+        service,
+        empty: MailConf::empty(&dir),
         explicit_dir,
     };
     pc.run();

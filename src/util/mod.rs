@@ -30,7 +30,11 @@ pub fn nix_text(e: nix::errno::Errno) -> String {
 pub mod append_lines;
 pub mod chroot_uid;
 pub mod dict;
+pub mod edit_file;
+pub mod exec_on_crash;
 pub mod getopt;
+pub mod host_port;
+pub mod inet_proto;
 pub mod myflock;
 pub mod safe_env;
 pub mod safe_open;

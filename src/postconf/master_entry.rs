@@ -1,0 +1,194 @@
+//! master.cf as postconf reads it (Postfix's postconf_master): every
+//! entry, disabled and unknown services too, with postconf's checks and
+//! texts, and its normal form for the command's arguments (`-o` split
+//! from its value, `{...}` unwrapped, `-o {name = value}` as
+//! `name=value`), and each entry's `-o` settings.
+
+use std::collections::BTreeMap;
+
+use crate::msg_fatal;
+use crate::util::msg;
+use crate::util::readlline::logical_lines;
+use crate::util::split_nameval::split_nameval;
+
+/// The fields' names, as -F shows them.
+pub const FIELDS: [&str; 8] = [
+    "service",
+    "type",
+    "private",
+    "unprivileged",
+    "chroot",
+    "wakeup",
+    "process_limit",
+    "command",
+];
+/// The command's field.
+pub const COMMAND: usize = 7;
+
+/// Postfix's master.cf blanks.
+pub fn is_blank(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r' | '\n')
+}
+
+/// One master.cf entry as postconf holds it.
+pub struct Entry {
+    /// The fields and the command's arguments, normalized.
+    pub argv: Vec<String>,
+    /// Its `-o name=value` settings.
+    pub params: BTreeMap<String, String>,
+}
+
+impl Entry {
+    /// `service/type`.
+    pub fn name_space(&self) -> String {
+        format!("{}/{}", self.argv[0], self.argv[1])
+    }
+
+    /// What `$name` means inside this entry: its own `-o` settings, then
+    /// `service_name` and `process_name` as the service will see them.
+    pub fn local(&self, name: &str) -> Option<String> {
+        if let Some(v) = self.params.get(name) {
+            return Some(v.clone());
+        }
+        let process = self.argv[COMMAND].rsplit('/').next().unwrap_or("");
+        match name {
+            "process_name" => Some(process.to_string()),
+            "service_name" => Some(self.argv[0].clone()),
+            _ => None,
+        }
+    }
+}
+
+/// Splits on blanks, keeping `{...}` together (braces included).
+fn split_braced(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut depth = 0usize;
+    for c in text.chars() {
+        match c {
+            '{' => {
+                depth += 1;
+                cur.push(c);
+            }
+            '}' if depth > 0 => {
+                depth -= 1;
+                cur.push(c);
+            }
+            c if is_blank(c) && depth == 0 => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// `{ text }` as `text`.
+fn extract(arg: &str) -> String {
+    match arg.strip_prefix('{').and_then(|a| a.strip_suffix('}')) {
+        Some(inner) => inner.trim_matches(is_blank).to_string(),
+        None => {
+            msg::warn(&format!("master.cf: missing '}}' in \"{arg}\""));
+            arg.trim_start_matches('{').to_string()
+        }
+    }
+}
+
+fn check(argv: &[String], raw: &str) {
+    let raw = raw.replace('\n', " ");
+    let bad = |field: &str, value: &str| -> ! {
+        msg_fatal!("invalid {field} field \"{value}\" in \"{raw}\"")
+    };
+    if !["unix", "fifo", "inet", "pass", "unix-dgram"].contains(&argv[1].as_str()) {
+        bad("type", &argv[1]);
+    }
+    for (field, name) in argv.iter().zip(FIELDS).take(5).skip(2) {
+        if field.len() != 1 || !"yn-".contains(field.as_str()) {
+            bad(name, field);
+        }
+    }
+    let wakeup = argv[5].strip_suffix('?').unwrap_or(&argv[5]);
+    if argv[5] != "-" && !wakeup.bytes().all(|b| b.is_ascii_digit()) {
+        bad("wakeup", &argv[5]);
+    }
+    if argv[6] != "-" && !argv[6].bytes().all(|b| b.is_ascii_digit()) {
+        bad("process_limit", &argv[6]);
+    }
+}
+
+/// Postfix's normal form for the command's arguments.
+fn normalize(argv: &mut Vec<String>) {
+    let mut field = COMMAND + 1;
+    while field < argv.len() {
+        let arg = argv[field].clone();
+        if !arg.starts_with('-') || arg == "--" {
+            break;
+        }
+        // "-vozz": "-v" and "-ozz".
+        if let Some(at) = arg[1..].find('o').map(|i| i + 1).filter(|i| *i > 1) {
+            argv[field] = arg[..at].to_string();
+            argv.insert(field + 1, format!("-{}", &arg[at..]));
+            field += 1;
+            continue;
+        }
+        if arg.as_bytes().get(1) != Some(&b'o') {
+            field += 1;
+            continue;
+        }
+        if arg.len() > 2 {
+            argv[field] = "-o".into();
+            argv.insert(field + 1, arg[2..].to_string());
+        } else if field + 1 >= argv.len() {
+            field += 1;
+            continue;
+        }
+        field += 1;
+        if argv[field].starts_with('{') {
+            let inner = extract(&argv[field]);
+            argv[field] = match split_nameval(&inner) {
+                Ok((n, v)) => format!("{n}={v}"),
+                Err(e) => {
+                    msg::warn(&format!("master.cf: {e}: \"{inner}\""));
+                    inner
+                }
+            };
+        }
+        field += 1;
+    }
+    for arg in argv.iter_mut().skip(field) {
+        if arg.starts_with('{') {
+            *arg = extract(arg);
+        }
+    }
+}
+
+/// Reads master.cf as postconf does; fatal on a malformed entry.
+pub fn read_master(path: &str, text: &str) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    for line in logical_lines(path, text, &mut |_| {}) {
+        let mut argv = split_braced(&line.text);
+        if argv.len() < FIELDS.len() {
+            msg_fatal!("file {path}: line {}: bad field count", line.first_line);
+        }
+        check(&argv, &line.text);
+        normalize(&mut argv);
+        let mut params = BTreeMap::new();
+        let mut field = COMMAND + 1;
+        while field + 1 < argv.len() && argv[field].starts_with('-') && argv[field] != "--" {
+            if argv[field] == "-o" {
+                if let Ok((n, v)) = split_nameval(&argv[field + 1]) {
+                    params.insert(n.to_string(), v.to_string());
+                }
+                field += 1;
+            }
+            field += 1;
+        }
+        entries.push(Entry { argv, params });
+    }
+    entries
+}
