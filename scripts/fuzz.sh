@@ -24,9 +24,13 @@ cargo fuzz build -O
 for t in "${targets[@]}"; do
     mkdir -p "fuzz/corpus-new/$t"
     echo "fuzz.sh: $t for ${seconds}s"
+    # grep hides libFuzzer's chatter; cargo fuzz's status is what counts
+    # (taken before anything else runs: `|| true` would reset PIPESTATUS).
+    set +e +o pipefail
     cargo fuzz run -O "$t" "fuzz/corpus-new/$t" "fuzz/corpus/$t" -- \
         -max_total_time="$seconds" -print_final_stats=1 2>&1 |
-        grep -E '^(Done|stat::number_of_executed_units|==[0-9]+==|SUMMARY|.*panicked)' || true
-    # grep hides libFuzzer's chatter; its status is what counts.
-    [ "${PIPESTATUS[0]}" = 0 ] || { echo "fuzz.sh: $t found a crash" >&2; exit 1; }
+        grep -E '^(Done|stat::number_of_executed_units|==[0-9]+==|SUMMARY|.*panicked)'
+    status=${PIPESTATUS[0]}
+    set -e -o pipefail
+    [ "$status" = 0 ] || { echo "fuzz.sh: $t found a crash" >&2; exit 1; }
 done

@@ -192,6 +192,10 @@ impl LogCapture {
     /// record.
     fn fatal_of(&self, program: &Path, argv0: &str, args: &[&str], env: &[(&str, &str)]) -> String {
         let d = self.dir.path();
+        // Where the log ends before the daemon runs (a fast daemon can
+        // write its record before this thread looks).
+        let maillog = d.join("maillog");
+        let log_start = std::fs::metadata(&maillog).map_or(0, |m| m.len() as usize);
         let mut cmd = Command::new(program);
         {
             use std::os::unix::process::CommandExt;
@@ -211,8 +215,6 @@ impl LogCapture {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let maillog = d.join("maillog");
-        let log_start = std::fs::metadata(&maillog).map_or(0, |m| m.len() as usize);
         let fatal_in = |rec: &str| {
             rec.find("]: fatal: ")
                 .map(|i| rec[i + 3..].trim_end().to_string())

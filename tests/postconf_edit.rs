@@ -1,6 +1,7 @@
 //! postconf's editing verbs against Debian's real postconf: the same edit
-//! on two copies of the same main.cf must leave the same bytes, the same
-//! mode, no temporary file, the same messages and the same exit status.
+//! on two copies of the same main.cf (or master.cf) must leave the same
+//! bytes, the same mode, no temporary file, the same messages and the same
+//! exit status.
 
 mod common;
 
@@ -90,8 +91,20 @@ fn edit(
     main_cf: Option<&str>,
     args: &[&str],
 ) -> (Outcome, Option<Vec<u8>>, u32, bool) {
+    edit_file(program, "main.cf", main_cf, args)
+}
+
+fn edit_file(
+    program: &mut Command,
+    file: &str,
+    main_cf: Option<&str>,
+    args: &[&str],
+) -> (Outcome, Option<Vec<u8>>, u32, bool) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("main.cf");
+    if file != "main.cf" {
+        std::fs::write(dir.path().join("main.cf"), "# main.cf\n").unwrap();
+    }
+    let path = dir.path().join(file);
     if let Some(text) = main_cf {
         std::fs::write(&path, text).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
@@ -106,7 +119,7 @@ fn edit(
     out.stderr.sort();
     let text = std::fs::read(&path).ok();
     let mode = std::fs::metadata(&path).map_or(0, |m| m.permissions().mode() & 0o7777);
-    let tmp = dir.path().join("main.cf.tmp").exists();
+    let tmp = dir.path().join(format!("{file}.tmp")).exists();
     (out, text, mode, tmp)
 }
 
@@ -169,4 +182,103 @@ fn several_new_names_are_the_same_lines() {
     let ours = lines(ours);
     assert_eq!(lines(real), ours);
     assert!(ours.contains(&"new_three = 3".to_string()));
+}
+
+const MASTER_CF: &str = "# A master.cf with what administrators leave in one.\n\
+smtp      inet  n       -       y       -       -       smtpd\n\
+#submission inet n       -       y       -       -       smtpd\n\
+#  -o syslog_name=postfix/submission\n\
+pickup    unix  n       -       y       60      1       pickup\n\
+relay     unix  -       -       y       -       -       smtp\n\
+        -o syslog_name=postfix/$service_name\n\
+  # a comment inside the entry\n\
+        -o smtp_helo_timeout=5 -o smtp_connect_timeout=5\n\
+maildrop  unix  -       n       n       -       -       pipe\n\
+  flags=DRXhu user=vmail argv=/usr/bin/maildrop -d ${recipient}\n\
+postlog   unix-dgram n  -       n       -       1       postlogd\n";
+
+/// master.cf's edits: the same master.cf, the same messages.
+#[test]
+fn master_cf_edits_leave_what_real_postconf_leaves() {
+    if !have_postfix("master_cf_edits_leave_what_real_postconf_leaves") {
+        return;
+    }
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["-Me", "relay/unix=relay unix - - n - 5 smtp -o a=b"],
+        vec!["-Me", "new/unix=new unix - - n - - newcmd -o { x = a b }"],
+        vec!["-Me", "smtp/inet=smtp inet n - y - 1 postscreen"],
+        vec!["-MX", "relay/unix"],
+        vec!["-MX", "relay"],
+        vec!["-M#", "relay/unix", "maildrop/unix"],
+        vec!["-Fe", "relay/unix/chroot=n"],
+        vec![
+            "-Fe",
+            "maildrop/unix/command=pipe flags=X user=vmail argv=/bin/true ${recipient}",
+        ],
+        vec!["-Fe", "relay/unix/chroot=a b"],
+        vec!["-Fe", "relay/unix/*=x"],
+        vec!["-Fe", "relay/unix/wakeup=abc"],
+        vec!["-Fe", "relay/unix/bogus=1"],
+        vec!["-Pe", "relay/unix/syslog_name=other"],
+        vec![
+            "-Pe",
+            "pickup/unix/foo=bar",
+            "relay/unix/smtp_helo_timeout=9",
+        ],
+        vec!["-Pe", "*/unix/x=1"],
+        vec!["-Pe", "nosuch/unix/a=b"],
+        vec!["-Pe", "relay/unix/a=b c"],
+        vec![
+            "-PX",
+            "relay/unix/syslog_name",
+            "relay/unix/smtp_connect_timeout",
+        ],
+        vec!["-Me", "x=y"],
+        vec!["-M#", "a=b"],
+        vec!["-FX", "relay/unix/chroot"],
+        vec!["-P#", "relay/unix/syslog_name"],
+    ];
+    let mut failures = Vec::new();
+    for args in cases {
+        let real = edit_file(
+            Command::new("/usr/sbin/postconf").arg0("postconf"),
+            "master.cf",
+            Some(MASTER_CF),
+            &args,
+        );
+        let ours = edit_file(
+            Command::new(postkit()).arg("postconf"),
+            "master.cf",
+            Some(MASTER_CF),
+            &args,
+        );
+        if real != ours {
+            failures.push(format!(
+                "{args:?}:\n--- postconf\n{:?}\n{}\n--- postkit\n{:?}\n{}",
+                real.0,
+                String::from_utf8_lossy(real.1.as_deref().unwrap_or(b"(none)")),
+                ours.0,
+                String::from_utf8_lossy(ours.1.as_deref().unwrap_or(b"(none)")),
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// `-m` and `-l` list what postkit supports.
+#[test]
+fn lists_of_what_postkit_supports() {
+    let out = Command::new(postkit())
+        .args(["postconf", "-m"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "inline\nstatic\ntexthash\n"
+    );
+    let out = Command::new(postkit())
+        .args(["postconf", "-l"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "flock\n");
 }

@@ -8,14 +8,7 @@ use postkit::master::master_ent::{EntContext, parse_master_cf};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let ctx = EntContext {
-        daemon_directory: "/usr/libexec/postfix".into(),
-        default_process_limit: 100,
-        compat_ge_1: true,
-        foreground: false,
-        verbose: false,
-        master_service_disable: "".into(),
-    };
+    let ctx = EntContext::default();
     let mut warn = |_: String| {};
     if let Ok(ents) = parse_master_cf("/fuzz/master.cf", &text, &ctx, &mut warn) {
         for e in ents {

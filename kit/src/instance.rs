@@ -203,11 +203,7 @@ impl Instance {
 
     pub fn stop(&mut self) {
         if let Some(mut m) = self.master.take() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(m.id() as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            let _ = m.wait();
+            crate::procs::terminate(&mut m);
         }
     }
 }

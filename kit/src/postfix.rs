@@ -124,11 +124,7 @@ impl PostfixInstance {
     /// Stops the master as `postfix stop` does (SIGTERM) and waits for it.
     pub fn stop(&mut self) {
         if let Some(mut m) = self.master.take() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(m.id() as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            let _ = m.wait();
+            crate::procs::terminate(&mut m);
         }
     }
 

@@ -101,6 +101,21 @@ pub struct EntContext {
     pub master_service_disable: String,
 }
 
+impl Default for EntContext {
+    /// Postfix's defaults (Debian's daemon_directory, compatibility level
+    /// 1 or later), a master in the background: for tests and fuzzing.
+    fn default() -> Self {
+        EntContext {
+            daemon_directory: "/usr/lib/postfix/sbin".into(),
+            default_process_limit: 100,
+            compat_ge_1: true,
+            foreground: false,
+            verbose: false,
+            master_service_disable: String::new(),
+        }
+    }
+}
+
 fn is_blank(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\r' | '\n')
 }
@@ -360,14 +375,7 @@ mod tests {
     use super::*;
 
     fn ctx() -> EntContext {
-        EntContext {
-            daemon_directory: "/usr/lib/postfix/sbin".into(),
-            default_process_limit: 100,
-            compat_ge_1: true,
-            foreground: false,
-            verbose: false,
-            master_service_disable: String::new(),
-        }
+        EntContext::default()
     }
 
     fn parse(text: &str) -> Result<Vec<MasterEnt>, String> {

@@ -201,15 +201,7 @@ mod tests {
     use crate::master::master_ent::{EntContext, parse_master_cf};
 
     fn ents(text: &str) -> Vec<MasterEnt> {
-        let ctx = EntContext {
-            daemon_directory: "/usr/libexec/postfix".into(),
-            default_process_limit: 100,
-            compat_ge_1: true,
-            foreground: false,
-            verbose: false,
-            master_service_disable: String::new(),
-        };
-        parse_master_cf("master.cf", text, &ctx, &mut |_| {}).unwrap()
+        parse_master_cf("master.cf", text, &EntContext::default(), &mut |_| {}).unwrap()
     }
 
     #[test]

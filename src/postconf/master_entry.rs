@@ -59,35 +59,6 @@ impl Entry {
     }
 }
 
-/// Splits on blanks, keeping `{...}` together (braces included).
-fn split_braced(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut depth = 0usize;
-    for c in text.chars() {
-        match c {
-            '{' => {
-                depth += 1;
-                cur.push(c);
-            }
-            '}' if depth > 0 => {
-                depth -= 1;
-                cur.push(c);
-            }
-            c if is_blank(c) && depth == 0 => {
-                if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-            }
-            c => cur.push(c),
-        }
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
 /// `{ text }` as `text`.
 fn extract(arg: &str) -> String {
     match arg.strip_prefix('{').and_then(|a| a.strip_suffix('}')) {
@@ -167,28 +138,95 @@ fn normalize(argv: &mut Vec<String>) {
     }
 }
 
+/// Parses one entry (continuation lines joined); "bad field count" when
+/// it has fewer than eight fields, fatal on a malformed field.
+pub fn parse_entry(text: &str) -> Result<Entry, &'static str> {
+    let mut argv = crate::util::dict::split_quoted_at(text, is_blank);
+    if argv.len() < FIELDS.len() {
+        return Err("bad field count");
+    }
+    check(&argv, text);
+    normalize(&mut argv);
+    let mut params = BTreeMap::new();
+    let mut field = COMMAND + 1;
+    while field + 1 < argv.len() && argv[field].starts_with('-') && argv[field] != "--" {
+        if argv[field] == "-o" {
+            if let Ok((n, v)) = split_nameval(&argv[field + 1]) {
+                params.insert(n.to_string(), v.to_string());
+            }
+            field += 1;
+        }
+        field += 1;
+    }
+    Ok(Entry { argv, params })
+}
+
 /// Reads master.cf as postconf does; fatal on a malformed entry.
 pub fn read_master(path: &str, text: &str) -> Vec<Entry> {
-    let mut entries = Vec::new();
-    for line in logical_lines(path, text, &mut |_| {}) {
-        let mut argv = split_braced(&line.text);
-        if argv.len() < FIELDS.len() {
-            msg_fatal!("file {path}: line {}: bad field count", line.first_line);
+    logical_lines(path, text, &mut |_| {})
+        .into_iter()
+        .map(|line| {
+            parse_entry(&line.text)
+                .unwrap_or_else(|e| msg_fatal!("file {path}: line {}: {e}", line.first_line))
+        })
+        .collect()
+}
+
+impl Entry {
+    /// `-Fe`: a new value for one field; the command field takes the
+    /// command and its arguments.  Fatal when the entry becomes malformed.
+    pub fn edit_field(&mut self, field: usize, value: &str) {
+        if field == COMMAND {
+            self.argv.truncate(COMMAND);
+            self.argv
+                .extend(crate::util::dict::split_quoted_at(value, is_blank));
+            normalize(&mut self.argv);
+        } else {
+            self.argv[field] = value.to_string();
         }
-        check(&argv, &line.text);
-        normalize(&mut argv);
-        let mut params = BTreeMap::new();
+        check(&self.argv, value);
+    }
+
+    /// `-Pe` (a value) or `-PX` (None): sets or removes `-o name=...`; a
+    /// new one goes after the last option.
+    pub fn edit_param(&mut self, name: &str, value: Option<&str>) {
+        let mut matched = false;
         let mut field = COMMAND + 1;
-        while field + 1 < argv.len() && argv[field].starts_with('-') && argv[field] != "--" {
-            if argv[field] == "-o" {
-                if let Ok((n, v)) = split_nameval(&argv[field + 1]) {
-                    params.insert(n.to_string(), v.to_string());
+        while field < self.argv.len() {
+            let arg = &self.argv[field];
+            if !arg.starts_with('-') || arg == "--" {
+                break;
+            }
+            if arg.as_bytes().get(1) == Some(&b'o') && field + 1 < self.argv.len() {
+                let is_it = arg == "-o"
+                    && self.argv[field + 1]
+                        .strip_prefix(name)
+                        .is_some_and(|r| r.starts_with('='));
+                if is_it {
+                    matched = true;
+                    match value {
+                        Some(v) => self.argv[field + 1] = format!("{name}={v}"),
+                        None => {
+                            self.argv.drain(field..field + 2);
+                            continue;
+                        }
+                    }
                 }
                 field += 1;
             }
             field += 1;
         }
-        entries.push(Entry { argv, params });
+        match value {
+            Some(v) => {
+                if !matched {
+                    self.argv.insert(field, "-o".into());
+                    self.argv.insert(field + 1, format!("{name}={v}"));
+                }
+                self.params.insert(name.to_string(), v.to_string());
+            }
+            None => {
+                self.params.remove(name);
+            }
+        }
     }
-    entries
 }

@@ -15,7 +15,7 @@ const LINE_LIMIT: usize = 80;
 const INDENT: &str = "    ";
 
 /// A `service[/type[/field]]` pattern: None when malformed.
-fn pattern(text: &str, max: usize) -> Option<Vec<String>> {
+pub(super) fn pattern(text: &str, max: usize) -> Option<Vec<String>> {
     if text.starts_with('/') {
         return None;
     }
@@ -34,7 +34,7 @@ fn pattern(text: &str, max: usize) -> Option<Vec<String>> {
     Some(parts)
 }
 
-fn matches(p: &str, value: &str) -> bool {
+pub(super) fn matches(p: &str, value: &str) -> bool {
     p == "*" || p == value
 }
 
@@ -90,14 +90,8 @@ fn print_args(out: &mut String, e: &Entry, from: usize, mut line_len: usize, sty
             parens = arg.contains(is_blank);
         }
         if line_len > INDENT.len() {
-            if !style.fold || line_len + 1 + arg_len < LINE_LIMIT {
-                out.push(' ');
-                line_len += 1;
-            } else {
-                out.push('\n');
-                out.push_str(INDENT);
-                line_len = INDENT.len();
-            }
+            let fold_here = style.fold && line_len + 1 + arg_len >= LINE_LIMIT;
+            separate(out, &mut line_len, fold_here);
         }
         let braced = !in_options && parens;
         if braced {
@@ -125,7 +119,7 @@ fn print_args(out: &mut String, e: &Entry, from: usize, mut line_len: usize, sty
     out.push('\n');
 }
 
-fn print_entry(out: &mut String, e: &Entry, style: &Style) {
+pub(super) fn print_entry(out: &mut String, e: &Entry, style: &Style) {
     const GOAL: [usize; 8] = [0, 11, 17, 25, 33, 41, 49, 57];
     let mut line = String::new();
     for (field, goal) in GOAL.iter().enumerate() {
@@ -173,19 +167,26 @@ fn print_field(out: &mut String, e: &Entry, field: usize, style: &Style) {
     }
 }
 
+/// A space before the next word, or, where -f folds, a new line
+/// indented by four.
+fn separate(out: &mut String, line_len: &mut usize, fold_here: bool) {
+    if fold_here {
+        out.push('\n');
+        out.push_str(INDENT);
+        *line_len = INDENT.len();
+    } else {
+        out.push(' ');
+        *line_len += 1;
+    }
+}
+
 /// Whitespace normalized, folded with -f (postconf's print_line).
 pub fn print_line(out: &mut String, text: &str, fold: bool) {
     let mut line_len = 0;
     for word in text.split(is_blank).filter(|w| !w.is_empty()) {
         if line_len > 0 {
-            if !fold || line_len + word.len() < LINE_LIMIT {
-                out.push(' ');
-                line_len += 1;
-            } else {
-                out.push('\n');
-                out.push_str(INDENT);
-                line_len = INDENT.len();
-            }
+            let fold_here = fold && line_len + word.len() >= LINE_LIMIT;
+            separate(out, &mut line_len, fold_here);
         }
         out.push_str(word);
         line_len += word.len();

@@ -2,23 +2,26 @@
 //! knows and for user-defined ones.  Flags `-c DIR`, `-d`, `-n`, `-x`,
 //! `-h`, `-H` and `-o name=value`, output formatted as `postconf` formats
 //! it, `-f` folding; master.cf's views `-M`, `-F`, `-P` (`master_views`);
-//! and main.cf's editing verbs `-e`, `-X`, `-#` (`edit_main`).
+//! main.cf's editing verbs `-e`, `-X`, `-#` (`edit_main`) and master.cf's
+//! (`-Me`, `-MX`, `-M#`, `-Fe`, `-Pe`, `-PX`: `edit_master`).
 //!
 //! A user-defined parameter exists for `postconf` only when some value in
 //! main.cf refers to it; finding those references also finds references to
 //! names defined nowhere, which are warned about, as Postfix does.
 
 mod edit_main;
+mod edit_master;
 mod master_entry;
 mod master_views;
 mod options;
 mod service_params;
+mod user_params;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::global::mail_conf::{DEF_CONFIG_DIR, MailConf};
 use crate::global::mail_params::{self, Kind};
-use crate::util::mac_expand::{self, Mode, RECURSE, SCAN};
+use crate::util::mac_expand::{self, Mode, RECURSE};
 use crate::util::msg;
 use crate::{msg_fatal, msg_warn};
 use options::{Options, parse_args};
@@ -33,6 +36,14 @@ struct Postconf {
     /// No main.cf at all, for computing defaults with -d.
     empty: MailConf,
     explicit_dir: bool,
+    /// master.cf's entries (their `-o` settings are name spaces).
+    entries: Vec<master_entry::Entry>,
+    /// Per entry, its `-o` names that some value refers to.
+    local_valid: Vec<BTreeSet<String>>,
+    /// `smtpd_restriction_classes` members.
+    rest_classes: BTreeSet<String>,
+    /// Table configuration files already checked.
+    dbms_checked: BTreeSet<String>,
 }
 
 impl Postconf {
@@ -107,61 +118,6 @@ impl Postconf {
             msg_fatal!("macro processing error");
         }
         e.text
-    }
-
-    /// Finds the user-defined names that values refer to, warning about
-    /// names defined nowhere.
-    fn register_user_parameters(&mut self) {
-        let dir = self.conf.config_dir.clone();
-        let mut values: Vec<String> = Vec::new();
-        for name in self.conf.file_names().to_vec() {
-            let def = mail_params::find(&name);
-            if def.is_some_and(|d| d.read_only) {
-                let value = self.conf.lookup(&name).unwrap_or_default().to_string();
-                msg_warn!("{dir}/main.cf: read-only parameter assignment: {name}={value}");
-                continue;
-            }
-            if def.is_some_and(|d| d.kind == Kind::Raw) {
-                continue;
-            }
-            values.extend(self.conf.lookup(&name).map(str::to_string));
-        }
-        for def in mail_params::all() {
-            if def.kind != Kind::Raw && self.conf.lookup(def.name).is_none() && !def.read_only {
-                values.push(def.default_text(&self.conf));
-            }
-        }
-        for (name, default) in &self.service {
-            if self.conf.lookup(name).is_none() {
-                values.push(default.clone());
-            }
-        }
-        for value in values {
-            let mut found: Vec<String> = Vec::new();
-            {
-                let mut lookup = |name: &str, _m: Mode| {
-                    found.push(name.to_string());
-                    None
-                };
-                let mut warn = |m: String| msg::warn(&m);
-                let _ = mac_expand::expand(
-                    &value,
-                    SCAN,
-                    &mut lookup,
-                    &mut warn,
-                    crate::global::compat_level::RELOPS,
-                );
-            }
-            for name in found {
-                if self.conf.lookup(&name).is_some() {
-                    if mail_params::find(&name).is_none() {
-                        self.user_valid.insert(name);
-                    }
-                } else if !self.known(&name) {
-                    msg_warn!("{dir}/main.cf: undefined parameter: {name}");
-                }
-            }
-        }
     }
 
     fn print(&self, name: &str, out: &mut String) {
@@ -242,6 +198,7 @@ impl Postconf {
                     msg_warn!("{dir}/main.cf: unused parameter: {n}={v}");
                 }
             }
+            self.warn_unused_master();
         }
     }
 }
@@ -263,65 +220,78 @@ pub fn main(args: &[String]) -> i32 {
     } else {
         dir
     };
+    // What postkit supports: the table types its programs open, and the
+    // one lock its programs take (postlogd's flock on the log).
+    match opts.list {
+        Some('m') => {
+            for t in crate::util::dict::DICT_TYPES {
+                println!("{t}");
+            }
+            return 0;
+        }
+        Some(_) => {
+            println!("flock");
+            return 0;
+        }
+        None => {}
+    }
     if let Some(mode) = opts.edit {
         if opts.names.is_empty() {
             msg_fatal!("missing service argument");
         }
-        edit_main::edit_main(&dir, mode, &opts.names);
+        match opts.view {
+            Some(view) => edit_master::edit_master(&dir, view, mode, &opts.names),
+            None => edit_main::edit_main(&dir, mode, &opts.names),
+        }
         return 0;
     }
     let mut conf =
         MailConf::read(&dir, &mut |m| msg::warn(&m)).unwrap_or_else(|e| msg_fatal!("{e}"));
-    if let Some(view) = opts.view {
-        for o in &opts.overrides {
-            conf.apply_override(o).unwrap_or_else(|e| msg_fatal!("{e}"));
+    for o in &opts.overrides {
+        conf.apply_override(o).unwrap_or_else(|e| msg_fatal!("{e}"));
+    }
+    // master.cf: required for its views, else a warning when missing; a
+    // malformed entry is fatal either way, as with Postfix.
+    let master_cf = format!("{dir}/master.cf");
+    let text = match std::fs::read_to_string(&master_cf) {
+        Ok(text) => text,
+        Err(e) if opts.view.is_some() => {
+            msg_fatal!("open {master_cf}: {}", crate::util::errno_text(&e))
         }
-        let master_cf = format!("{dir}/master.cf");
-        let text = std::fs::read_to_string(&master_cf)
-            .unwrap_or_else(|e| msg_fatal!("open {master_cf}: {}", crate::util::errno_text(&e)));
-        let entries = master_entry::read_master(&master_cf, &text);
-        let pc = Postconf {
-            service: service_params::service_parameters(&master_cf, &text),
-            conf,
-            user_valid: BTreeSet::new(),
-            empty: MailConf::empty(&dir),
-            explicit_dir,
-            opts,
-        };
+        Err(e) => {
+            msg_warn!("open {master_cf}: {}", crate::util::errno_text(&e));
+            String::new()
+        }
+    };
+    let entries = master_entry::read_master(&master_cf, &text);
+    let mut pc = Postconf {
+        service: service_params::service_parameters(&master_cf, &text),
+        conf,
+        user_valid: BTreeSet::new(),
+        empty: MailConf::empty(&dir),
+        explicit_dir,
+        local_valid: vec![BTreeSet::new(); entries.len()],
+        entries,
+        rest_classes: BTreeSet::new(),
+        dbms_checked: BTreeSet::new(),
+        opts,
+    };
+    if let Some(view) = pc.opts.view {
+        pc.register_user_parameters();
         let expand = |e: &master_entry::Entry, v: &str| pc.expand_in(v, &|n| e.local(n));
         let style = master_views::Style {
             fold: pc.opts.fold,
             hide_name: pc.opts.hide_name,
             hide_value: pc.opts.hide_value,
-            expand: pc
-                .opts
-                .expand
-                .then_some(&expand as &dyn Fn(&master_entry::Entry, &str) -> String),
+            expand: pc.opts.expand.then_some(&expand as master_views::Expander),
         };
-        let out = master_views::show(view, &entries, &pc.opts.names, &style);
+        let out = master_views::show(view, &pc.entries, &pc.opts.names, &style);
         use std::io::Write;
         let _ = std::io::stdout().write_all(out.as_bytes());
+        let _ = std::io::stdout().flush();
+        pc.warn_unused_master();
         return 0;
     }
-    for o in &opts.overrides {
-        conf.apply_override(o).unwrap_or_else(|e| msg_fatal!("{e}"));
-    }
-    let master_cf = format!("{dir}/master.cf");
-    let service = match std::fs::read_to_string(&master_cf) {
-        Ok(text) => service_params::service_parameters(&master_cf, &text),
-        Err(e) => {
-            msg_warn!("open {master_cf}: {}", crate::util::errno_text(&e));
-            BTreeMap::new()
-        }
-    };
-    let mut pc = Postconf {
-        conf,
-        opts,
-        user_valid: BTreeSet::new(),
-        service,
-        empty: MailConf::empty(&dir),
-        explicit_dir,
-    };
     pc.run();
     0
 }

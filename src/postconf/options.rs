@@ -21,6 +21,8 @@ pub(super) struct Options {
     pub(super) view: Option<master_views::View>,
     /// -f.
     pub(super) fold: bool,
+    /// -m or -l: list table types or lock methods.
+    pub(super) list: Option<char>,
     /// Every option letter given, for postconf's compatibility checks.
     pub(super) letters: Vec<char>,
 }
@@ -28,12 +30,19 @@ pub(super) struct Options {
 /// Option letters in the order postconf names them in its messages.
 const LETTER_ORDER: &str = "aAbCdefFhHlmMnopPtTxX#";
 
-/// Modifiers that exclude each other, by group, as postconf checks them.
-const EXCLUSIVE: &[&str] = &["den#X", "fe#X", "xe#X", "ode#X", "he#XH"];
+/// Options that exclude each other, by group, as postconf checks them:
+/// the major modes first, then the modifiers.
+const EXCLUSIVE: &[&str] = &["lmMFP", "den#X", "fe#X", "xe#X", "ode#X", "he#XH"];
 
 /// Each major mode and the modifiers it takes (postconf's table; main.cf's
 /// parameters are the mode when no other is given).
-const COMPATIBLE: &[(char, &str)] = &[('M', "eX#fox"), ('F', "efhoxH"), ('P', "eXfhoxH")];
+const COMPATIBLE: &[(char, &str)] = &[
+    ('M', "eX#fox"),
+    ('F', "efhoxH"),
+    ('P', "eXfhoxH"),
+    ('l', ""),
+    ('m', ""),
+];
 
 /// postconf's "with option -M, do not specify -d" check.
 fn check_compatible(letters: &[char]) -> Result<(), String> {
@@ -78,7 +87,7 @@ const USAGE: &str = "usage: postconf [-c config_dir] [-d] [-e] [-h] [-H] [-n] [-
 /// first parameter name).
 pub(super) fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut o = Options::default();
-    let mut g = Getopt::new(args, "c:dnxhHo:eX#MFPf");
+    let mut g = Getopt::new(args, "c:dnxhHo:eX#MFPflm");
     for opt in g.by_ref() {
         if let Ok(Opt::Flag(c) | Opt::Value(c, _)) = &opt
             && *c != 'c'
@@ -100,6 +109,7 @@ pub(super) fn parse_args(args: &[String]) -> Result<Options, String> {
             Ok(Opt::Flag('F')) => o.view = Some(master_views::View::Fields),
             Ok(Opt::Flag('P')) => o.view = Some(master_views::View::Params),
             Ok(Opt::Flag('f')) => o.fold = true,
+            Ok(Opt::Flag(c @ ('l' | 'm'))) => o.list = Some(c),
             Err(GetoptError::Unknown(c)) | Ok(Opt::Flag(c) | Opt::Value(c, _)) => {
                 return Err(format!(
                     "option -{c} is not supported by postkit postconf; {USAGE}"
@@ -118,12 +128,6 @@ pub(super) fn parse_args(args: &[String]) -> Result<Options, String> {
     check_compatible(&o.letters)?;
     if o.letters.contains(&'e') && o.names.is_empty() {
         return Err("-e requires name=value argument".into());
-    }
-    if o.view.is_some() && o.edit.is_some() {
-        return Err(
-            "editing master.cf (-M, -F or -P with -e, -X or -#) is not built yet in postkit postconf"
-                .into(),
-        );
     }
     Ok(o)
 }

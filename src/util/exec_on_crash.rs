@@ -74,7 +74,7 @@ extern "C" fn on_crash(sig: libc::c_int) {
     }
 }
 
-/// From now on, a fatal signal executes `path` with `argv` (argv[0]
+/// From now on, a fatal signal executes `path` with `argv` (its name
 /// included), this process's environment plus `extra_env`, and the
 /// descriptors `keep` left open.
 pub fn arm(path: &str, argv: &[String], extra_env: &[(&str, &str)], keep: Vec<i32>) {

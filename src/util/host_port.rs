@@ -19,7 +19,9 @@ pub struct HostPort {
 /// ` in "NAME"`).
 pub fn host_port(text: &str) -> Result<HostPort, &'static str> {
     let (host, port): (Option<&str>, Option<&str>) = if let Some(rest) = text.strip_prefix('[') {
-        let tagged = rest.len() >= 5 && rest[..5].eq_ignore_ascii_case("ipv6:");
+        let tagged = rest
+            .get(..5)
+            .is_some_and(|p| p.eq_ignore_ascii_case("ipv6:"));
         let rest = if tagged { &rest[5..] } else { rest };
         let (host, after) = rest.split_once(']').ok_or("missing \"]\"")?;
         let port = match after.strip_prefix(':') {
@@ -121,6 +123,9 @@ mod tests {
             ("bad host!:25", "valid hostname or network address required"),
             ("25x", "garbage after numerical service"),
             ("", "missing service information"),
+            // Found by the fuzzer: a multi-byte character where "ipv6:"
+            // would end.
+            ("[nn\u{99}\u{96}:25", "missing \"]\""),
         ] {
             assert_eq!(host_port(text), Err(why), "{text}");
         }
