@@ -128,25 +128,35 @@ fn edits_leave_what_real_postconf_leaves() {
     if !have_postfix("edits_leave_what_real_postconf_leaves") {
         return;
     }
-    let mut failures = Vec::new();
-    for (name, main_cf, args) in cases() {
-        let real = edit(
-            Command::new("/usr/sbin/postconf").arg0("postconf"),
-            main_cf,
-            &args,
-        );
-        let ours = edit(Command::new(postkit()).arg("postconf"), main_cf, &args);
-        if real != ours {
-            failures.push(format!(
-                "{name} {args:?}:\n--- postconf\n{:?}\n{}\n--- postkit\n{:?}\n{}",
-                real.0,
-                String::from_utf8_lossy(real.1.as_deref().unwrap_or(b"(none)")),
-                ours.0,
-                String::from_utf8_lossy(ours.1.as_deref().unwrap_or(b"(none)")),
-            ));
-        }
-    }
+    let failures: Vec<String> = cases()
+        .into_iter()
+        .filter_map(|(name, main_cf, args)| differs(name, "main.cf", main_cf, &args))
+        .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The same edit with Debian's postconf and with postkit's, on copies of
+/// the same file: None when they leave and say the same.
+fn differs(name: &str, file: &str, content: Option<&str>, args: &[&str]) -> Option<String> {
+    let real = edit_file(
+        Command::new("/usr/sbin/postconf").arg0("postconf"),
+        file,
+        content,
+        args,
+    );
+    let ours = edit_file(Command::new(postkit()).arg("postconf"), file, content, args);
+    let text = |t: &Option<Vec<u8>>| {
+        String::from_utf8_lossy(t.as_deref().unwrap_or(b"(none)")).into_owned()
+    };
+    (real != ours).then(|| {
+        format!(
+            "{name} {args:?}:\n--- postconf\n{:?}\n{}\n--- postkit\n{:?}\n{}",
+            real.0,
+            text(&real.1),
+            ours.0,
+            text(&ours.1),
+        )
+    })
 }
 
 /// Postfix appends several new names in its randomly seeded hash order;
@@ -238,30 +248,10 @@ fn master_cf_edits_leave_what_real_postconf_leaves() {
         vec!["-FX", "relay/unix/chroot"],
         vec!["-P#", "relay/unix/syslog_name"],
     ];
-    let mut failures = Vec::new();
-    for args in cases {
-        let real = edit_file(
-            Command::new("/usr/sbin/postconf").arg0("postconf"),
-            "master.cf",
-            Some(MASTER_CF),
-            &args,
-        );
-        let ours = edit_file(
-            Command::new(postkit()).arg("postconf"),
-            "master.cf",
-            Some(MASTER_CF),
-            &args,
-        );
-        if real != ours {
-            failures.push(format!(
-                "{args:?}:\n--- postconf\n{:?}\n{}\n--- postkit\n{:?}\n{}",
-                real.0,
-                String::from_utf8_lossy(real.1.as_deref().unwrap_or(b"(none)")),
-                ours.0,
-                String::from_utf8_lossy(ours.1.as_deref().unwrap_or(b"(none)")),
-            ));
-        }
-    }
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|args| differs("master.cf", "master.cf", Some(MASTER_CF), args))
+        .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
