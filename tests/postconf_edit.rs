@@ -248,10 +248,22 @@ fn master_cf_edits_leave_what_real_postconf_leaves() {
         vec!["-FX", "relay/unix/chroot"],
         vec!["-P#", "relay/unix/syslog_name"],
     ];
-    let failures: Vec<String> = cases
+    let mut failures: Vec<String> = cases
         .iter()
         .filter_map(|args| differs("master.cf", "master.cf", Some(MASTER_CF), args))
         .collect();
+    failures.extend(differs(
+        "missing master.cf",
+        "master.cf",
+        None,
+        &["-Me", "x/unix=x unix - - n - - x"],
+    ));
+    failures.extend(differs(
+        "empty master.cf",
+        "master.cf",
+        Some(""),
+        &["-Me", "x/unix=x unix - - n - - x"],
+    ));
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
