@@ -252,18 +252,14 @@ fn master_cf_edits_leave_what_real_postconf_leaves() {
         .iter()
         .filter_map(|args| differs("master.cf", "master.cf", Some(MASTER_CF), args))
         .collect();
-    failures.extend(differs(
-        "missing master.cf",
-        "master.cf",
-        None,
-        &["-Me", "x/unix=x unix - - n - - x"],
-    ));
-    failures.extend(differs(
-        "empty master.cf",
-        "master.cf",
-        Some(""),
-        &["-Me", "x/unix=x unix - - n - - x"],
-    ));
+    for (name, content) in [("missing master.cf", None), ("empty master.cf", Some(""))] {
+        failures.extend(differs(
+            name,
+            "master.cf",
+            content,
+            &["-Me", "x/unix=x unix - - n - - x"],
+        ));
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 

@@ -56,7 +56,14 @@ pub struct ParamDef {
     pub read_only: bool,
 }
 
-const fn p(name: &'static str, kind: Kind, default: DefaultValue, min: i64, max: i64) -> ParamDef {
+/// A parameter any program may set in main.cf.
+pub(crate) const fn p(
+    name: &'static str,
+    kind: Kind,
+    default: DefaultValue,
+    min: i64,
+    max: i64,
+) -> ParamDef {
     ParamDef {
         name,
         kind,

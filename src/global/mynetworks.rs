@@ -71,19 +71,8 @@ pub fn mynetworks(conf: &MailConf) -> String {
         ipv4: true,
         ipv6: true,
     });
-    let mut nets: Vec<(bool, String)> = Vec::new();
-    for ifa in nix::ifaddrs::getifaddrs().into_iter().flatten() {
-        let (Some(addr), Some(mask)) = (ifa.address, ifa.netmask) else {
-            continue;
-        };
-        let pair = match (addr.as_sockaddr_in(), mask.as_sockaddr_in()) {
-            (Some(a), Some(m)) => Some((IpAddr::V4(a.ip()), IpAddr::V4(m.ip()))),
-            _ => match (addr.as_sockaddr_in6(), mask.as_sockaddr_in6()) {
-                (Some(a), Some(m)) => Some((IpAddr::V6(a.ip()), IpAddr::V6(m.ip()))),
-                _ => None,
-            },
-        };
-        let Some((addr, mask)) = pair else { continue };
+    let mut nets: Vec<String> = Vec::new();
+    for (addr, mask) in crate::util::inet_addr_local::inet_addr_local() {
         if (addr.is_ipv4() && !proto.ipv4) || (addr.is_ipv6() && !proto.ipv6) {
             continue;
         }
@@ -98,14 +87,10 @@ pub fn mynetworks(conf: &MailConf) -> String {
             _ => prefix_len(mask),
         };
         let shown = show(network(addr, len), len);
-        if !nets.iter().any(|(_, s)| *s == shown) {
-            nets.push((addr.is_ipv6(), shown));
+        if !nets.contains(&shown) {
+            nets.push(shown);
         }
     }
-    // IPv4 networks first, as Postfix lists them.
-    nets.sort_by_key(|(v6, _)| *v6);
-    nets.into_iter()
-        .map(|(_, s)| s)
-        .collect::<Vec<_>>()
-        .join(" ")
+    // (IPv4 networks come first: inet_addr_local lists them first.)
+    nets.join(" ")
 }

@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-use super::mail_params::{DefaultValue, Kind, ParamDef};
+use super::mail_params::{DefaultValue, Kind, ParamDef, p};
 
 const TABLE: &str = include_str!("postfix_params.tsv");
 
@@ -36,14 +36,7 @@ fn parse_line(line: &'static str) -> Option<ParamDef> {
         Kind::Bool => DefaultValue::Bool(text == "yes"),
         _ => DefaultValue::Text(text),
     };
-    Some(ParamDef {
-        name,
-        kind,
-        default,
-        min,
-        max,
-        read_only: false,
-    })
+    Some(p(name, kind, default, min, max))
 }
 
 /// The table, sorted by name.

@@ -45,19 +45,10 @@ fn lookup(host: Option<&str>, port: &str) -> Result<Vec<SocketAddr>, String> {
 
 /// The addresses of this host's interfaces.
 fn local_addrs() -> Vec<IpAddr> {
-    nix::ifaddrs::getifaddrs()
-        .map(|ifs| {
-            ifs.filter_map(|i| {
-                let a = i.address?;
-                if let Some(v4) = a.as_sockaddr_in() {
-                    Some(IpAddr::V4(v4.ip()))
-                } else {
-                    a.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
-                }
-            })
-            .collect()
-        })
-        .unwrap_or_default()
+    crate::util::inet_addr_local::inet_addr_local()
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect()
 }
 
 fn uniq<T: Eq + std::hash::Hash + Copy>(v: &mut Vec<T>) {
@@ -102,7 +93,6 @@ fn interface_addrs(interfaces: &str, proto: &InetProto) -> Result<Vec<IpAddr>, I
                 }
                 out.extend(ips);
             }
-            uniq(&mut out);
             if let Some(ip) = out.iter().find(|ip| !local.contains(ip)) {
                 return Err(param(format!(
                     "parameter inet_interfaces: no local interface found for {ip}"
@@ -143,13 +133,11 @@ pub fn resolve(
         let hp = host_port(&ent.ext_name)
             .map_err(|why| entry(format!("{why} in \"{}\"", ent.ext_name)))?;
         // The port as a number (a service name from /etc/services).
-        let port = lookup(None, &hp.port)
-            .ok()
-            .and_then(|a| a.first().map(SocketAddr::port))
-            .ok_or_else(|| {
-                let why = lookup(None, &hp.port).err().unwrap_or_default();
-                entry(format!("{}: {why}", ent.ext_name))
-            })?;
+        let port = match lookup(None, &hp.port) {
+            Ok(found) => found.first().map(SocketAddr::port),
+            Err(why) => return Err(entry(format!("{}: {why}", ent.ext_name))),
+        }
+        .ok_or_else(|| entry(format!("{}: no address for the service", ent.ext_name)))?;
         let mut addrs: Vec<SocketAddr> = match &hp.host {
             Some(host) => lookup(Some(host), &hp.port)
                 .unwrap_or_default()

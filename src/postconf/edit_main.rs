@@ -35,8 +35,16 @@ struct Request {
 }
 
 /// Postfix's ISSPACE.
-fn is_space(b: u8) -> bool {
+pub(super) fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
+/// Where a configuration line's text starts, as postconf's editors see
+/// it: None for a comment or a blank line (copied through as they are),
+/// else the first non-blank byte (above 0: a continuation line).
+pub(super) fn cf_info(line: &[u8]) -> Option<usize> {
+    let start = line.iter().position(|b| !is_space(*b))?;
+    (line[start] != b'#').then_some(start)
 }
 
 /// The requests from the command line, each name once (the last wins).
@@ -96,14 +104,10 @@ pub fn edit_main(config_dir: &str, mode: EditMode, args: &[String]) {
     let mut new: Vec<u8> = Vec::with_capacity(text.len() + 64);
     let mut interesting: Option<usize> = None;
     for line in text.split_inclusive(|b| *b == b'\n') {
-        let start = line
-            .iter()
-            .position(|b| !is_space(*b))
-            .unwrap_or(line.len());
-        if start == line.len() || line[start] == b'#' {
+        let Some(start) = cf_info(line) else {
             new.extend_from_slice(line);
             continue;
-        }
+        };
         if start > 0 {
             // A continuation line belongs to the entry before it.
             match interesting {

@@ -7,7 +7,7 @@
 //! folded at 80 columns.  The file is replaced as main.cf is
 //! (`util::edit_file`).
 
-use super::edit_main::EditMode;
+use super::edit_main::{EditMode, cf_info, is_space};
 use super::master_entry::{Entry, FIELDS, parse_entry};
 use super::master_views::{Style, View, matches, pattern, print_entry};
 use crate::msg_fatal;
@@ -21,10 +21,6 @@ struct Request {
     value: Option<String>,
     field: usize,
     count: usize,
-}
-
-fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
 
 fn requests(view: View, mode: EditMode, args: &[String]) -> Vec<Request> {
@@ -50,15 +46,12 @@ fn requests(view: View, mode: EditMode, args: &[String]) -> Vec<Request> {
                     (cp.trim_end_matches([' ', '\t']).to_string(), None)
                 }
             };
-            let parts = pat.split('/').filter(|p| !p.is_empty()).count();
             let (want, usage) = match view {
                 View::Entries => (2, "-Me, -MX or -M# requires service_name/type"),
                 View::Fields => (3, "-Fe or -FX requires service_name/type/field_name"),
                 View::Params => (3, "-Pe or -PX requires service_name/type/parameter"),
             };
-            let service = pattern(&pat, want)
-                .filter(|_| parts == want)
-                .unwrap_or_else(|| msg_fatal!("{usage}"));
+            let service = pattern(&pat, want, want).unwrap_or_else(|| msg_fatal!("{usage}"));
             let mut field = 0;
             let blank = |v: &Option<String>| {
                 v.as_deref()
@@ -133,14 +126,10 @@ pub fn edit_master(config_dir: &str, view: View, mode: EditMode, args: &[String]
         let line = lines[i];
         let lineno = i + 1;
         i += 1;
-        let start = line
-            .bytes()
-            .position(|b| !is_space(b))
-            .unwrap_or(line.len());
-        if start == line.len() || line.as_bytes()[start] == b'#' {
+        let Some(start) = cf_info(line.as_bytes()) else {
             new.push_str(line);
             continue;
-        }
+        };
         if start > 0 {
             if !matched {
                 new.push_str(line);
@@ -198,14 +187,9 @@ pub fn edit_master(config_dir: &str, view: View, mode: EditMode, args: &[String]
                                         break;
                                     }
                                     i += 1;
-                                    let s = next
-                                        .bytes()
-                                        .position(|b| !is_space(b))
-                                        .unwrap_or(next.len());
-                                    if s == next.len() || next.as_bytes()[s] == b'#' {
-                                        new.push_str(next);
-                                    } else {
-                                        full.push_str(next);
+                                    match cf_info(next.as_bytes()) {
+                                        None => new.push_str(next),
+                                        Some(_) => full.push_str(next),
                                     }
                                 }
                                 parse_entry(&full).unwrap_or_else(|e| {

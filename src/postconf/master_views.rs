@@ -14,8 +14,9 @@ use crate::util::msg;
 const LINE_LIMIT: usize = 80;
 const INDENT: &str = "    ";
 
-/// A `service[/type[/field]]` pattern: None when malformed.
-pub(super) fn pattern(text: &str, max: usize) -> Option<Vec<String>> {
+/// A `service[/type[/field]]` pattern of `min` to `max` parts, the
+/// missing ones `*`: None when malformed.
+pub(super) fn pattern(text: &str, min: usize, max: usize) -> Option<Vec<String>> {
     if text.starts_with('/') {
         return None;
     }
@@ -24,7 +25,7 @@ pub(super) fn pattern(text: &str, max: usize) -> Option<Vec<String>> {
         .filter(|p| !p.is_empty())
         .map(str::to_string)
         .collect();
-    if parts.is_empty() || parts.len() > max {
+    if parts.len() < min.max(1) || parts.len() > max {
         return None;
     }
     if parts.iter().any(|p| p != "*" && p.contains('*')) {
@@ -231,7 +232,7 @@ pub fn show(view: View, entries: &[Entry], requests: &[String], style: &Style) -
     };
     let patterns: Vec<Vec<String>> = requests
         .iter()
-        .map(|r| pattern(r, max).unwrap_or_else(|| msg_fatal!("{usage}")))
+        .map(|r| pattern(r, 1, max).unwrap_or_else(|| msg_fatal!("{usage}")))
         .collect();
     if view == View::Fields {
         for p in &patterns {

@@ -265,7 +265,7 @@ pub fn main(args: &[String]) -> i32 {
     };
     let entries = master_entry::read_master(&master_cf, &text);
     let mut pc = Postconf {
-        service: service_params::service_parameters(&master_cf, &text),
+        service: service_params::service_parameters(&entries),
         conf,
         user_valid: BTreeSet::new(),
         empty: MailConf::empty(&dir),

@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 
+use super::master_entry::{COMMAND, Entry};
 use crate::global::mail_params;
-use crate::util::readlline::logical_lines;
 
 /// Suffix, and the global parameter that is the default.
 const TIME_LIMIT: (&str, &str) = ("_time_limit", "command_time_limit");
@@ -51,15 +51,11 @@ const DELIVERY: &[(&str, &str)] = &[
     ("_transport_rate_delay", "default_transport_rate_delay"),
 ];
 
-/// Name → default of every service parameter master.cf's `text` implies.
-pub fn service_parameters(path: &str, text: &str) -> BTreeMap<String, String> {
+/// Name → default of every service parameter master.cf's entries imply.
+pub fn service_parameters(entries: &[Entry]) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    for line in logical_lines(path, text, &mut |_| {}) {
-        let fields: Vec<&str> = line.text.split_whitespace().collect();
-        if fields.len() < 8 {
-            continue;
-        }
-        let (service, command) = (fields[0], fields[7]);
+    for e in entries {
+        let (service, command) = (e.argv[0].as_str(), e.argv[COMMAND].as_str());
         let suffixes: Vec<(&str, &str)> = match command {
             "local" | "error" | "virtual" | "smtp" | "lmtp" => DELIVERY.to_vec(),
             "pipe" => std::iter::once(TIME_LIMIT)
@@ -84,14 +80,14 @@ mod tests {
 
     #[test]
     fn delivery_agents_pipes_and_spawns() {
-        let p = service_parameters(
+        let p = service_parameters(&crate::postconf::master_entry::read_master(
             "master.cf",
             "relay unix - - y - - smtp\n  -o syslog_name=postfix/relay\n\
              local unix - n n - - local\n\
              bsmtp unix - n n - - pipe\n  flags=Fq. user=bsmtp argv=/x\n\
              policy unix - n n - 0 spawn\n\
              smtp inet n - y - - smtpd\n",
-        );
+        ));
         assert_eq!(
             p["relay_destination_concurrency_limit"],
             "$default_destination_concurrency_limit"

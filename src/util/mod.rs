@@ -34,6 +34,7 @@ pub mod edit_file;
 pub mod exec_on_crash;
 pub mod getopt;
 pub mod host_port;
+pub mod inet_addr_local;
 pub mod inet_proto;
 pub mod myflock;
 pub mod safe_env;
