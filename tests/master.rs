@@ -406,3 +406,58 @@ fn postlogd_forwards_to_syslog_when_maillog_file_is_empty() {
     assert!(rec.starts_with("<22>"), "{rec}");
     assert!(rec.ends_with(" sender[4242]: forwarded?line"), "{rec}");
 }
+
+/// A thousand services, each with its own socket, all watched by the
+/// master's event set: a datagram to any of them starts its process.  A
+/// reload that removes most of them and adds others (every service's place
+/// in the master's table moves) leaves the remaining and the new ones
+/// watched, each under its own name.
+#[test]
+fn a_thousand_services_spawn_on_demand_across_a_reload() {
+    let entry = |name: &str| format!("{name} unix-dgram n n n - 1 skeleton_probe\n");
+    let cf: String = (0..1000).map(|n| entry(&format!("s{n}"))).collect();
+    let mut i = Instance::new(&cf, "");
+    i.start();
+    for n in [0, 499, 999] {
+        i.send(&format!("s{n}"), format!("to-s{n}").as_bytes());
+    }
+    i.wait_for(
+        |i| {
+            let log = i.probe_log();
+            [0, 499, 999]
+                .iter()
+                .all(|n| log.contains(&format!(" to-s{n}\n")))
+        },
+        "the three services' processes",
+    );
+    // Every tenth service stays; fifty new ones come first in the file.
+    let mut cf: String = (0..50).map(|n| entry(&format!("t{n}"))).collect();
+    cf.extend((0..1000).step_by(10).map(|n| entry(&format!("s{n}"))));
+    std::fs::write(i.path().join("master.cf"), cf).unwrap();
+    let (code, _, err) = i.ctl("reload");
+    assert_eq!(code, 0, "{err}");
+    i.wait_for(|i| i.path().join("queue/public/t49").exists(), "the reload");
+    // A removed service's socket is closed: nobody takes its datagrams.
+    i.wait_for(
+        |i| {
+            std::os::unix::net::UnixDatagram::unbound()
+                .and_then(|c| c.send_to(b"x", i.path().join("queue/public/s998")))
+                .is_err()
+        },
+        "a removed service's socket closed",
+    );
+    for name in ["t0", "t49", "s10", "s990", "s0"] {
+        i.send(name, format!("after-{name}").as_bytes());
+    }
+    i.wait_for(
+        |i| {
+            let log = i.probe_log();
+            ["t0", "t49", "s10", "s990", "s0"]
+                .iter()
+                .all(|n| log.contains(&format!(" after-{n}\n")))
+        },
+        "the services after the reload",
+    );
+    let (counts, _) = i.status("t49");
+    assert_eq!(counts[3], "1", "one spawn for t49: {counts:?}");
+}

@@ -11,11 +11,8 @@
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-use nix::poll::{PollFd, PollFlags, PollTimeout};
 
 use crate::global::mail_params::MailParams;
 use crate::global::maillog_client::{self, FallbackMode};
@@ -24,7 +21,8 @@ use crate::util::msg;
 use crate::{msg_fatal, msg_info, msg_warn};
 
 use super::master_conf::{MasterConf, child_environment};
-use super::master_control::ControlSocket;
+use super::master_control::{ControlClient, ControlSocket};
+use super::master_events::{Events, Token};
 use super::master_handover::{HANDOVER_ENV, Handover, UPGRADE_FAILED_ENV, install_way_back};
 use super::master_queue::{
     PID_FILE, lock_pid_file, make_queue_dirs, owner_ids, running_master, set_dir_owner_mode,
@@ -113,8 +111,16 @@ pub struct Master {
     pub(super) generation: u32,
     pub(super) child_env: Vec<(String, String)>,
     pub(super) control: ControlSocket,
-    /// Control connections waiting for their request, and since when.
-    pub(super) clients: Vec<(UnixStream, Instant)>,
+    /// Control connections waiting for their request.
+    pub(super) clients: Vec<ControlClient>,
+    /// The serial number of the next control client.
+    pub(super) next_client_id: u64,
+    /// Everything the loop waits on.
+    pub(super) events: Events,
+    /// Whether the control socket is in `events`.
+    pub(super) control_registered: bool,
+    /// When timers and supervision must be looked at next.
+    pub(super) next_housekeeping: Instant,
     /// While out of descriptors: when to watch the control socket again.
     pub(super) control_paused_until: Option<Instant>,
     /// Descriptors held back so that, out of descriptors at start, the
@@ -295,6 +301,10 @@ impl Master {
             generation: 0,
             control,
             clients: Vec::new(),
+            next_client_id: 0,
+            events: Events::new(),
+            control_registered: false,
+            next_housekeeping: Instant::now(),
             control_paused_until: None,
             fd_reserve: (0..4)
                 .filter_map(|_| std::fs::File::open("/dev/null").ok())
@@ -350,123 +360,61 @@ impl Master {
         master.main_loop(signals)
     }
 
-    /// How long the loop may wait: until the next timer, a second at most.
-    fn poll_timeout(&self) -> PollTimeout {
-        let now = Instant::now();
-        let mut deadline = now + Duration::from_secs(1);
-        for s in &self.services {
-            for t in [s.throttled_until, s.next_wakeup].into_iter().flatten() {
-                deadline = deadline.min(t);
-            }
-        }
-        if let Some(t) = self.control_paused_until {
-            deadline = deadline.min(t);
-        }
-        if let Some(t) = self.systemd.next_watchdog() {
-            deadline = deadline.min(t);
-        }
-        let ms = deadline
-            .saturating_duration_since(now)
-            .as_millis()
-            .min(1000) as i32;
-        PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
-    }
-
     fn main_loop(&mut self, signals: Signals) -> ! {
-        // Which descriptor belongs to what.
-        enum Slot {
-            Wake,
-            Control,
-            Client(usize),
-            Status(usize),
-            Stderr(usize),
-            Listen(usize),
-        }
+        self.watch_all(signals.wake.as_fd());
         loop {
-            let timeout = self.poll_timeout();
-            let mut slots = vec![Slot::Wake];
-            let mut pfds = vec![PollFd::new(signals.wake.as_fd(), PollFlags::POLLIN)];
-            if self.control_watched() {
-                pfds.push(PollFd::new(
-                    self.control.listener.as_fd(),
-                    PollFlags::POLLIN,
-                ));
-                slots.push(Slot::Control);
-            }
-            for (i, (c, _)) in self.clients.iter().enumerate() {
-                pfds.push(PollFd::new(c.as_fd(), PollFlags::POLLIN));
-                slots.push(Slot::Client(i));
-            }
-            for (i, s) in self.services.iter().enumerate() {
-                if let Some((m, _)) = &s.status {
-                    pfds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
-                    slots.push(Slot::Status(i));
-                }
-                if let Some((r, _)) = &s.stderr {
-                    pfds.push(PollFd::new(r.as_fd(), PollFlags::POLLIN));
-                    slots.push(Slot::Stderr(i));
-                }
-                if s.wants_listen() {
-                    for l in &s.listen {
-                        pfds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
-                        slots.push(Slot::Listen(i));
-                    }
-                }
-            }
-            let result = nix::poll::poll(&mut pfds, timeout);
-            let ready: Vec<bool> = pfds
-                .iter()
-                .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
-                .collect();
-            drop(pfds);
-            if let Err(e) = result
-                && e != nix::errno::Errno::EINTR
-            {
-                msg_fatal!("event_loop: poll: {}", crate::util::nix_text(e));
-            }
+            let timeout = self.wait_timeout();
+            let ready = self.events.wait(timeout);
             // Signals first: a reload or stop changes everything else.
             signals.drain();
             if let Some(sig) = signals.take_term() {
                 self.terminate(sig);
             }
+            let mut other = false;
             if signals.take_chld() {
                 self.reap();
+                other = true;
             }
             if signals.take_hup() {
                 self.notify_reloading();
                 self.reload();
+                self.watch_all(signals.wake.as_fd());
                 self.notify_ready();
                 continue;
             }
             if signals.take_usr2() {
                 self.upgrade();
+                self.watch_all(signals.wake.as_fd());
                 continue;
             }
-            if result.is_ok() {
-                let mut to_spawn = Vec::new();
-                let mut clients_ready = Vec::new();
-                for (slot, ready) in slots.iter().zip(ready) {
-                    if !ready {
-                        continue;
+            let mut to_spawn = Vec::new();
+            for token in ready {
+                match token {
+                    Token::Wake => {}
+                    Token::Status(i) if i < self.services.len() => {
+                        self.status_event(i);
+                        self.sync_listen(i);
                     }
-                    match slot {
-                        Slot::Wake => {}
-                        Slot::Control => self.control_event(),
-                        Slot::Client(c) => clients_ready.push(*c),
-                        Slot::Status(i) => self.status_event(*i),
-                        Slot::Stderr(i) => self.stderr_event(*i),
-                        Slot::Listen(i) => to_spawn.push(*i),
+                    Token::Stderr(i) if i < self.services.len() => self.stderr_event(i),
+                    Token::Listen(i) if i < self.services.len() => to_spawn.push(i),
+                    Token::Control => {
+                        self.control_event();
+                        other = true;
                     }
+                    Token::Client(id) => {
+                        self.client_event(id);
+                        other = true;
+                    }
+                    Token::Status(_) | Token::Stderr(_) | Token::Listen(_) => {}
                 }
-                for c in clients_ready.into_iter().rev() {
-                    self.client_event(c);
-                }
-                self.expire_clients();
-                self.avail_event(to_spawn);
             }
-            self.throttle_timers();
-            self.wakeup_timers();
-            self.stopped_children();
+            if !to_spawn.is_empty() {
+                self.avail_event(to_spawn);
+                other = true;
+            }
+            if other || Instant::now() >= self.next_housekeeping {
+                self.housekeeping();
+            }
             self.systemd_watchdog();
             if let Some(secs) = self.opts.exit_after
                 && self.started.elapsed() >= Duration::from_secs(secs)

@@ -26,6 +26,16 @@ const CONTROL_BACKOFF: Duration = Duration::from_millis(100);
 /// How long a control client may stay silent.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A control connection waiting for its request.
+pub struct ControlClient {
+    /// The connection (non-blocking).
+    pub conn: UnixStream,
+    /// When it was accepted.
+    pub since: Instant,
+    /// Its serial number, its token in the event set.
+    pub id: u64,
+}
+
 /// The control socket, bound but not yet in place.
 pub struct ControlSocket {
     /// Accepts control connections.
@@ -85,18 +95,27 @@ impl Master {
             match self.control.listener.accept() {
                 Ok((conn, _)) => {
                     if self.clients.len() >= MAX_CLIENTS {
-                        self.clients.remove(0);
+                        self.drop_client(0);
                     }
                     if conn.set_nonblocking(true).is_ok() {
-                        self.clients.push((conn, Instant::now()));
+                        let id = self.next_client_id;
+                        self.next_client_id += 1;
+                        self.events
+                            .add(&conn, super::master_events::Token::Client(id));
+                        self.clients.push(ControlClient {
+                            conn,
+                            since: Instant::now(),
+                            id,
+                        });
                     }
                 }
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
                     if self.clients.is_empty() {
                         self.control_paused_until = Some(Instant::now() + CONTROL_BACKOFF);
+                        self.sync_control();
                         return;
                     }
-                    self.clients.remove(0);
+                    self.drop_client(0);
                 }
                 Err(_) => return,
             }
@@ -114,9 +133,19 @@ impl Master {
         }
     }
 
-    /// Control client `i` sent something (or went away).
-    pub(super) fn client_event(&mut self, i: usize) {
-        let (mut conn, _) = self.clients.remove(i);
+    /// Removes control client `i`, out of the event set before it closes.
+    fn drop_client(&mut self, i: usize) -> UnixStream {
+        let c = self.clients.remove(i);
+        self.events.delete(&c.conn);
+        c.conn
+    }
+
+    /// Control client `id` sent something (or went away).
+    pub(super) fn client_event(&mut self, id: u64) {
+        let Some(i) = self.clients.iter().position(|c| c.id == id) else {
+            return;
+        };
+        let mut conn = self.drop_client(i);
         let mut req = [0u8; 64];
         let n = conn.read(&mut req).unwrap_or(0);
         let answer = match std::str::from_utf8(&req[..n]).unwrap_or("").trim() {
@@ -131,8 +160,13 @@ impl Master {
 
     /// Drops the control clients that never said anything.
     pub(super) fn expire_clients(&mut self) {
-        self.clients
-            .retain(|(_, since)| since.elapsed() < CLIENT_TIMEOUT);
+        while let Some(i) = self
+            .clients
+            .iter()
+            .position(|c| c.since.elapsed() >= CLIENT_TIMEOUT)
+        {
+            self.drop_client(i);
+        }
     }
 
     /// One line per service, with the counts `postkit status` shows.

@@ -62,6 +62,8 @@ pub struct Service {
     /// How long a child may stay stopped (SIGSTOP) before it is replaced:
     /// the service's watchdog time.
     pub watchdog: std::time::Duration,
+    /// Whether its listening sockets are in the master's event set.
+    pub listening: bool,
 }
 
 /// Why a service could not be added.
@@ -168,6 +170,7 @@ impl Service {
             watchdog: std::time::Duration::from_secs(
                 crate::server::dgram_server::DEFAULT_WATCHDOG as u64,
             ),
+            listening: false,
         };
         s.arm_wakeup();
         s

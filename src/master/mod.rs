@@ -4,7 +4,7 @@
 //! service and its state), `master_listen` (endpoints), `master_avail`
 //! (when to listen), `master_spawn` (spawn, reap, throttle) with
 //! `spawn_fds` (descriptors in the child), `master_status` (the status
-//! channel), `master_wakeup` (wakeup timers), `master_sig` (signals, stop),
+//! channel), `master_wakeup` (wakeup timers), `master_events` (the epoll set), `master_sig` (signals, stop),
 //! `master_inet` (inet services' addresses), `master_queue` (queue directories, the pid lock) and `master_control`
 //! (postkit's control socket and status report), `master_handover`
 //! (restart and upgrade in place, sockets and children kept),
@@ -18,6 +18,7 @@ pub mod master_avail;
 pub mod master_conf;
 pub mod master_control;
 pub mod master_ent;
+pub mod master_events;
 pub mod master_handover;
 pub mod master_inet;
 pub mod master_listen;

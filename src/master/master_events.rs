@@ -1,0 +1,269 @@
+//! The master's event set (Postfix's events.c, which uses epoll on Linux).
+//! Every descriptor the master waits on is registered once, with a token
+//! that says whose it is, so that a wake-up costs the same with one
+//! service as with a thousand: nothing is rebuilt or scanned per wake-up.
+//!
+//! Registrations change in three places only.  At start and after every
+//! reload the whole set is made afresh (services come and go, their
+//! indexes shift, and a socket the children still hold would keep a
+//! registration alive after the master closed it: dropping the old set
+//! drops every registration with it).  A service's listening sockets join
+//! and leave as it starts and stops wanting work (`sync_listen`).  Control
+//! clients join on accept and leave before they are closed.
+//!
+//! Timers (throttles, wakeups, the once-a-second supervision) are looked
+//! at by `housekeeping`, which runs when the earliest of them is due or
+//! after any event other than a child's status record or stderr line:
+//! those two are the per-request traffic, and they touch one service.
+
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::{Duration, Instant};
+
+use nix::poll::PollTimeout;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
+
+use crate::msg_fatal;
+
+use super::master::Master;
+
+/// What a ready descriptor is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Token {
+    /// The signal self-pipe.
+    Wake,
+    /// The control socket's listener.
+    Control,
+    /// A control client, by its serial number.
+    Client(u64),
+    /// Service `i`'s status channel.
+    Status(usize),
+    /// Service `i`'s stderr pipe.
+    Stderr(usize),
+    /// One of service `i`'s listening sockets.
+    Listen(usize),
+}
+
+const KIND_SHIFT: u32 = 56;
+const VALUE_MASK: u64 = (1 << KIND_SHIFT) - 1;
+
+impl Token {
+    /// The token as epoll's 64-bit user data: the kind in the top byte.
+    pub fn encode(self) -> u64 {
+        let (kind, value) = match self {
+            Token::Wake => (0, 0),
+            Token::Control => (1, 0),
+            Token::Client(id) => (2, id),
+            Token::Status(i) => (3, i as u64),
+            Token::Stderr(i) => (4, i as u64),
+            Token::Listen(i) => (5, i as u64),
+        };
+        (kind << KIND_SHIFT) | (value & VALUE_MASK)
+    }
+
+    /// The token back from epoll's user data.
+    pub fn decode(data: u64) -> Option<Token> {
+        let value = data & VALUE_MASK;
+        Some(match data >> KIND_SHIFT {
+            0 => Token::Wake,
+            1 => Token::Control,
+            2 => Token::Client(value),
+            3 => Token::Status(value as usize),
+            4 => Token::Stderr(value as usize),
+            5 => Token::Listen(value as usize),
+            _ => return None,
+        })
+    }
+}
+
+/// Events taken per epoll_wait(); more ready ones wait for the next call.
+const READY_MAX: usize = 256;
+
+/// An epoll instance and the buffer its events arrive in.
+pub struct Events {
+    epoll: Epoll,
+    ready: Vec<EpollEvent>,
+}
+
+impl Events {
+    /// A new, empty set (close-on-exec: a child or an upgraded master
+    /// never inherits it).
+    pub fn new() -> Events {
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
+            .unwrap_or_else(|e| msg_fatal!("epoll_create: {}", crate::util::nix_text(e)));
+        Events {
+            epoll,
+            ready: vec![EpollEvent::empty(); READY_MAX],
+        }
+    }
+
+    /// Watches `fd` for input.
+    pub fn add(&self, fd: impl AsFd, token: Token) {
+        if let Err(e) = self
+            .epoll
+            .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, token.encode()))
+            && e != nix::errno::Errno::EEXIST
+        {
+            msg_fatal!("epoll_ctl: add: {}", crate::util::nix_text(e));
+        }
+    }
+
+    /// Stops watching `fd`.
+    pub fn delete(&self, fd: impl AsFd) {
+        let _ = self.epoll.delete(fd);
+    }
+
+    /// Waits up to `timeout`; the tokens of what is ready (none on a
+    /// timeout or a signal).
+    pub fn wait(&mut self, timeout: PollTimeout) -> Vec<Token> {
+        match self.epoll.wait(&mut self.ready, timeout) {
+            Ok(n) => self.ready[..n]
+                .iter()
+                .filter_map(|e| Token::decode(e.data()))
+                .collect(),
+            Err(nix::errno::Errno::EINTR) => Vec::new(),
+            Err(e) => msg_fatal!("event_loop: epoll_wait: {}", crate::util::nix_text(e)),
+        }
+    }
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        Events::new()
+    }
+}
+
+/// The longest the loop sleeps: stopped children and silent control
+/// clients are looked at about once a second.
+const TICK: Duration = Duration::from_secs(1);
+
+impl Master {
+    /// A fresh event set holding everything the master watches now: at
+    /// start and after a reload.  The old set goes, with every
+    /// registration in it.
+    pub(super) fn watch_all(&mut self, wake: BorrowedFd<'_>) {
+        let events = Events::new();
+        events.add(wake, Token::Wake);
+        for c in &self.clients {
+            events.add(&c.conn, Token::Client(c.id));
+        }
+        for (i, s) in self.services.iter_mut().enumerate() {
+            if let Some((m, _)) = &s.status {
+                events.add(m, Token::Status(i));
+            }
+            if let Some((r, _)) = &s.stderr {
+                events.add(r, Token::Stderr(i));
+            }
+            s.listening = false;
+        }
+        self.events = events;
+        self.control_registered = false;
+        self.housekeeping();
+    }
+
+    /// Service `i`'s sockets join the set when it wants work and leave it
+    /// when it does not (Postfix's master_avail_listen).
+    pub(super) fn sync_listen(&mut self, i: usize) {
+        let s = &mut self.services[i];
+        let want = s.wants_listen();
+        if want == s.listening {
+            return;
+        }
+        for l in &s.listen {
+            if want {
+                self.events.add(l, Token::Listen(i));
+            } else {
+                self.events.delete(l);
+            }
+        }
+        s.listening = want;
+    }
+
+    /// The control socket is watched unless it is paused (out of
+    /// descriptors): a level-triggered socket left in the set would make
+    /// the loop spin on an accept() that keeps failing.
+    pub(super) fn sync_control(&mut self) {
+        let want = self.control_watched();
+        if want == self.control_registered {
+            return;
+        }
+        if want {
+            self.events.add(&self.control.listener, Token::Control);
+        } else {
+            self.events.delete(&self.control.listener);
+        }
+        self.control_registered = want;
+    }
+
+    /// Timers and supervision over every service: throttles lifted,
+    /// wakeups sent, stopped children, silent control clients; then each
+    /// service's listening state, and when this must run next.
+    pub(super) fn housekeeping(&mut self) {
+        self.throttle_timers();
+        self.wakeup_timers();
+        self.stopped_children();
+        self.expire_clients();
+        for i in 0..self.services.len() {
+            self.sync_listen(i);
+        }
+        self.sync_control();
+        let mut next = self.last_supervision + TICK;
+        for s in &self.services {
+            for t in [s.throttled_until, s.next_wakeup].into_iter().flatten() {
+                next = next.min(t);
+            }
+        }
+        if let Some(t) = self.control_paused_until {
+            next = next.min(t);
+        }
+        self.next_housekeeping = next;
+    }
+
+    /// How long the loop may sleep: until housekeeping or the service
+    /// manager's watchdog is due.
+    pub(super) fn wait_timeout(&self) -> PollTimeout {
+        let now = Instant::now();
+        let mut deadline = self.next_housekeeping.min(now + TICK);
+        if let Some(t) = self.systemd.next_watchdog() {
+            deadline = deadline.min(t);
+        }
+        // Rounded up: a timer must not wake the loop a little early, find
+        // nothing due, and sleep zero milliseconds again until it is.
+        let left = deadline.saturating_duration_since(now);
+        let ms = left.as_micros().div_ceil(1000).min(TICK.as_millis()) as i32;
+        PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip() {
+        for t in [
+            Token::Wake,
+            Token::Control,
+            Token::Client(0),
+            Token::Client(u64::from(u32::MAX) + 7),
+            Token::Status(0),
+            Token::Status(999),
+            Token::Stderr(12),
+            Token::Listen(1000),
+        ] {
+            assert_eq!(Token::decode(t.encode()), Some(t));
+        }
+        assert_eq!(Token::decode(9 << KIND_SHIFT), None);
+    }
+
+    #[test]
+    fn a_ready_descriptor_comes_back_with_its_token() {
+        let (a, b) = std::os::unix::net::UnixDatagram::pair().unwrap();
+        let mut events = Events::new();
+        events.add(&b, Token::Listen(42));
+        assert!(events.wait(PollTimeout::ZERO).is_empty());
+        a.send(b"x").unwrap();
+        assert_eq!(events.wait(PollTimeout::ZERO), vec![Token::Listen(42)]);
+        events.delete(&b);
+        assert!(events.wait(PollTimeout::ZERO).is_empty());
+    }
+}
