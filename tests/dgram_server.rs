@@ -679,3 +679,46 @@ fn queued_datagrams_are_drained_in_one_batch() {
     assert_eq!(log.matches("got 2 q").count(), 5, "{log}");
     assert_eq!(log.matches("pre_accept").count(), 1, "one wake-up");
 }
+
+/// A process that runs alone reports its first spell (a master takes a
+/// child that never said AVAIL for a broken command), then goes quiet: a
+/// record now and then costs the master nothing.  Load is reported: TAKEN
+/// while it lasts, AVAIL once it is over.
+#[test]
+fn a_solitary_process_reports_its_first_spell_and_load_only() {
+    let mut pool = Pool::new("max_use = 100000\n");
+    let child = pool.start(&["-t", "unix-dgram", "-n", "probe", "-l", "-d"], &[]);
+    let pid = child.id() as i32;
+    let rec = |avail| MasterStatus {
+        pid,
+        generation: 0o17,
+        avail,
+    };
+    pool.send(b"first");
+    let recs = pool.records(Duration::from_millis(500));
+    assert_eq!(recs, vec![rec(MASTER_STAT_TAKEN), rec(MASTER_STAT_AVAIL)]);
+    for i in 0..5 {
+        pool.send(format!("now and then {i}").as_bytes());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let recs = pool.records(Duration::from_millis(300));
+    assert_eq!(recs, vec![], "records now and then are not reported");
+    // Load: a blocking sender that keeps the queue full.
+    let sender = UnixDatagram::unbound().unwrap();
+    sender
+        .connect(pool.log_path().join("queue/public/probe"))
+        .unwrap();
+    for i in 0..3000 {
+        sender.send(format!("load {i}").as_bytes()).unwrap();
+    }
+    let recs = pool.records(Duration::from_millis(1000));
+    assert!(!recs.is_empty(), "load is reported");
+    assert_pairs(&recs);
+    assert_eq!(recs.last(), Some(&rec(MASTER_STAT_AVAIL)), "{recs:?}");
+    let log = pool.log();
+    assert_eq!(log.matches(" now and then ").count(), 5, "{log}");
+    assert_eq!(log.matches(" load ").count(), 3000);
+    pool.master_end = None;
+    let (code, _) = wait_exit(child, Duration::from_secs(3));
+    assert_eq!(code, Some(0));
+}

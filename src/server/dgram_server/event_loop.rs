@@ -47,20 +47,33 @@ impl<S> Default for Hooks<S> {
 
 /// Where the process stands with the master.
 ///
-/// A batching process that runs alone lingers: it stays busy for LINGER
-/// after its queue runs dry before it reports idle, so that under load the
-/// next datagram comes first and the master is not woken twice per batch.
-/// Not before its first AVAIL though: a master (Postfix's too) takes a child
-/// that dies without ever having reported AVAIL for a broken command and
-/// throttles the service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    /// Idle as far as the master knows; the next busy spell ends with AVAIL
-    /// at once (a fresh process, or a member of a pool).
+/// A batching process that runs alone (`-l`: its service's process limit
+/// is 1) is a process the master never spawns a second of, so its busy and
+/// idle reports serve only `status`.  Once it has reported AVAIL it goes
+/// quiet: a busy spell that the queue ends (it ran dry before
+/// DRAIN_BATCHES batches) is not reported at all, which at the rates most
+/// hosts log (a record now and then) saves two status records, a master
+/// wake-up and a timer wake-up per record.  A spell that the batch limit
+/// ends is load: the process reports TAKEN and lingers, staying busy for
+/// LINGER after its queue runs dry before it reports AVAIL, so that under
+/// load the master hears about it once per busy period, not once per batch.
+/// Load is a spell the batch limit ends, or spells back to back (each
+/// starting within BACK_TO_BACK of the last one's end) for LOAD_AFTER; one
+/// slow spell alone is not (a process the scheduler kept waiting).
+/// The first spell is always reported: a master (Postfix's too) takes a
+/// child that dies without ever having reported AVAIL for a broken command
+/// and throttles the service.  A member of a pool reports every spell at
+/// once, as in Postfix: the master needs TAKEN to know when to spawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) enum State {
+    /// Idle as far as the master knows, and every spell is reported (a
+    /// fresh process, or a member of a pool).
+    #[default]
     Idle,
-    /// Idle, and the next busy spell may linger.
-    IdleMayLinger,
-    /// TAKEN sent, the queue ran dry: AVAIL after LINGER with nothing new.
+    /// Idle as far as the master knows; a spell is reported only if it
+    /// shows load.
+    Quiet,
+    /// TAKEN sent: AVAIL after LINGER with nothing new.
     Lingering,
 }
 
@@ -86,6 +99,39 @@ pub(super) struct Running<S> {
     /// `handled` as last reported: more since then is reported when the
     /// rate limit allows, even if no request comes.
     pub stats_reported: u64,
+    /// Where the process stands with the master.
+    pub phase: State,
+}
+
+/// Spells this close together are one stretch of work.
+const BACK_TO_BACK: Duration = Duration::from_micros(200);
+/// A stretch of work this long is load, reported to the master.
+const LOAD_AFTER: Duration = Duration::from_millis(2);
+
+/// When the current stretch of back-to-back spells began, and when the
+/// last spell ended.
+struct Stretch {
+    began: Instant,
+    last_end: Instant,
+    spells: u32,
+}
+
+impl Stretch {
+    /// A spell begins now: it continues the stretch or starts a new one.
+    fn spell_begins(&mut self) {
+        let now = Instant::now();
+        if now.saturating_duration_since(self.last_end) > BACK_TO_BACK {
+            self.began = now;
+            self.spells = 0;
+        }
+        self.spells += 1;
+    }
+
+    /// A spell ended now; whether the stretch is load.
+    fn spell_ends(&mut self) -> bool {
+        self.last_end = Instant::now();
+        self.spells > 1 && self.last_end.saturating_duration_since(self.began) >= LOAD_AFTER
+    }
 }
 
 impl<S> Running<S> {
@@ -240,8 +286,9 @@ impl<S> Running<S> {
         self.exit_normally(s, "master disconnect -- exiting")
     }
 
-    /// The start of a busy spell: pool lock released, PRE_ACCEPT, TAKEN.
-    fn begin_busy(&mut self, s: &mut S) {
+    /// The start of a busy spell: pool lock released, PRE_ACCEPT, and
+    /// TAKEN when the spell is reported.
+    fn begin_busy(&mut self, s: &mut S, report: bool) {
         if let Some(lock) = &self.lock
             && let Err(e) = myflock(lock, LockOp::Unlock, true)
         {
@@ -253,6 +300,13 @@ impl<S> Running<S> {
         if let Some(f) = self.hooks.pre_accept.as_mut() {
             f(s, &mut self.ctx);
         }
+        if report {
+            self.report_busy();
+        }
+    }
+
+    /// Tells the master this process is busy.
+    fn report_busy(&self) {
         let _ = master_notify(
             &self.status_fd,
             self.pid,
@@ -275,6 +329,11 @@ impl<S> Running<S> {
                 None => false,
             };
             if !got {
+                // A wait this long is busy time the master should see.
+                if self.phase == State::Quiet {
+                    self.report_busy();
+                    self.phase = State::Lingering;
+                }
                 std::thread::sleep(Duration::from_secs(self.ctx.params.in_flow_delay as u64));
             }
         }
@@ -289,14 +348,18 @@ impl<S> Running<S> {
     pub(super) fn main_loop(&mut self, s: &mut S, service: &mut Handler<'_, S>) -> ! {
         let mut idle_deadline = self.idle_deadline();
         let mut batch = BatchReceiver::new(self.batch_limit);
-        let may_linger = self.batch_limit > 1 && self.lock.is_none();
-        let mut phase = State::Idle;
+        let may_go_quiet = self.batch_limit > 1 && self.lock.is_none();
+        let mut stretch = Stretch {
+            began: Instant::now(),
+            last_end: Instant::now(),
+            spells: 0,
+        };
         while !self.used_up() {
             self.lock();
             if self.watchdog {
                 crate::util::watchdog::start();
             }
-            let timeout = self.timeout(s, phase, idle_deadline);
+            let timeout = self.timeout(s, self.phase, idle_deadline);
             let Ok(ready) = self.wait(timeout) else {
                 self.drain_and_exit(s, service, &mut batch);
             };
@@ -304,11 +367,11 @@ impl<S> Running<S> {
                 if self.handled != self.stats_reported {
                     self.report_stats(s, false);
                 }
-                if phase == State::Lingering {
+                if self.phase == State::Lingering {
                     // Nothing more came: now the process is idle.
                     self.report_idle(s);
                     idle_deadline = self.idle_deadline();
-                    phase = State::IdleMayLinger;
+                    self.phase = State::Quiet;
                 } else if idle_deadline.is_some_and(|d| Instant::now() >= d) {
                     self.exit_normally(s, "idle timeout -- exiting");
                 }
@@ -318,60 +381,76 @@ impl<S> Running<S> {
             // process that wakes without finding one (another got it) keeps
             // the lock and waits again, without telling the master anything.
             // So exactly one process handles, and reports on, each datagram.
-            let mut n = batch.recv(
-                &self.sockets[index],
-                self.batch_limit
-                    .min(remaining(self.ctx.max_use, self.handled)),
-            );
+            let mut asked = self.asked();
+            let mut n = batch.recv(&self.sockets[index], asked);
             if n == 0 {
                 continue;
             }
-            if phase != State::Lingering {
-                self.begin_busy(s);
+            if self.phase != State::Lingering {
+                self.begin_busy(s, self.phase == State::Idle);
+            }
+            if self.phase == State::Quiet {
+                stretch.spell_begins();
             }
             // A batch is what one recvmmsg() took (up to dgram_batch_limit
             // datagrams), flushed by the batch_end hook.  While more are
             // queued the process stays busy and takes the next batch at
-            // once: the master hears TAKEN and AVAIL once per busy spell
-            // (at most DRAIN_BATCHES batches), not once per datagram.
+            // once, for at most DRAIN_BATCHES batches.  A batch smaller
+            // than asked for emptied the queue: no second, empty call.
             let mut drained = 0;
             loop {
                 self.handle_batch(s, service, &batch, n);
                 self.handled += n as u64;
                 drained += 1;
                 // A pool member takes one datagram per wake-up, as in Postfix.
-                if self.batch_limit == 1 || drained >= DRAIN_BATCHES || self.used_up() {
+                if self.batch_limit == 1 || drained >= DRAIN_BATCHES || n < asked || self.used_up()
+                {
                     break;
                 }
                 if self.watchdog {
                     crate::util::watchdog::pat();
                 }
-                n = batch.recv(
-                    &self.sockets[index],
-                    self.batch_limit
-                        .min(remaining(self.ctx.max_use, self.handled)),
-                );
+                asked = self.asked();
+                n = batch.recv(&self.sockets[index], asked);
                 if n == 0 {
                     break;
                 }
             }
-            phase = match phase {
+            let under_load =
+                self.phase == State::Quiet && (stretch.spell_ends() || drained >= DRAIN_BATCHES);
+            self.phase = match self.phase {
                 State::Idle => {
                     self.report_idle(s);
                     idle_deadline = self.idle_deadline();
-                    if may_linger {
-                        State::IdleMayLinger
+                    if may_go_quiet {
+                        State::Quiet
                     } else {
                         State::Idle
                     }
                 }
-                State::IdleMayLinger | State::Lingering => State::Lingering,
+                State::Quiet if under_load => {
+                    self.report_busy();
+                    State::Lingering
+                }
+                State::Quiet => {
+                    idle_deadline = self.idle_deadline();
+                    State::Quiet
+                }
+                State::Lingering => State::Lingering,
             };
         }
-        if phase == State::Lingering {
+        if self.phase == State::Lingering {
             self.report_idle(s);
         }
         self.exit_normally(s, "use limit -- exiting")
+    }
+
+    /// Datagrams to ask for in one recvmmsg(): the batch limit, or fewer
+    /// when the use limit is near.
+    fn asked(&self) -> usize {
+        self.batch_limit
+            .min(remaining(self.ctx.max_use, self.handled))
+            .max(1)
     }
 }
 

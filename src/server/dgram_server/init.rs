@@ -272,6 +272,7 @@ pub(super) fn start<S>(
         handled: 0,
         last_stats: None,
         stats_reported: 0,
+        phase: Default::default(),
     }
 }
 
