@@ -42,10 +42,19 @@ pub fn start(exe: &Path, mode: &str, socket: &Path, log: &Path) -> Result<Child,
 /// `postkit bench-receiver recv|mmsg SOCKET LOG`.
 pub fn main(args: &[String]) -> i32 {
     let [mode, socket, log] = args else {
-        eprintln!("usage: postkit bench-receiver recv|mmsg SOCKET LOG");
+        eprintln!(
+            "usage: postkit-bench receiver recv|mmsg|count-recv|count-mmsg SOCKET LOG|COUNTER"
+        );
         return 2;
     };
     let sock = UnixDatagram::bind(socket).expect("bind");
+    if let Some(kind) = mode.strip_prefix("count-") {
+        count(
+            &sock,
+            kind == "mmsg",
+            crate::count_service::map_counter(log),
+        );
+    }
     let mut out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -78,5 +87,27 @@ pub fn main(args: &[String]) -> i32 {
             line.push(b'\n');
         }
         out.write_all(&line).expect("write");
+    }
+}
+
+/// Receives forever, counting each datagram: one recv() each, or
+/// recvmmsg() batches.
+fn count(sock: &UnixDatagram, batched: bool, counter: &std::sync::atomic::AtomicU64) -> ! {
+    use std::sync::atomic::Ordering;
+    let mut buf = vec![0u8; postkit::global::mail_proto::DGRAM_BUF_SIZE];
+    let mut batch = BatchReceiver::new(64);
+    loop {
+        if !batched {
+            sock.recv(&mut buf).expect("recv");
+            counter.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        let mut pfd = [nix::poll::PollFd::new(
+            std::os::fd::AsFd::as_fd(sock),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let _ = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::NONE);
+        let n = batch.recv(sock, 64);
+        counter.fetch_add(n as u64, Ordering::Relaxed);
     }
 }

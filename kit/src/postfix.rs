@@ -29,6 +29,30 @@ impl PostfixInstance {
     /// D/data, the log in D/maillog.  With `postlogd` given, master.cf's
     /// `postlogd` is that program (through daemon_directory).
     pub fn new(postlogd: Option<&Path>, extra_main_cf: &str) -> Result<PostfixInstance, String> {
+        let programs: Vec<(&str, &Path)> = postlogd.map(|p| ("postlogd", p)).into_iter().collect();
+        Self::build(&programs, "", extra_main_cf)
+    }
+
+    /// The same with more master.cf services, whose commands are
+    /// `programs` (name, program) in a daemon_directory of the instance's
+    /// own, beside Debian's postlogd.
+    pub fn with_services(
+        master_cf: &str,
+        programs: &[(&str, &Path)],
+        extra_main_cf: &str,
+    ) -> Result<PostfixInstance, String> {
+        let mut all = programs.to_vec();
+        if !all.iter().any(|(n, _)| *n == "postlogd") {
+            all.push(("postlogd", Path::new(POSTFIX_POSTLOGD)));
+        }
+        Self::build(&all, master_cf, extra_main_cf)
+    }
+
+    fn build(
+        programs: &[(&str, &Path)],
+        extra_master_cf: &str,
+        extra_main_cf: &str,
+    ) -> Result<PostfixInstance, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let d = dir.path();
         std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755))
@@ -50,7 +74,7 @@ impl PostfixInstance {
         std::fs::write(d.join("etc/main.cf"), &main_cf).map_err(|e| e.to_string())?;
         std::fs::write(
             d.join("etc/master.cf"),
-            "postlog   unix-dgram n  -       n       -       1       postlogd\n",
+            format!("postlog   unix-dgram n  -       n       -       1       postlogd\n{extra_master_cf}"),
         )
         .map_err(|e| e.to_string())?;
         let out = Command::new("/usr/sbin/postfix")
@@ -65,9 +89,11 @@ impl PostfixInstance {
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
-        if let Some(program) = postlogd {
-            std::os::unix::fs::symlink(program, d.join("libexec/postlogd"))
+        for (name, program) in programs {
+            std::os::unix::fs::symlink(program, d.join("libexec").join(name))
                 .map_err(|e| e.to_string())?;
+        }
+        if !programs.is_empty() {
             std::fs::write(
                 d.join("etc/main.cf"),
                 format!("{main_cf}daemon_directory = {}/libexec\n", d.display()),

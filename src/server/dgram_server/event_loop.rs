@@ -94,6 +94,9 @@ pub(super) struct Running<S> {
     pub batch_limit: usize,
     /// Datagrams handled by this process.
     pub handled: u64,
+    /// Wake-ups for a datagram that was gone by the time it was asked for
+    /// (another reader took it): the pool lock is meant to keep this at 0.
+    pub empty_wakeups: u64,
     /// When the counters were last reported.
     pub last_stats: Option<Instant>,
     /// `handled` as last reported: more since then is reported when the
@@ -164,7 +167,10 @@ impl<S> Running<S> {
         }
         self.last_stats = Some(Instant::now());
         self.stats_reported = self.handled;
-        let mut line = format!("{STATS_PREFIX}pid={} handled={}", self.pid, self.handled);
+        let mut line = format!(
+            "{STATS_PREFIX}pid={} handled={} empty_wakeups={}",
+            self.pid, self.handled, self.empty_wakeups
+        );
         if let Some(f) = &self.hooks.stats {
             for (name, value) in f(state) {
                 line.push_str(&format!(" {name}={value}"));
@@ -384,6 +390,7 @@ impl<S> Running<S> {
             let mut asked = self.asked();
             let mut n = batch.recv(&self.sockets[index], asked);
             if n == 0 {
+                self.empty_wakeups += 1;
                 continue;
             }
             if self.phase != State::Lingering {

@@ -270,6 +270,7 @@ pub(super) fn start<S>(
         pid: std::process::id() as i32,
         batch_limit,
         handled: 0,
+        empty_wakeups: 0,
         last_stats: None,
         stats_reported: 0,
         phase: Default::default(),

@@ -1,0 +1,59 @@
+//! `bench_count`: postkit's twin of bench/c/dgram_count.c, the same
+//! service on postkit's skeleton.  It counts each datagram in a shared
+//! counter (an 8-byte file every process of the pool maps), after spinning
+//! for a fixed time when asked to.  A master runs it (the bench links it
+//! into daemon_directory under this name):
+//!
+//! `NAME unix-dgram n n n - LIMIT bench_count COUNTER SPIN_NS`
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use postkit::server::dgram_server::DgramServer;
+
+#[derive(Default)]
+struct Count {
+    counter: Option<&'static AtomicU64>,
+    spin: Duration,
+}
+
+/// Maps the 8-byte counter file shared by the pool.
+pub fn map_counter(path: &str) -> &'static AtomicU64 {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap_or_else(|e| postkit::msg_fatal!("open {path}: {e}"));
+    // SAFETY: a fresh shared mapping of 8 bytes of a file the bench made 8
+    // bytes long; it is never unmapped, so the reference lives as long as
+    // the process, and every process touches it only through atomics.
+    unsafe {
+        let p = nix::sys::mman::mmap(
+            None,
+            std::num::NonZeroUsize::new(8).expect("nonzero"),
+            nix::sys::mman::ProtFlags::PROT_READ | nix::sys::mman::ProtFlags::PROT_WRITE,
+            nix::sys::mman::MapFlags::MAP_SHARED,
+            &file,
+            0,
+        )
+        .unwrap_or_else(|e| postkit::msg_fatal!("mmap {path}: {e}"));
+        AtomicU64::from_ptr(p.as_ptr().cast())
+    }
+}
+
+pub fn main(args: &[String]) -> ! {
+    DgramServer::new(Count::default()).run_with_args(args, |c, _datagram, ctx| {
+        let counter = *c.counter.get_or_insert_with(|| {
+            c.spin =
+                Duration::from_nanos(ctx.argv.get(1).and_then(|v| v.parse().ok()).unwrap_or(0));
+            map_counter(ctx.argv.first().map_or("", String::as_str))
+        });
+        if !c.spin.is_zero() {
+            let start = Instant::now();
+            while start.elapsed() < c.spin {
+                std::hint::spin_loop();
+            }
+        }
+        counter.fetch_add(1, Ordering::Relaxed);
+    })
+}

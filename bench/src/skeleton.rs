@@ -1,0 +1,464 @@
+//! The skeleton for any service, against the seed's own: one small
+//! service written twice, on Postfix's dgram_server (bench/c/dgram_count.c,
+//! compiled here and linked against Debian's libpostfix-master.so) and on
+//! postkit's (`bench_count`), each with a null handler and with 20 us of
+//! fixed work per datagram, each under both masters, with process limits
+//! 1, 2 and 4 (the pool lock at work) and 1, 2 and 4 blocking senders.
+//! Every datagram sent is counted by the services before a round ends.
+
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use postkit_kit::instance::{Instance, POSTLOG};
+use postkit_kit::postfix::PostfixInstance;
+
+use crate::cpu;
+use crate::stats::{Stats, fmt_range, stats};
+
+const C_SOURCE: &str = include_str!("../c/dgram_count.c");
+const LIMITS: &[u32] = &[1, 2, 4];
+const SENDERS: &[usize] = &[1, 2, 4];
+const SPIN_NS: u64 = 20_000;
+
+/// One master.cf service of the section.
+struct Svc {
+    /// "Postfix" (the C twin) or "postkit".
+    skeleton: &'static str,
+    spin: bool,
+    limit: u32,
+}
+
+impl Svc {
+    fn name(&self) -> String {
+        format!(
+            "{}{}{}",
+            if self.skeleton == "Postfix" { "c" } else { "r" },
+            if self.spin { "s" } else { "n" },
+            self.limit
+        )
+    }
+    fn command(&self) -> &'static str {
+        if self.skeleton == "Postfix" {
+            "dgram_count"
+        } else {
+            "bench_count"
+        }
+    }
+    fn handler(&self) -> &'static str {
+        if self.spin { "20 us" } else { "null" }
+    }
+}
+
+fn services() -> Vec<Svc> {
+    let mut v = Vec::new();
+    for skeleton in ["Postfix", "postkit"] {
+        for spin in [false, true] {
+            for &limit in LIMITS {
+                v.push(Svc {
+                    skeleton,
+                    spin,
+                    limit,
+                });
+            }
+        }
+    }
+    v
+}
+
+/// Compiles the C twin; its path.
+pub fn build_c(dir: &Path) -> Result<PathBuf, String> {
+    let src = dir.join("dgram_count.c");
+    let exe = dir.join("dgram_count");
+    std::fs::write(&src, C_SOURCE).map_err(|e| e.to_string())?;
+    let out = std::process::Command::new("gcc")
+        .args(["-O2", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .args([
+            "-L/usr/lib/postfix",
+            "-Wl,-rpath,/usr/lib/postfix",
+            "-lpostfix-master",
+            "-lpostfix-global",
+            "-lpostfix-util",
+        ])
+        .output()
+        .map_err(|e| format!("gcc: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("gcc: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(exe)
+}
+
+/// A master with every service of the section; the counter files live in
+/// `counters`.
+enum AnyMaster {
+    Postkit(Instance),
+    Postfix(PostfixInstance),
+}
+
+impl AnyMaster {
+    fn socket(&self, name: &str) -> PathBuf {
+        match self {
+            AnyMaster::Postkit(i) => i.path().join("queue/public").join(name),
+            AnyMaster::Postfix(p) => p.dir.path().join("spool/public").join(name),
+        }
+    }
+}
+
+fn master_cf(counters: &Path) -> String {
+    services()
+        .iter()
+        .map(|s| {
+            format!(
+                "{} unix-dgram n n n - {} {} {} {}\n",
+                s.name(),
+                s.limit,
+                s.command(),
+                counters.join(s.name()).display(),
+                if s.spin { SPIN_NS } else { 0 }
+            )
+        })
+        .collect()
+}
+
+fn counter(path: &Path) -> u64 {
+    use std::os::unix::fs::FileExt;
+    let mut b = [0u8; 8];
+    std::fs::File::open(path)
+        .and_then(|f| f.read_exact_at(&mut b, 0))
+        .map(|_| u64::from_ne_bytes(b))
+        .unwrap_or(0)
+}
+
+fn make_counters(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| e.to_string())?;
+    for s in services() {
+        let p = dir.join(s.name());
+        std::fs::write(&p, [0u8; 8]).map_err(|e| e.to_string())?;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// One round into `socket`: `count` datagrams from `senders` blocking
+/// senders; datagrams per second until `counter_file` counted them all.
+pub fn count_round(
+    socket: &Path,
+    counter_file: &Path,
+    senders: usize,
+    count: usize,
+) -> Result<f64, String> {
+    let before = counter(counter_file);
+    let per = count / senders;
+    let started = Instant::now();
+    let threads: Vec<_> = (0..senders)
+        .map(|_| {
+            let socket = socket.to_path_buf();
+            std::thread::spawn(move || -> std::io::Result<()> {
+                let s = UnixDatagram::unbound()?;
+                s.connect(&socket)?;
+                let d = [b'x'; 120];
+                for _ in 0..per {
+                    s.send(&d)?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join()
+            .map_err(|_| "a sender failed")?
+            .map_err(|e| format!("send {}: {e}", socket.display()))?;
+    }
+    let want = before + (per * senders) as u64;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counter(counter_file) < want {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{}: {} of {} datagrams counted",
+                counter_file.display(),
+                counter(counter_file) - before,
+                want - before
+            ));
+        }
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    let elapsed = started.elapsed();
+    let counted = counter(counter_file) - before;
+    if counted != want - before {
+        return Err(format!(
+            "{}: {counted} datagrams counted, {} sent",
+            counter_file.display(),
+            want - before
+        ));
+    }
+    Ok(counted as f64 / elapsed.as_secs_f64())
+}
+
+/// The service's processes: their wake-ups so far, by pid.
+fn wakeups(svc: &Svc, counters: &Path) -> Vec<(i32, u64)> {
+    let needle = counters.join(svc.name()).display().to_string();
+    cpu::pids_of(svc.command(), &needle)
+        .into_iter()
+        .filter_map(|p| cpu::wakeups(p).map(|w| (p, w)))
+        .collect()
+}
+
+fn wakeups_between(before: &[(i32, u64)], after: &[(i32, u64)]) -> u64 {
+    after
+        .iter()
+        .map(|(p, w)| {
+            w - before
+                .iter()
+                .find(|(q, _)| q == p)
+                .map_or(0, |(_, v)| *v)
+                .min(*w)
+        })
+        .sum()
+}
+
+struct Row {
+    master: &'static str,
+    skeleton: &'static str,
+    handler: &'static str,
+    limit: u32,
+    rates: Vec<Stats>,
+    wakeups: Vec<f64>,
+}
+
+pub struct Baseline {
+    /// The best bare counting receiver, one sender.
+    pub raw: f64,
+}
+
+/// Bare counting receivers, one sender: the raw limit for a null handler.
+fn raw_counting(exe: &Path, rounds: usize, count: usize) -> Result<Baseline, String> {
+    let mut best: f64 = 0.0;
+    for mode in ["count-recv", "count-mmsg"] {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let socket = dir.path().join("sock");
+        let file = dir.path().join("counter");
+        std::fs::write(&file, [0u8; 8]).map_err(|e| e.to_string())?;
+        let child = crate::receiver::start(exe, mode, &socket, &file)?;
+        let _guard = crate::receiver::Guard(child);
+        let rates: Vec<f64> = (0..rounds)
+            .map(|_| count_round(&socket, &file, 1, count))
+            .collect::<Result<_, _>>()?;
+        let s = stats(&rates);
+        println!(
+            "bare counting receiver ({mode}), 1 sender: {}/s",
+            fmt_range(&s, 0)
+        );
+        best = best.max(s.median);
+    }
+    Ok(Baseline { raw: best })
+}
+
+pub fn run(exe: &Path, c_exe: &Path, rounds: usize, scale: f64) -> Result<(), String> {
+    println!(
+        "\n## The skeleton for any service: Postfix's dgram_server (libpostfix-master.so) and postkit's, under both masters\n"
+    );
+    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| e.to_string())?;
+    }
+    let null_count = ((100_000.0 * scale) as usize).max(2000);
+    let spin_count = ((20_000.0 * scale) as usize).max(1000);
+    let base = raw_counting(exe, rounds, null_count)?;
+
+    let programs: [(&str, &Path); 2] = [("dgram_count", c_exe), ("bench_count", exe)];
+    let mut masters: Vec<(&'static str, AnyMaster, PathBuf)> = Vec::new();
+    {
+        let counters = work.path().join("postfix-counters");
+        make_counters(&counters)?;
+        let mut p = PostfixInstance::with_services(
+            &master_cf(&counters),
+            &programs,
+            "max_use = 1000000\n",
+        )?;
+        p.start()?;
+        masters.push(("Postfix", AnyMaster::Postfix(p), counters));
+    }
+    {
+        let counters = work.path().join("postkit-counters");
+        make_counters(&counters)?;
+        let mut i = Instance::new(
+            &format!("{POSTLOG}{}", master_cf(&counters)),
+            "max_use = 1000000\n",
+        );
+        for (name, program) in programs {
+            std::os::unix::fs::symlink(program, i.path().join("libexec").join(name))
+                .map_err(|e| e.to_string())?;
+        }
+        i.start();
+        masters.push(("postkit", AnyMaster::Postkit(i), counters));
+    }
+    // One datagram each first: every pool has its first process.
+    for (_, m, _) in &masters {
+        for s in services() {
+            let _ =
+                UnixDatagram::unbound().and_then(|u| u.send_to(b"warm-up", m.socket(&s.name())));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+
+    let mut rows = Vec::new();
+    for svc in services() {
+        for (master, m, counters) in &masters {
+            let count = if svc.spin { spin_count } else { null_count };
+            let mut rates = Vec::new();
+            let mut wakes = Vec::new();
+            for &senders in SENDERS {
+                let mut per_round = Vec::new();
+                let mut woke = 0;
+                for _ in 0..rounds {
+                    let before = wakeups(&svc, counters);
+                    per_round.push(count_round(
+                        &m.socket(&svc.name()),
+                        &counters.join(svc.name()),
+                        senders,
+                        count,
+                    )?);
+                    woke += wakeups_between(&before, &wakeups(&svc, counters));
+                }
+                rates.push(stats(&per_round));
+                wakes.push(woke as f64 / (count * rounds) as f64);
+            }
+            eprintln!(
+                "  {:<8} skeleton under {:<8} {:<6} limit {}: {:.0}/s",
+                svc.skeleton,
+                master,
+                svc.handler(),
+                svc.limit,
+                rates[0].median
+            );
+            rows.push(Row {
+                master,
+                skeleton: svc.skeleton,
+                handler: svc.handler(),
+                limit: svc.limit,
+                rates,
+                wakeups: wakes,
+            });
+        }
+    }
+    print_rows(&rows, &base);
+    if let Some((_, AnyMaster::Postkit(i), _)) = masters.iter().find(|(n, _, _)| *n == "postkit") {
+        print_empty_wakeups(i);
+    }
+    Ok(())
+}
+
+fn print_rows(rows: &[Row], base: &Baseline) {
+    println!(
+        "{:<9} {:<9} {:<7} {:>5} {:>26} {:>26} {:>26} {:>16}",
+        "skeleton",
+        "master",
+        "handler",
+        "limit",
+        "1 sender /s",
+        "2 senders /s",
+        "4 senders /s",
+        "wake-ups/dgram"
+    );
+    for r in rows {
+        println!(
+            "{:<9} {:<9} {:<7} {:>5} {:>26} {:>26} {:>26} {:>16}",
+            r.skeleton,
+            r.master,
+            r.handler,
+            r.limit,
+            fmt_range(&r.rates[0], 0),
+            fmt_range(&r.rates[1], 0),
+            fmt_range(&r.rates[2], 0),
+            r.wakeups
+                .iter()
+                .map(|w| format!("{w:.2}"))
+                .collect::<Vec<_>>()
+                .join("/")
+        );
+    }
+    let get = |skeleton: &str, master: &str, handler: &str, limit: u32, senders: usize| {
+        rows.iter()
+            .find(|r| {
+                r.skeleton == skeleton
+                    && r.master == master
+                    && r.handler == handler
+                    && r.limit == limit
+            })
+            .map_or(0.0, |r| r.rates[senders].median)
+    };
+    println!();
+    let ours = get("postkit", "postkit", "null", 1, 0);
+    let seed = get("Postfix", "Postfix", "null", 1, 0);
+    println!(
+        "null handler, limit 1, 1 sender: postkit's skeleton {:.0}/s = {:.0}% of the best bare counting receiver ({:.0}/s; target >= 90%) and {:.2}x the seed's skeleton under its master ({seed:.0}/s; target >= 2.5x)",
+        ours,
+        100.0 * ours / base.raw,
+        base.raw,
+        ours / seed
+    );
+    let bound = 1e9 / SPIN_NS as f64;
+    for (skeleton, master) in [
+        ("postkit", "postkit"),
+        ("Postfix", "Postfix"),
+        ("postkit", "Postfix"),
+        ("Postfix", "postkit"),
+    ] {
+        let r = get(skeleton, master, "20 us", 1, 0);
+        println!(
+            "20 us handler, limit 1, 1 sender: {skeleton}'s skeleton under {master}'s master {r:.0}/s = {:.0}% of the work bound ({bound:.0}/s)",
+            100.0 * r / bound
+        );
+    }
+    for (skeleton, master) in [("postkit", "postkit"), ("Postfix", "Postfix")] {
+        let line: Vec<String> = (0..SENDERS.len())
+            .map(|s| {
+                let one = get(skeleton, master, "20 us", 1, s);
+                format!(
+                    "{} senders: limit 2 {:.2}x, limit 4 {:.2}x",
+                    SENDERS[s],
+                    get(skeleton, master, "20 us", 2, s) / one,
+                    get(skeleton, master, "20 us", 4, s) / one
+                )
+            })
+            .collect();
+        println!(
+            "pools, 20 us handler, {skeleton}'s skeleton under {master}'s master, against one process: {} (target >= 1.8x at limit 2)",
+            line.join("; ")
+        );
+    }
+}
+
+/// postkit's skeleton counts the wake-ups that found their datagram gone;
+/// the pool lock is meant to keep them at 0.
+fn print_empty_wakeups(i: &Instance) {
+    let (_, out, _) = i.ctl("status --json");
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(&out) else {
+        return;
+    };
+    let mut parts = Vec::new();
+    for s in v["services"].as_array().into_iter().flatten() {
+        let name = s["name"].as_str().unwrap_or("");
+        if !name.starts_with('r') {
+            continue;
+        }
+        let c = &s["counters"];
+        parts.push(format!(
+            "{name}: {} of {}",
+            c["empty_wakeups"].as_u64().unwrap_or(0),
+            c["handled"].as_u64().unwrap_or(0)
+        ));
+    }
+    println!(
+        "postkit's skeleton, empty wake-ups of all datagrams handled (its own counters, under postkit's master): {}",
+        parts.join(", ")
+    );
+}
