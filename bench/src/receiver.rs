@@ -43,17 +43,17 @@ pub fn start(exe: &Path, mode: &str, socket: &Path, log: &Path) -> Result<Child,
 pub fn main(args: &[String]) -> i32 {
     let [mode, socket, log] = args else {
         eprintln!(
-            "usage: postkit-bench receiver recv|mmsg|count-recv|count-mmsg SOCKET LOG|COUNTER"
+            "usage: postkit-bench receiver recv|mmsg|count-recv|count-mmsg|spin-mmsg SOCKET LOG|COUNTER"
         );
         return 2;
     };
     let sock = UnixDatagram::bind(socket).expect("bind");
-    if let Some(kind) = mode.strip_prefix("count-") {
-        count(
-            &sock,
-            kind == "mmsg",
-            crate::count_service::map_counter(log),
-        );
+    let counter = || crate::count_service::map_counter(log);
+    match mode.as_str() {
+        "count-recv" => count(&sock, false, Duration::ZERO, counter()),
+        "count-mmsg" => count(&sock, true, Duration::ZERO, counter()),
+        "spin-mmsg" => count(&sock, true, Duration::from_micros(20), counter()),
+        _ => {}
     }
     let mut out = std::fs::OpenOptions::new()
         .create(true)
@@ -92,7 +92,12 @@ pub fn main(args: &[String]) -> i32 {
 
 /// Receives forever, counting each datagram: one recv() each, or
 /// recvmmsg() batches.
-fn count(sock: &UnixDatagram, batched: bool, counter: &std::sync::atomic::AtomicU64) -> ! {
+fn count(
+    sock: &UnixDatagram,
+    batched: bool,
+    spin: Duration,
+    counter: &std::sync::atomic::AtomicU64,
+) -> ! {
     use std::sync::atomic::Ordering;
     let mut buf = vec![0u8; postkit::global::mail_proto::DGRAM_BUF_SIZE];
     let mut batch = BatchReceiver::new(64);
@@ -108,6 +113,12 @@ fn count(sock: &UnixDatagram, batched: bool, counter: &std::sync::atomic::Atomic
         )];
         let _ = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::NONE);
         let n = batch.recv(sock, 64);
-        counter.fetch_add(n as u64, Ordering::Relaxed);
+        for _ in 0..n {
+            let start = Instant::now();
+            while start.elapsed() < spin {
+                std::hint::spin_loop();
+            }
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
