@@ -319,8 +319,20 @@ fn pool_lock_wakes_one_process_per_datagram() {
     assert_eq!(recs.len(), 12, "{recs:?} {}", pool.log());
     assert_eq!(pool.log().matches("got ").count(), 6);
     pool.master_end = None;
-    wait_exit(a, Duration::from_secs(3));
-    wait_exit(b, Duration::from_secs(3));
+    // Each process's last counters: none woke for a datagram it did not get.
+    let mut handled = 0;
+    for child in [a, b] {
+        let (_, stderr) = wait_exit(child, Duration::from_secs(3));
+        let last = stderr
+            .lines()
+            .rfind(|l| l.starts_with("postkit-stats: "))
+            .unwrap_or_else(|| panic!("no counters: {stderr}"))
+            .to_string();
+        assert!(last.contains(" empty_wakeups=0"), "{last}");
+        let n = last.split(' ').find_map(|f| f.strip_prefix("handled="));
+        handled += n.and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+    }
+    assert_eq!(handled, 6);
 }
 
 /// Arguments, environment, expected message.

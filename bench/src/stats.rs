@@ -50,3 +50,29 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 pub fn fmt_range(s: &Stats, digits: usize) -> String {
     format!("{:.d$} ({:.d$}-{:.d$})", s.median, s.min, s.max, d = digits)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_min_max_of_an_odd_row() {
+        let s = stats(&[3.0, 1.0, 2.0, 10.0, 4.0]);
+        assert_eq!((s.median, s.min, s.max), (3.0, 1.0, 10.0));
+    }
+
+    #[test]
+    fn a_round_far_from_the_median_is_flagged() {
+        assert_eq!(deviating(&[100.0, 98.0, 60.0, 101.0, 140.0]), vec![2, 4]);
+        assert!(deviating(&[100.0, 90.0, 110.0]).is_empty());
+    }
+
+    #[test]
+    fn percentiles_of_sorted_samples() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), 51.0);
+        assert_eq!(percentile(&v, 99.0), 99.0);
+        assert_eq!(percentile(&v, 100.0), 100.0);
+        assert_eq!(percentile(&[], 99.0), 0.0);
+    }
+}
