@@ -86,12 +86,12 @@ pub fn append_lines_locked(
             locked: false,
         };
     }
-    // Only a regular file can hold a cut line (not /dev/stdout's pipe).
-    let len = file
-        .metadata()
+    // Only a file that seeks can hold a cut line (not /dev/stdout's pipe or
+    // terminal).  The length by lseek, the cheapest question there is: this
+    // runs once per batch.  (Writes append whatever the offset says.)
+    let len = nix::unistd::lseek(file, 0, nix::unistd::Whence::SeekEnd)
         .ok()
-        .filter(|m| m.is_file())
-        .map(|m| m.len());
+        .map(|l| l as u64);
     let removed = match len {
         Some(len) if Some(len) != last_end => remove_cut_line(file, len, max_line),
         _ => None,
@@ -114,6 +114,9 @@ pub fn append_lines_locked(
 /// Removes what follows the last line end of a file of `len` bytes when it
 /// is at most `max_line` bytes long; how many bytes it removed.
 fn remove_cut_line(file: &File, len: u64, max_line: usize) -> Option<u64> {
+    if len == 0 {
+        return None;
+    }
     let tail_len = len.min(max_line as u64 + 1);
     let mut tail = vec![0u8; tail_len as usize];
     // The descriptor may be open for appending only; read through another.
