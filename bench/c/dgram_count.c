@@ -3,10 +3,11 @@
  * postkit-bench.  Linked against Debian's libpostfix-master.so, it is
  * the seed's dgram_server with the smallest handler there is: it counts
  * each datagram in a shared counter (an 8-byte file every process of the
- * pool maps), after spinning for a fixed time when asked to.  postkit's
- * twin of it is `postkit-bench` run as `bench_count`.
+ * pool maps), after spinning for a fixed time (work) or sleeping for one
+ * (a wait, as for a lookup) when asked to.  postkit's twin of it is
+ * `postkit-bench` run as `bench_count`.
  *
- * master.cf: NAME unix-dgram n n n - LIMIT dgram_count COUNTER SPIN_NS
+ * master.cf: NAME unix-dgram n n n - LIMIT dgram_count COUNTER SPIN_NS SLEEP_NS
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@ extern void dgram_server_main(int, char **, dgram_service_fn, ...);
 
 static unsigned long *counter;
 static long spin_ns;
+static long sleep_ns;
 
 static long elapsed_ns(const struct timespec *from)
 {
@@ -45,6 +47,7 @@ static void count(char *buf, ssize_t len, char *service, char **argv)
             exit(1);
         close(fd);
         spin_ns = argv[1] ? atol(argv[1]) : 0;
+        sleep_ns = argv[1] && argv[2] ? atol(argv[2]) : 0;
     }
     if (spin_ns > 0) {
         struct timespec start;
@@ -52,6 +55,11 @@ static void count(char *buf, ssize_t len, char *service, char **argv)
         clock_gettime(CLOCK_MONOTONIC, &start);
         while (elapsed_ns(&start) < spin_ns)
              /* void */ ;
+    }
+    if (sleep_ns > 0) {
+        struct timespec pause = {sleep_ns / 1000000000L, sleep_ns % 1000000000L};
+
+        nanosleep(&pause, 0);
     }
     __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
 }

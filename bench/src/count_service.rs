@@ -1,10 +1,11 @@
 //! `bench_count`: postkit's twin of bench/c/dgram_count.c, the same
 //! service on postkit's skeleton.  It counts each datagram in a shared
 //! counter (an 8-byte file every process of the pool maps), after spinning
-//! for a fixed time when asked to.  A master runs it (the bench links it
-//! into daemon_directory under this name):
+//! for a fixed time (work) or sleeping for one (a wait, as for a lookup)
+//! when asked to.  A master runs it (the bench links it into
+//! daemon_directory under this name):
 //!
-//! `NAME unix-dgram n n n - LIMIT bench_count COUNTER SPIN_NS`
+//! `NAME unix-dgram n n n - LIMIT bench_count COUNTER SPIN_NS SLEEP_NS`
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -15,6 +16,7 @@ use postkit::server::dgram_server::DgramServer;
 struct Count {
     counter: Option<&'static AtomicU64>,
     spin: Duration,
+    sleep: Duration,
 }
 
 /// Maps the 8-byte counter file shared by the pool.
@@ -44,8 +46,10 @@ pub fn map_counter(path: &str) -> &'static AtomicU64 {
 pub fn main(args: &[String]) -> ! {
     DgramServer::new(Count::default()).run_with_args(args, |c, _datagram, ctx| {
         let counter = *c.counter.get_or_insert_with(|| {
-            c.spin =
-                Duration::from_nanos(ctx.argv.get(1).and_then(|v| v.parse().ok()).unwrap_or(0));
+            let ns = |i: usize| {
+                Duration::from_nanos(ctx.argv.get(i).and_then(|v| v.parse().ok()).unwrap_or(0))
+            };
+            (c.spin, c.sleep) = (ns(1), ns(2));
             map_counter(ctx.argv.first().map_or("", String::as_str))
         });
         if !c.spin.is_zero() {
@@ -53,6 +57,9 @@ pub fn main(args: &[String]) -> ! {
             while start.elapsed() < c.spin {
                 std::hint::spin_loop();
             }
+        }
+        if !c.sleep.is_zero() {
+            std::thread::sleep(c.sleep);
         }
         counter.fetch_add(1, Ordering::Relaxed);
     })

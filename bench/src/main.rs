@@ -113,6 +113,7 @@ struct Options {
     rounds: usize,
     scale: f64,
     paced_secs: f64,
+    rates: Vec<u64>,
     only: Vec<String>,
 }
 
@@ -132,20 +133,31 @@ fn main() {
     std::process::exit(bench_main(&args[1..]));
 }
 
-const USAGE: &str = "usage: postkit-bench [--rounds N] [--quick] [--only SECTION[,SECTION...]]\n  sections: throughput, paced, skeleton, scale, spawn";
+const USAGE: &str = "usage: postkit-bench [--rounds N] [--quick] [--only SECTION[,SECTION...]] [--rates R[,R...]]\n  sections: throughput, paced, skeleton, scale, spawn; rates: the paced section's (default 1000,10000,50000,100000)";
 
-/// `postkit-bench [--rounds N] [--quick] [--only SECTIONS]`.
+/// `postkit-bench [--rounds N] [--quick] [--only SECTIONS] [--rates RATES]`.
 fn bench_main(args: &[String]) -> i32 {
     let mut o = Options {
         rounds: 5,
         scale: 1.0,
         paced_secs: 2.0,
+        rates: paced::RATES.to_vec(),
         only: SECTIONS.iter().map(|s| s.to_string()).collect(),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--rounds" => o.rounds = it.next().and_then(|v| v.parse().ok()).unwrap_or(5).max(1),
+            "--rates" => {
+                o.rates = it
+                    .next()
+                    .map(|v| v.split(',').filter_map(|r| r.parse().ok()).collect())
+                    .unwrap_or_default();
+                if o.rates.is_empty() {
+                    eprintln!("{USAGE}\n--rates takes records per second, such as 1000,10000");
+                    return 2;
+                }
+            }
             "--quick" => {
                 o.scale = 0.1;
                 o.paced_secs = 0.5;
@@ -256,6 +268,7 @@ fn run(o: &Options) -> Result<(), String> {
                 socket: p.socket_path(),
                 log: p.log_path(),
                 pids: Box::new(|| p.master_pid().into_iter().chain(p.postlogd_pid()).collect()),
+                processes: 2,
             });
         }
         targets.push(PacedTarget {
@@ -267,6 +280,7 @@ fn run(o: &Options) -> Result<(), String> {
                     .chain(postkit_postlogd_pid(&postkit))
                     .collect()
             }),
+            processes: 2,
         });
         if let Some(r) = &rsyslog {
             targets.push(PacedTarget {
@@ -274,9 +288,10 @@ fn run(o: &Options) -> Result<(), String> {
                 socket: r.socket(),
                 log: r.log(),
                 pids: Box::new(|| vec![r.pid()]),
+                processes: 1,
             });
         }
-        paced::run(&targets, o.rounds, o.paced_secs)?;
+        paced::run(&targets, &o.rates, o.rounds, o.paced_secs)?;
     }
 
     let c_dir = tempfile::tempdir().map_err(|e| e.to_string())?;

@@ -26,6 +26,28 @@ pub struct PacedTarget<'a> {
     /// The processes whose CPU time is the target's cost (master and log
     /// daemon; rsyslogd).
     pub pids: Box<dyn Fn() -> Vec<i32> + 'a>,
+    /// How many of them there are while the target runs.
+    pub processes: usize,
+}
+
+/// Sends a record that is not the round's and waits until every process
+/// of the target runs (a log daemon may have exited on its idle timer
+/// while the other targets had their turn).
+fn wake(t: &PacedTarget) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let s = UnixDatagram::unbound().map_err(|e| e.to_string())?;
+    s.send_to(&record(9999, 0, 0), &t.socket)
+        .map_err(|e| e.to_string())?;
+    loop {
+        let before = (t.pids)();
+        std::thread::sleep(Duration::from_millis(30));
+        if before.len() == t.processes && (t.pids)() == before {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{}: its processes did not start", t.name));
+        }
+    }
 }
 
 struct Round {
@@ -72,9 +94,12 @@ fn tail(
                     out.len()
                 ));
             }
-            let _ = inotify.read_events();
+            // Wait for a write, then take its events: taken before the
+            // wait, an event for a write that came after the read above
+            // would be lost, and that record would wait for the next one.
             let mut p = [PollFd::new(inotify.as_fd(), PollFlags::POLLIN)];
             let _ = nix::poll::poll(&mut p, PollTimeout::from(100u16));
+            let _ = inotify.read_events();
             continue;
         }
         let now = base.elapsed().as_nanos();
@@ -98,6 +123,7 @@ fn tail(
 
 fn round(t: &PacedTarget, rate: u64, secs: f64, round_no: usize) -> Result<Round, String> {
     let total = ((rate as f64 * secs) as usize).max(100);
+    wake(t)?;
     let from = log_len(&t.log);
     let base = Instant::now();
     let log = t.log.clone();
@@ -136,24 +162,21 @@ fn round(t: &PacedTarget, rate: u64, secs: f64, round_no: usize) -> Result<Round
 
 /// Every rate against every target, rounds interleaved; prints CPU per
 /// record and latency, and the ratios the targets are judged by.
-pub fn run(targets: &[PacedTarget], rounds: usize, secs: f64) -> Result<(), String> {
+pub fn run(targets: &[PacedTarget], rates: &[u64], rounds: usize, secs: f64) -> Result<(), String> {
     println!(
         "\n## Paced load: CPU per record and latency ({rounds} rounds of {secs} s per rate)\n"
     );
     // Each target runs (and has a log file) before its first round.
     for t in targets {
-        let s = UnixDatagram::unbound().map_err(|e| e.to_string())?;
-        s.send_to(&record(9999, 0, 0), &t.socket)
-            .map_err(|e| e.to_string())?;
+        wake(t)?;
     }
-    std::thread::sleep(Duration::from_millis(300));
     println!(
         "{:<8} {:<18} {:>20} {:>10} {:>10} {:>10}",
         "rate/s", "target", "CPU us/record", "p50 us", "p99 us", "max us"
     );
     let mut cpu_table: Vec<(u64, &'static str, Stats)> = Vec::new();
     let mut p99_table: Vec<(u64, &'static str, f64)> = Vec::new();
-    for &rate in RATES {
+    for &rate in rates {
         let mut cpu = vec![Vec::new(); targets.len()];
         let mut lat = vec![Vec::new(); targets.len()];
         for r in 0..rounds {
@@ -185,7 +208,7 @@ pub fn run(targets: &[PacedTarget], rounds: usize, secs: f64) -> Result<(), Stri
         "{:<8} {:>22} {:>22} {:>20}",
         "rate/s", "CPU postkit/Postfix", "CPU postkit/rsyslog", "p99 postkit/Postfix"
     );
-    for &rate in RATES {
+    for &rate in rates {
         let cpu = |name: &str| {
             cpu_table
                 .iter()
