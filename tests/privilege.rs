@@ -350,3 +350,48 @@ fn log_file_planted_by_another_user_is_refused() {
         "a record went into the planted file"
     );
 }
+
+/// A descriptor the master inherited from whoever started it (an
+/// administrator's shell with a private file open, a service manager's
+/// stray pipe) never reaches a service: children get 0-2, the flow pipe,
+/// the status channel and their sockets, nothing else.
+#[test]
+fn a_descriptor_the_master_inherited_never_reaches_its_children() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "root's eyes only\n").unwrap();
+    // Above the numbers a child's own descriptors take (placed ones are
+    // overwritten anyway) ...
+    let filler: Vec<std::fs::File> = (0..64)
+        .map(|_| std::fs::File::open("/dev/null").unwrap())
+        .collect();
+    let file = std::fs::File::open(&secret).unwrap();
+    drop(filler);
+    // ... and inheritable, as a shell leaves the files it opened.
+    nix::fcntl::fcntl(
+        &file,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+    )
+    .unwrap();
+    let mut i = Instance::new(POSTLOG, "");
+    i.start();
+    drop(file);
+    i.send("postlog", b"Nov 24 10:00:00 host t[1]: hello");
+    i.wait_for(|i| i.log().contains("t[1]: hello"), "the record");
+    let postlogd = i.one_postlogd();
+    let master = i.master_pid();
+    let holds_secret = |pid: i32| {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .flatten()
+            .any(|e| std::fs::read_link(e.path()).is_ok_and(|t| t == secret))
+    };
+    assert!(
+        holds_secret(master),
+        "the test's premise: the master inherited it"
+    );
+    assert!(
+        !holds_secret(postlogd),
+        "postlogd got the master's inherited descriptor"
+    );
+}

@@ -1,6 +1,9 @@
 //! Starting a child with the master's descriptors in place: the flow pipe
 //! on 3 and 4, the status channel on 5, the listening sockets from 6 on,
-//! and `GENERATION` in its environment.
+//! and `GENERATION` in its environment.  Nothing else: a descriptor the
+//! master inherited from whoever started it (a shell's open file, a
+//! service manager's pipe) is closed in the child at exec, so that a
+//! service running as mail_owner never holds what root had open.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::process::CommandExt;
@@ -45,9 +48,9 @@ pub fn spawn(mut cmd: Command, fds: &ChildFds, generation: u32) -> std::io::Resu
     if !cmd.get_envs().any(|(k, _)| k == MASTER_GEN_NAME) {
         cmd.env(MASTER_GEN_NAME, format!("{generation:o}"));
     }
-    // SAFETY: between fork and exec the closure only calls dup2() and
-    // fcntl(), which are async-signal-safe, on descriptors that the parent
-    // keeps open until spawn() returns; it allocates nothing.
+    // SAFETY: between fork and exec the closure only calls dup2(), fcntl()
+    // and close_range(), which are async-signal-safe, on descriptors that
+    // the parent keeps open until spawn() returns; it allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
             let mut high = [0i32; MAX_PLACED];
@@ -63,6 +66,14 @@ pub fn spawn(mut cmd: Command, fds: &ChildFds, generation: u32) -> std::io::Resu
                     return Err(std::io::Error::last_os_error());
                 }
             }
+            // Everything above the child's own descriptors closes at exec
+            // (a kernel without close_range, before 5.11, leaves them).
+            libc::syscall(
+                libc::SYS_close_range,
+                top as libc::c_uint,
+                libc::c_uint::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            );
             Ok(())
         })
     };
