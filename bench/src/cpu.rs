@@ -51,3 +51,15 @@ pub fn pids_of(comm: &str, needle: &str) -> Vec<i32> {
     }
     out
 }
+
+/// Nanoseconds this process has run, every thread counted, the ones that
+/// have exited too (a round's sender threads are gone when it ends).
+pub fn own_cpu_ns() -> u64 {
+    use nix::sys::resource::{UsageWho, getrusage};
+    getrusage(UsageWho::RUSAGE_SELF).map_or(0, |u| {
+        let ns = |t: nix::sys::time::TimeVal| {
+            t.tv_sec() as u64 * 1_000_000_000 + t.tv_usec() as u64 * 1000
+        };
+        ns(u.user_time()) + ns(u.system_time())
+    })
+}

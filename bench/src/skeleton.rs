@@ -117,6 +117,13 @@ enum AnyMaster {
 }
 
 impl AnyMaster {
+    fn master_pid(&self) -> i32 {
+        match self {
+            AnyMaster::Postkit(i) => i.master_pid(),
+            AnyMaster::Postfix(p) => p.master_pid().unwrap_or(0),
+        }
+    }
+
     fn socket(&self, name: &str) -> PathBuf {
         match self {
             AnyMaster::Postkit(i) => i.path().join("queue/public").join(name),
@@ -220,26 +227,25 @@ pub fn count_round(
     Ok(counted as f64 / elapsed.as_secs_f64())
 }
 
-/// The service's processes: their wake-ups so far, by pid.
-fn wakeups(svc: &Svc, counters: &Path) -> Vec<(i32, u64)> {
+/// The service's processes: their wake-ups and CPU time so far, by pid.
+fn sample(svc: &Svc, counters: &Path) -> Vec<(i32, u64, u64)> {
     let needle = counters.join(svc.name()).display().to_string();
     cpu::pids_of(svc.command(), &needle)
         .into_iter()
-        .filter_map(|p| cpu::wakeups(p).map(|w| (p, w)))
+        .filter_map(|p| Some((p, cpu::wakeups(p)?, cpu::cpu_ns(p)?)))
         .collect()
 }
 
-fn wakeups_between(before: &[(i32, u64)], after: &[(i32, u64)]) -> u64 {
-    after
-        .iter()
-        .map(|(p, w)| {
-            w - before
-                .iter()
-                .find(|(q, _)| q == p)
-                .map_or(0, |(_, v)| *v)
-                .min(*w)
-        })
-        .sum()
+/// Wake-ups and CPU nanoseconds between two samples (a process that
+/// started in between counts from zero).
+fn between(before: &[(i32, u64, u64)], after: &[(i32, u64, u64)]) -> (u64, u64) {
+    after.iter().fold((0, 0), |(w, c), (p, wa, ca)| {
+        let (wb, cb) = before
+            .iter()
+            .find(|(q, _, _)| q == p)
+            .map_or((0, 0), |(_, w, c)| (*w, *c));
+        (w + wa - wb.min(*wa), c + ca - cb.min(*ca))
+    })
 }
 
 struct Row {
@@ -249,6 +255,9 @@ struct Row {
     limit: u32,
     rates: Vec<Stats>,
     wakeups: Vec<f64>,
+    /// With one sender, CPU microseconds per datagram: the service's
+    /// processes, the master, the bench (its sender and its wait).
+    cpu: (f64, f64, f64),
 }
 
 pub struct Baseline {
@@ -355,21 +364,36 @@ pub fn run(exe: &Path, c_exe: &Path, rounds: usize, scale: f64) -> Result<(), St
             };
             let mut rates = Vec::new();
             let mut wakes = Vec::new();
+            let mut cpu_us = (0.0, 0.0, 0.0);
+            let master_pid = m.master_pid();
             for &senders in SENDERS {
                 let mut per_round = Vec::new();
-                let mut woke = 0;
+                let (mut woke, mut service_ns, mut master_ns, mut bench_ns) = (0, 0, 0, 0);
                 for _ in 0..rounds {
-                    let before = wakeups(&svc, counters);
+                    let before = sample(&svc, counters);
+                    let (m0, b0) = (cpu::cpu_ns(master_pid), cpu::own_cpu_ns());
                     per_round.push(count_round(
                         &m.socket(&svc.name()),
                         &counters.join(svc.name()),
                         senders,
                         count,
                     )?);
-                    woke += wakeups_between(&before, &wakeups(&svc, counters));
+                    let (w, c) = between(&before, &sample(&svc, counters));
+                    woke += w;
+                    service_ns += c;
+                    master_ns += cpu::cpu_ns(master_pid).zip(m0).map_or(0, |(a, b)| a - b);
+                    bench_ns += cpu::own_cpu_ns() - b0;
                 }
+                let n = (count * rounds) as f64;
                 rates.push(stats(&per_round));
-                wakes.push(woke as f64 / (count * rounds) as f64);
+                wakes.push(woke as f64 / n);
+                if senders == 1 {
+                    cpu_us = (
+                        service_ns as f64 / n / 1000.0,
+                        master_ns as f64 / n / 1000.0,
+                        bench_ns as f64 / n / 1000.0,
+                    );
+                }
             }
             eprintln!(
                 "  {:<8} skeleton under {:<8} {:<6} limit {}: {:.0}/s",
@@ -386,6 +410,7 @@ pub fn run(exe: &Path, c_exe: &Path, rounds: usize, scale: f64) -> Result<(), St
                 limit: svc.limit,
                 rates,
                 wakeups: wakes,
+                cpu: cpu_us,
             });
         }
     }
@@ -398,7 +423,7 @@ pub fn run(exe: &Path, c_exe: &Path, rounds: usize, scale: f64) -> Result<(), St
 
 fn print_rows(rows: &[Row], base: &Baseline) {
     println!(
-        "{:<9} {:<9} {:<7} {:>5} {:>26} {:>26} {:>26} {:>16}",
+        "{:<9} {:<9} {:<9} {:>5} {:>26} {:>26} {:>26} {:>16} {:>22}",
         "skeleton",
         "master",
         "handler",
@@ -406,11 +431,12 @@ fn print_rows(rows: &[Row], base: &Baseline) {
         "1 sender /s",
         "2 senders /s",
         "4 senders /s",
-        "wake-ups/dgram"
+        "wake-ups/dgram",
+        "CPU us/dgram svc/m/b"
     );
     for r in rows {
         println!(
-            "{:<9} {:<9} {:<7} {:>5} {:>26} {:>26} {:>26} {:>16}",
+            "{:<9} {:<9} {:<9} {:>5} {:>26} {:>26} {:>26} {:>16} {:>22}",
             r.skeleton,
             r.master,
             r.handler,
@@ -422,9 +448,13 @@ fn print_rows(rows: &[Row], base: &Baseline) {
                 .iter()
                 .map(|w| format!("{w:.2}"))
                 .collect::<Vec<_>>()
-                .join("/")
+                .join("/"),
+            format!("{:.1}/{:.1}/{:.1}", r.cpu.0, r.cpu.1, r.cpu.2)
         );
     }
+    println!(
+        "(CPU us/dgram svc/m/b, with one sender: the service's processes / the master / the bench, its sender thread and its wait for the count)"
+    );
     let get = |skeleton: &str, master: &str, handler: &str, limit: u32, senders: usize| {
         rows.iter()
             .find(|r| {

@@ -5,9 +5,9 @@
 //! children fail at start, reloads on SIGHUP and stops on SIGTERM; each of
 //! those jobs lives in the `master_*` file Postfix has for it.
 //!
-//! One thread and one poll loop.  The master never blocks: its status
-//! channels and its log socket are non-blocking, and a log record the socket
-//! cannot take goes straight to the log file.
+//! One thread and one event loop (epoll, `master_events`).  The master
+//! never blocks: its status channels and its log socket are non-blocking,
+//! and a log record the socket cannot take goes straight to the log file.
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
