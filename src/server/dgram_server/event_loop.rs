@@ -53,13 +53,13 @@ impl<S> Default for Hooks<S> {
 /// quiet: a busy spell that the queue ends (it ran dry before
 /// DRAIN_BATCHES batches) is not reported at all, which at the rates most
 /// hosts log (a record now and then) saves two status records, a master
-/// wake-up and a timer wake-up per record.  A spell that the batch limit
-/// ends is load: the process reports TAKEN and lingers, staying busy for
-/// LINGER after its queue runs dry before it reports AVAIL, so that under
-/// load the master hears about it once per busy period, not once per batch.
-/// Load is a spell the batch limit ends, or spells back to back (each
-/// starting within BACK_TO_BACK of the last one's end) for LOAD_AFTER; one
-/// slow spell alone is not (a process the scheduler kept waiting).
+/// wake-up and a timer wake-up per record.  Load is reported: a spell that
+/// DRAIN_BATCHES ends, or spells back to back (each starting within
+/// BACK_TO_BACK of the last one's end) for LOAD_AFTER, but not one slow
+/// spell alone (a process the scheduler kept waiting).  Then the process
+/// reports TAKEN and lingers, staying busy for LINGER after its queue runs
+/// dry before it reports AVAIL, so that the master hears about the load
+/// once per busy period, not once per batch.
 /// The first spell is always reported: a master (Postfix's too) takes a
 /// child that dies without ever having reported AVAIL for a broken command
 /// and throttles the service.  A member of a pool reports every spell at
