@@ -19,6 +19,15 @@ struct Count {
     sleep: Duration,
 }
 
+/// A fresh counter file: 8 zero bytes, writable by every service process
+/// (some run as mail_owner).
+pub fn new_counter(path: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, [0u8; 8]).map_err(|e| e.to_string())?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
+        .map_err(|e| e.to_string())
+}
+
 /// Maps the 8-byte counter file shared by the pool.
 pub fn map_counter(path: &str) -> &'static AtomicU64 {
     let file = std::fs::OpenOptions::new()

@@ -121,6 +121,29 @@ fn tail(
     Ok(out)
 }
 
+/// Sends `total` datagrams into `socket` at `rate` per second, the one
+/// numbered `seq` made by `make(seq)` when it is due (a sender that
+/// oversleeps catches up, so the rate holds on average).
+pub fn send_paced(
+    socket: &Path,
+    rate: u64,
+    total: usize,
+    mut make: impl FnMut(usize) -> Vec<u8>,
+) -> Result<(), String> {
+    let s = UnixDatagram::unbound().map_err(|e| e.to_string())?;
+    s.connect(socket).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    for seq in 0..total {
+        let due = started + interval * seq as u32;
+        if let Some(left) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(left);
+        }
+        s.send(&make(seq)).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
 fn round(t: &PacedTarget, rate: u64, secs: f64, round_no: usize) -> Result<Round, String> {
     let total = ((rate as f64 * secs) as usize).max(100);
     wake(t)?;
@@ -132,19 +155,9 @@ fn round(t: &PacedTarget, rate: u64, secs: f64, round_no: usize) -> Result<Round
     std::thread::sleep(Duration::from_millis(50));
     let pids = (t.pids)();
     let cpu_before = cpu::sum(&pids, cpu::cpu_ns).ok_or("a process went away")?;
-    let s = UnixDatagram::unbound().map_err(|e| e.to_string())?;
-    s.connect(&t.socket).map_err(|e| e.to_string())?;
-    let started = Instant::now();
-    let interval = Duration::from_secs_f64(1.0 / rate as f64);
-    for seq in 0..total {
-        let due = started + interval * seq as u32;
-        let now = Instant::now();
-        if due > now {
-            std::thread::sleep(due - now);
-        }
-        s.send(&record(round_no, seq, base.elapsed().as_nanos()))
-            .map_err(|e| e.to_string())?;
-    }
+    send_paced(&t.socket, rate, total, |seq| {
+        record(round_no, seq, base.elapsed().as_nanos())
+    })?;
     let latencies = reader.join().map_err(|_| "the tailer failed")??;
     let cpu_after = cpu::sum(&pids, cpu::cpu_ns)
         .ok_or_else(|| format!("{}: a process went away during the round", t.name))?;

@@ -46,21 +46,9 @@ fn master_cf(idle: usize, pool_command: &str, counter: &Path) -> String {
 fn paced(socket: &Path, log: &Path, secs: f64) -> Result<usize, String> {
     let total = (1000.0 * secs) as usize;
     let want = log_len(log) + (total * 121) as u64;
-    let s = UnixDatagram::unbound().map_err(|e| e.to_string())?;
-    s.connect(socket).map_err(|e| e.to_string())?;
-    let d = {
-        let mut d = b"Nov 24 09:00:00 bench scale[1]: ".to_vec();
-        d.resize(120, b'x');
-        d
-    };
-    let started = Instant::now();
-    for i in 0..total {
-        let due = started + Duration::from_millis(i as u64);
-        if let Some(left) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(left);
-        }
-        s.send(&d).map_err(|e| e.to_string())?;
-    }
+    let mut d = b"Nov 24 09:00:00 bench scale[1]: ".to_vec();
+    d.resize(120, b'x');
+    crate::paced::send_paced(socket, 1000, total, |_| d.clone())?;
     wait_len(log, want, "paced records")?;
     Ok(total)
 }
@@ -142,12 +130,10 @@ pub fn run(exe: &Path, c_exe: &Path, secs: f64) -> Result<(), String> {
     for &idle in SIZES {
         let work = tempfile::tempdir().map_err(|e| e.to_string())?;
         let counter = work.path().join("counter");
-        std::fs::write(&counter, [0u8; 8]).map_err(|e| e.to_string())?;
+        crate::count_service::new_counter(&counter)?;
         {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o755))
-                .map_err(|e| e.to_string())?;
-            std::fs::set_permissions(&counter, std::fs::Permissions::from_mode(0o666))
                 .map_err(|e| e.to_string())?;
         }
         let services = idle + 2;

@@ -164,10 +164,7 @@ fn make_counters(dir: &Path) -> Result<(), String> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
         .map_err(|e| e.to_string())?;
     for s in services() {
-        let p = dir.join(s.name());
-        std::fs::write(&p, [0u8; 8]).map_err(|e| e.to_string())?;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666))
-            .map_err(|e| e.to_string())?;
+        crate::count_service::new_counter(&dir.join(s.name()))?;
     }
     Ok(())
 }
@@ -281,7 +278,7 @@ fn raw_counting(
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let socket = dir.path().join("sock");
         let file = dir.path().join("counter");
-        std::fs::write(&file, [0u8; 8]).map_err(|e| e.to_string())?;
+        crate::count_service::new_counter(&file)?;
         let child = crate::receiver::start(exe, mode, &socket, &file)?;
         let _guard = crate::receiver::Guard(child);
         let n = if mode == "spin-mmsg" {

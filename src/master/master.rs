@@ -362,9 +362,10 @@ impl Master {
 
     fn main_loop(&mut self, signals: Signals) -> ! {
         self.watch_all(signals.wake.as_fd());
+        let mut ready = Vec::new();
         loop {
             let timeout = self.wait_timeout();
-            let ready = self.events.wait(timeout);
+            self.events.wait(timeout, &mut ready);
             // Signals first: a reload or stop changes everything else.
             signals.drain();
             if let Some(sig) = signals.take_term() {
@@ -388,7 +389,7 @@ impl Master {
                 continue;
             }
             let mut to_spawn = Vec::new();
-            for token in ready {
+            for &token in &ready {
                 match token {
                     Token::Wake => {}
                     Token::Status(i) if i < self.services.len() => {

@@ -112,15 +112,18 @@ impl Events {
         let _ = self.epoll.delete(fd);
     }
 
-    /// Waits up to `timeout`; the tokens of what is ready (none on a
-    /// timeout or a signal).
-    pub fn wait(&mut self, timeout: PollTimeout) -> Vec<Token> {
+    /// Waits up to `timeout`; `out` gets the tokens of what is ready (none
+    /// on a timeout or a signal).  The caller keeps `out` from one wait to
+    /// the next, so a wake-up allocates nothing.
+    pub fn wait(&mut self, timeout: PollTimeout, out: &mut Vec<Token>) {
+        out.clear();
         match self.epoll.wait(&mut self.ready, timeout) {
-            Ok(n) => self.ready[..n]
-                .iter()
-                .filter_map(|e| Token::decode(e.data()))
-                .collect(),
-            Err(nix::errno::Errno::EINTR) => Vec::new(),
+            Ok(n) => out.extend(
+                self.ready[..n]
+                    .iter()
+                    .filter_map(|e| Token::decode(e.data())),
+            ),
+            Err(nix::errno::Errno::EINTR) => {}
             Err(e) => msg_fatal!("event_loop: epoll_wait: {}", crate::util::nix_text(e)),
         }
     }
@@ -259,11 +262,15 @@ mod tests {
     fn a_ready_descriptor_comes_back_with_its_token() {
         let (a, b) = std::os::unix::net::UnixDatagram::pair().unwrap();
         let mut events = Events::new();
+        let mut ready = vec![Token::Wake];
         events.add(&b, Token::Listen(42));
-        assert!(events.wait(PollTimeout::ZERO).is_empty());
+        events.wait(PollTimeout::ZERO, &mut ready);
+        assert!(ready.is_empty());
         a.send(b"x").unwrap();
-        assert_eq!(events.wait(PollTimeout::ZERO), vec![Token::Listen(42)]);
+        events.wait(PollTimeout::ZERO, &mut ready);
+        assert_eq!(ready, vec![Token::Listen(42)]);
         events.delete(&b);
-        assert!(events.wait(PollTimeout::ZERO).is_empty());
+        events.wait(PollTimeout::ZERO, &mut ready);
+        assert!(ready.is_empty());
     }
 }
