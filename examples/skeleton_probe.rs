@@ -28,8 +28,10 @@ fn note(p: &mut Probe, what: &str) {
             .open(&p.log)
             .ok();
     }
+    // One write per note: the processes of a pool share the file, and a
+    // line written in pieces could be split by another's.
     if let Some(f) = p.file.as_mut() {
-        let _ = writeln!(f, "{what}");
+        let _ = f.write_all(format!("{what}\n").as_bytes());
     }
 }
 
