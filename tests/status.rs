@@ -43,8 +43,10 @@ struct ServiceReport {
     throttled: bool,
     throttle_seconds_left: u64,
     throttles: u64,
+    stress: bool,
     last_failure: Option<String>,
     counters: BTreeMap<String, u64>,
+    counters_ignored: u64,
 }
 
 /// The README's example parses with the schema too.
@@ -98,6 +100,15 @@ for f in text_string_to_metric_families(sys.stdin.read()):
         .lines()
         .map(str::to_string)
         .collect()
+}
+
+fn status_output(i: &Instance, flag: &str) -> std::process::Output {
+    std::process::Command::new(common::postkit())
+        .arg("-c")
+        .arg(i.path())
+        .args(["status", flag])
+        .output()
+        .unwrap()
 }
 
 fn json(i: &Instance) -> serde_json::Value {
@@ -170,6 +181,10 @@ fn status_json_and_prometheus_report_services_and_postlogd_counters() {
     );
     assert_eq!((postlog.processes, postlog.throttle_seconds_left), (1, 0));
     assert!(!postlog.throttled && postlog.failures == 0 && postlog.last_failure.is_none());
+    assert!(
+        !postlog.stress,
+        "a unix-dgram service is never under stress"
+    );
     let broken = r.services.iter().find(|s| s.name == "broken").unwrap();
     assert!(
         broken.throttled && broken.throttles >= 1 && broken.spawns >= 1,
@@ -243,4 +258,99 @@ fn status_json_and_prometheus_report_services_and_postlogd_counters() {
         assert!(text.contains(&format!("# TYPE {name} ")), "{name}");
         assert!(text.contains(&format!("# HELP {name} ")), "{name}");
     }
+}
+
+/// A service command that forges counters on the channel its stderr is:
+/// names that are not metric names, names of the master's own metrics, a
+/// value at the top of u64, and 20,000 new names; it exits, and the next
+/// one reports a little more and idles.
+const FORGER: &str = r#"#!/bin/sh
+if [ ! -e "$0.first" ]; then
+    : > "$0.first"
+    echo "postkit-stats: pid=$$ bad\"name=1 uniSNOWMAN=2 x{}=3 #HELP=4 spawns=0 failures=0 busy=7 handled=1" >&2
+    seq 1 20000 | sed "s/.*/postkit-stats: pid=$$ name&=1/" >&2
+    echo "postkit-stats: pid=$$ handled=18446744073709551615 $(seq 1 17 | sed 's/.*/name&=1/' | tr '\n' ' ')name20000=1" >&2
+    exit 0
+fi
+echo "postkit-stats: pid=$$ handled=5" >&2
+exec sleep 3600
+"#;
+
+/// Issue 20.4: a compromised service writes forged counters.  Names
+/// outside the known set and the service's bounded own set are ignored and
+/// counted, values saturate, and the Prometheus output stays valid, with
+/// one family per name.
+#[test]
+fn forged_counters_cannot_break_the_output_or_grow_the_master() {
+    let mut i = Instance::new(
+        &format!("{POSTLOG}forger unix-dgram n n n - 1 forger\n"),
+        "",
+    );
+    let script = i.path().join("libexec/forger");
+    std::fs::write(&script, FORGER.replace("SNOWMAN", "\u{2603}")).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    i.start();
+    let rss_before = common::procs::rss_kb(i.master_pid()).unwrap();
+    // Work nobody takes: the first forger, then the second.
+    i.send("forger", b"one");
+    i.wait_for(
+        |i| {
+            let v = json(i);
+            let f = service(&v, "forger");
+            f["spawns"] == 2 && f["counters"]["handled"].as_u64() == Some(u64::MAX)
+        },
+        "both forgers' reports",
+    );
+    let v = json(&i);
+    let r: Report = serde_json::from_value(v).expect("status --json follows the schema");
+    let f = r.services.iter().find(|s| s.name == "forger").unwrap();
+    let own: Vec<&String> = f.counters.keys().filter(|k| *k != "handled").collect();
+    assert_eq!(own.len(), 16, "at most 16 names of its own: {own:?}");
+    assert!(
+        (1..=16).all(|n| f.counters[&format!("name{n}")] == 1),
+        "{own:?}"
+    );
+    assert_eq!(f.counters_ignored, 7 + (20_000 - 16) + 2);
+    let rss_after = common::procs::rss_kb(i.master_pid()).unwrap();
+    eprintln!("master RSS: {rss_before} kB before, {rss_after} kB after 20,000 forged names");
+    let out = status_output(&i, "--prometheus");
+    let text = String::from_utf8_lossy(&out.stdout);
+    prometheus_samples(&text);
+    assert_eq!(
+        text.matches("# TYPE postkit_service_spawns_total ").count(),
+        1,
+        "one spawns family\n{text}"
+    );
+    assert!(!text.contains("postkit_service_busy_total"), "{text}");
+    assert!(text.lines().any(|l| l.starts_with(
+        "postkit_service_counters_ignored_total{service=\"forger\",type=\"unix-dgram\"} 19993"
+    )));
+}
+
+/// Issue 20.5: with a thousand services the answers are larger than a
+/// socket buffer; each is read whole: the JSON parses, the Prometheus text
+/// parses, and `restart` (which reads the JSON) works.
+#[test]
+fn answers_larger_than_a_socket_buffer_arrive_whole() {
+    let cf: String = (0..1000)
+        .map(|n| format!("service-with-a-long-name-{n:04} unix-dgram n n n - 1 skeleton_probe\n"))
+        .collect();
+    let mut i = Instance::new(&cf, "");
+    i.start();
+    for _ in 0..3 {
+        let out = status_output(&i, "--json");
+        assert!(out.status.success());
+        assert!(out.stdout.len() > 300_000, "{} bytes", out.stdout.len());
+        let r: Report = serde_json::from_slice(&out.stdout).expect("the whole JSON answer");
+        assert_eq!(r.services.len(), 1000);
+        let out = status_output(&i, "--prometheus");
+        assert!(out.status.success());
+        let samples = prometheus_samples(&String::from_utf8_lossy(&out.stdout));
+        assert!(samples.len() >= 10_000, "{}", samples.len());
+    }
+    let (code, _, err) = i.ctl("restart");
+    assert_eq!(code, 0, "{err}");
+    let out = status_output(&i, "--json");
+    let r: Report = serde_json::from_slice(&out.stdout).expect("the whole JSON answer");
+    assert_eq!(r.master.execs, 1);
 }

@@ -169,6 +169,156 @@ fn upgrade_whose_new_master_panics_at_start_goes_back_to_the_old_one() {
     new_master_failing_at_start_goes_back("panic", "panic while starting");
 }
 
+/// Issue 20.8: a new master that hangs while it starts (it holds the pid
+/// file and the control socket) is replaced by the old program after the
+/// start limit, as a crashed one is.
+#[test]
+fn upgrade_whose_new_master_hangs_at_start_goes_back_to_the_old_one() {
+    new_master_failing_at_start_goes_back("hang", "it did not start within 20 seconds");
+}
+
+/// The master's open descriptors, and whether one is a program file.
+fn master_fds(pid: i32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .map(|l| l.display().to_string())
+        .collect()
+}
+
+/// Issue 20.6: restarts leak no descriptor; the old program's, kept for
+/// the way back, is closed once the new master runs, so no replaced binary
+/// stays pinned.
+#[test]
+fn restarts_leak_no_descriptor_and_pin_no_old_program() {
+    let _serial = one_at_a_time();
+    let mut i = Instance::new(POSTLOG, "");
+    i.start();
+    let master = i.master_pid();
+    let before = master_fds(master).len();
+    for _ in 0..20 {
+        let (code, _, err) = i.ctl("restart");
+        assert_eq!(code, 0, "{err}");
+    }
+    let after = master_fds(master);
+    eprintln!(
+        "master descriptors: {before} before, {} after 20 restarts",
+        after.len()
+    );
+    assert_eq!(after.len(), before, "{after:#?}");
+    assert!(
+        !after.iter().any(|l| l.contains("postkit")),
+        "no program file held open: {after:#?}"
+    );
+}
+
+/// A program on disk that answers through a script: `--version` waits
+/// `delay` seconds first; everything else is the real postkit.
+fn slow_program(real: &std::path::Path, delay: u32) -> Vec<u8> {
+    format!(
+        "#!/bin/sh\n[ \"$1\" = --version ] && sleep {delay}\nexec {} \"$@\"\n",
+        real.display()
+    )
+    .into_bytes()
+}
+
+/// Issue 20.7: the new program is vetted outside the loop: while a slow
+/// `--version` runs, `status` answers and records are logged; a slow one
+/// that answers in time is upgraded to; one that never answers is killed
+/// at the limit, and the old master says why and serves on.
+#[test]
+fn slow_or_hanging_program_on_disk_does_not_freeze_the_master() {
+    let _serial = one_at_a_time();
+    let mut i = Instance::new(POSTLOG, "");
+    let bin = i.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let program = bin.join("postkit");
+    let real = bin.join("postkit.real");
+    std::fs::copy(common::postkit(), &program).unwrap();
+    std::fs::copy(common::postkit(), &real).unwrap();
+    let exec_copy = format!("shift; exec {} \"$@\"", program.display());
+    i.start_with(&["sh", "-c", &exec_copy, "sh"]);
+    let master = i.master_pid();
+    let replace = |content: &[u8]| {
+        let new = bin.join("postkit.new");
+        std::fs::write(&new, content).unwrap();
+        std::fs::set_permissions(&new, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::rename(&new, &program).unwrap();
+    };
+    let status_answers_meanwhile =
+        |i: &Instance, upgrade: std::thread::JoinHandle<(i32, String, String)>| {
+            let mut answers = 0;
+            let mut slowest = Duration::ZERO;
+            while !upgrade.is_finished() {
+                let t = std::time::Instant::now();
+                let (code, out, err) = i.ctl("status");
+                assert_eq!(code, 0, "status during the vetting: {err}");
+                assert!(out.contains("postlog"));
+                slowest = slowest.max(t.elapsed());
+                answers += 1;
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            eprintln!("{answers} status answers during the vetting, the slowest in {slowest:?}");
+            assert!(answers >= 3, "{answers}");
+            upgrade.join().unwrap()
+        };
+    let ctl_upgrade = |i: &Instance| {
+        let dir = i.path().to_path_buf();
+        std::thread::spawn(move || {
+            let out = std::process::Command::new(common::postkit())
+                .arg("-c")
+                .arg(&dir)
+                .arg("upgrade")
+                .output()
+                .unwrap();
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        })
+    };
+    // Slow, but in time: the upgrade goes through.
+    replace(&slow_program(&real, 3));
+    let (code, _, err) = status_answers_meanwhile(&i, ctl_upgrade(&i));
+    assert_eq!(code, 0, "{err}");
+    assert!(execs(&i).ends_with(" execs 1"), "{}", execs(&i));
+    // Never answers: killed at the limit, the old master serves on.
+    replace(&slow_program(&real, 3600));
+    let (code, _, err) = status_answers_meanwhile(&i, ctl_upgrade(&i));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("--version did not finish within 10 seconds"),
+        "{err}"
+    );
+    assert!(execs(&i).contains(&format!("master pid {master} ")));
+    assert!(execs(&i).ends_with(" execs 1"), "{}", execs(&i));
+    i.send("postlog", b"served after the hanging program");
+    i.wait_for(
+        |i| i.log().contains("served after the hanging program"),
+        "the old master",
+    );
+}
+
+/// Issue 20.9: `restart` is not refused for what `check` only warns about
+/// and `start` accepts (a queue directory's mode).
+#[test]
+fn restart_goes_through_when_check_only_warns() {
+    let _serial = one_at_a_time();
+    let mut i = Instance::new(POSTLOG, "");
+    i.start();
+    let public = i.path().join("queue/public");
+    let mode = std::fs::metadata(&public).unwrap().permissions().mode() & 0o7777;
+    std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o710)).unwrap();
+    let (code, _, err) = i.ctl("check");
+    assert_eq!(code, 1, "check still reports it: {err}");
+    assert!(err.contains("mode 0710"), "{err}");
+    let (code, _, err) = i.ctl("restart");
+    assert_eq!(code, 0, "{err}");
+    assert!(execs(&i).ends_with(" execs 1"), "{}", execs(&i));
+    std::fs::set_permissions(&public, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
 /// Ten upgrades and ten restarts under a steady two-sender load: every
 /// one succeeds, `status` answers throughout, no send is refused, and every
 /// record is in the log exactly once.

@@ -9,6 +9,9 @@ use nix::unistd::Pid;
 
 use super::{fail, say};
 
+/// How long `restart` waits for the master's successor.
+const RESTART_WAIT: Duration = Duration::from_secs(100);
+
 /// How many times the master re-executed itself, from its JSON report.
 fn execs(queue_directory: &str) -> Option<u64> {
     super::status_json(queue_directory)?["master"]["execs"].as_u64()
@@ -28,7 +31,9 @@ pub fn restart_in_place(
     let log_start = std::fs::metadata(&log).map_or(0, |m| m.len() as usize);
     let _ = kill(Pid::from_raw(pid), Signal::SIGUSR2);
     let failure_tag = format!("master[{pid}]: warning: upgrade failed: ");
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Longer than the master's own limits (vetting, then the new master's
+    // start), so that it is the master that says why.
+    let deadline = Instant::now() + RESTART_WAIT;
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
         if let Some(now) = execs(queue_directory)
@@ -55,5 +60,8 @@ pub fn restart_in_place(
             return fail(format!("the master did not restart: {why}"));
         }
     }
-    fail("the master did not restart within 30 seconds; see the log")
+    fail(format!(
+        "the master did not restart within {} seconds; see the log",
+        RESTART_WAIT.as_secs()
+    ))
 }

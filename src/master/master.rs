@@ -113,8 +113,14 @@ pub struct Master {
     pub(super) control: ControlSocket,
     /// Control connections waiting for their request.
     pub(super) clients: Vec<ControlClient>,
-    /// The serial number of the next control client.
+    /// The serial number of the next control client or inet wake-up.
     pub(super) next_client_id: u64,
+    /// The upgrade's vetting step under way, if any.
+    pub(super) vetting: Option<super::master_upgrade::Vetting>,
+    /// The new program passed its vetting: hand over now.
+    pub(super) upgrade_ready: bool,
+    /// Inet wake-ups whose connections are under way.
+    pub(super) wakeups: Vec<super::master_wakeup::PendingWakeup>,
     /// Everything the loop waits on.
     pub(super) events: Events,
     /// Whether the control socket is in `events`.
@@ -192,6 +198,9 @@ impl Master {
                     let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSEGV);
                 }
                 Ok("panic") => panic!("fault injected ({FAULT_UPGRADED_START})"),
+                Ok("hang") => loop {
+                    std::thread::sleep(Duration::from_secs(3600));
+                },
                 Ok(_) => msg_fatal!(
                     "fault injected at the start of an upgraded master ({FAULT_UPGRADED_START})"
                 ),
@@ -302,6 +311,9 @@ impl Master {
             control,
             clients: Vec::new(),
             next_client_id: 0,
+            wakeups: Vec::new(),
+            vetting: None,
+            upgrade_ready: false,
             events: Events::new(),
             control_registered: false,
             next_housekeeping: Instant::now(),
@@ -329,6 +341,8 @@ impl Master {
             master.fd_reserve.clear();
             msg::fatal(&e)
         });
+        // The program this one replaced, kept open for the way back only.
+        let old_exe = handover.as_ref().and_then(|h| h.old_exe);
         // At start every endpoint must be made: a master that runs without
         // some of its services would say "running" and serve half.
         master.take_services(ents, handover.map(|h| h.services).unwrap_or_default());
@@ -349,6 +363,10 @@ impl Master {
         if took_over {
             crate::util::exec_on_crash::disarm();
             let _ = std::panic::take_hook();
+            // No way back is needed now: the old program's descriptor goes
+            // (it would pin a replaced binary and cost a descriptor per
+            // restart).
+            drop(old_exe.and_then(crate::server::fds::inherited));
         }
         if let Ok(why) = std::env::var(UPGRADE_FAILED_ENV) {
             crate::util::safe_env::remove_var(UPGRADE_FAILED_ENV);
@@ -384,7 +402,11 @@ impl Master {
                 continue;
             }
             if signals.take_usr2() {
-                self.upgrade();
+                self.start_upgrade();
+                other = true;
+            }
+            if std::mem::take(&mut self.upgrade_ready) {
+                self.exec_upgrade();
                 self.watch_all(signals.wake.as_fd());
                 continue;
             }
@@ -406,6 +428,7 @@ impl Master {
                         self.client_event(id);
                         other = true;
                     }
+                    Token::Wakeup(id) => self.wakeup_event(id),
                     Token::Status(_) | Token::Stderr(_) | Token::Listen(_) => {}
                 }
             }

@@ -4,7 +4,9 @@
 //! and put in place only once every service listens, so that a control
 //! socket that answers is the master's readiness contract.  Requests are
 //! read when they arrive and never waited for: a silent client cannot
-//! stall the master.
+//! stall the master.  An answer is written as the client reads it (the
+//! loop watches the connection for room), so it is whole at any size,
+//! and a client that stops reading is dropped, never waited for.
 
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -23,17 +25,53 @@ const MAX_CLIENTS: usize = 16;
 /// How long the control socket is left alone when no descriptor is free.
 const CONTROL_BACKOFF: Duration = Duration::from_millis(100);
 
-/// How long a control client may stay silent.
+/// How long a control client may stay silent, or leave its answer
+/// unread.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A control connection waiting for its request.
+/// A control connection: waiting for its request, or taking its answer.
 pub struct ControlClient {
     /// The connection (non-blocking).
     pub conn: UnixStream,
-    /// When it was accepted.
+    /// When it was accepted, or last took part of its answer.
     pub since: Instant,
     /// Its serial number, its token in the event set.
     pub id: u64,
+    /// The answer and how much of it was written, once asked.
+    answer: Option<(Vec<u8>, usize)>,
+}
+
+impl ControlClient {
+    /// Registers the connection for what it waits for.
+    pub fn watch(&self, events: &super::master_events::Events) {
+        let token = super::master_events::Token::Client(self.id);
+        if self.answer.is_some() {
+            events.add_out(&self.conn, token);
+        } else {
+            events.add(&self.conn, token);
+        }
+    }
+
+    /// Writes what the socket takes; true when the answer is all out.
+    fn write_some(&mut self) -> bool {
+        let Some((buf, done)) = &mut self.answer else {
+            return true;
+        };
+        while *done < buf.len() {
+            match self.conn.write(&buf[*done..]) {
+                Ok(0) => return true,
+                Ok(n) => {
+                    *done += n;
+                    self.since = Instant::now();
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // The client went away: nothing more to write.
+                Err(_) => return true,
+            }
+        }
+        true
+    }
 }
 
 /// The control socket, bound but not yet in place.
@@ -100,13 +138,14 @@ impl Master {
                     if conn.set_nonblocking(true).is_ok() {
                         let id = self.next_client_id;
                         self.next_client_id += 1;
-                        self.events
-                            .add(&conn, super::master_events::Token::Client(id));
-                        self.clients.push(ControlClient {
+                        let client = ControlClient {
                             conn,
                             since: Instant::now(),
                             id,
-                        });
+                            answer: None,
+                        };
+                        client.watch(&self.events);
+                        self.clients.push(client);
                     }
                 }
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
@@ -140,25 +179,42 @@ impl Master {
         c.conn
     }
 
-    /// Control client `id` sent something (or went away).
+    /// Control client `id` sent something (or went away), or has room for
+    /// more of its answer.
     pub(super) fn client_event(&mut self, id: u64) {
         let Some(i) = self.clients.iter().position(|c| c.id == id) else {
             return;
         };
-        let mut conn = self.drop_client(i);
-        let mut req = [0u8; 64];
-        let n = conn.read(&mut req).unwrap_or(0);
-        let answer = match std::str::from_utf8(&req[..n]).unwrap_or("").trim() {
-            "status" => self.status_report(),
-            "status json" => super::master_metrics::json(self),
-            "status prometheus" => super::master_metrics::prometheus(self),
-            other => format!("unknown request: {other}\n"),
-        };
-        // The report is small: it fits the socket buffer, or is dropped.
-        let _ = conn.write_all(answer.as_bytes());
+        if self.clients[i].answer.is_none() {
+            let mut req = [0u8; 64];
+            let n = match self.clients[i].conn.read(&mut req) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(_) => 0,
+            };
+            let answer = match std::str::from_utf8(&req[..n]).unwrap_or("").trim() {
+                "status" => self.status_report(),
+                "status json" => super::master_metrics::json(self),
+                "status prometheus" => super::master_metrics::prometheus(self),
+                other => format!("unknown request: {other}\n"),
+            };
+            let c = &mut self.clients[i];
+            c.answer = Some((answer.into_bytes(), 0));
+            c.since = Instant::now();
+            if !c.write_some() {
+                // The rest as the client reads: watched for room now.
+                self.events.delete(&c.conn);
+                c.watch(&self.events);
+                return;
+            }
+        } else if !self.clients[i].write_some() {
+            return;
+        }
+        self.drop_client(i);
     }
 
-    /// Drops the control clients that never said anything.
+    /// Drops the control clients that never said anything, or stopped
+    /// reading their answer.
     pub(super) fn expire_clients(&mut self) {
         while let Some(i) = self
             .clients

@@ -84,6 +84,18 @@ pub struct MasterEnt {
     pub backlog: i32,
 }
 
+impl MasterEnt {
+    /// The endpoint as Postfix's messages name it: an inet service by its
+    /// master.cf field (postkit's canonical `[addr]:port` is its own).
+    pub fn postfix_name(&self) -> &str {
+        if self.kind == ServType::Inet {
+            &self.ext_name
+        } else {
+            &self.name
+        }
+    }
+}
+
 /// What the parser needs from main.cf and the master's own options.
 #[derive(Debug, Clone)]
 pub struct EntContext {

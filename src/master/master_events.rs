@@ -41,6 +41,8 @@ pub enum Token {
     Stderr(usize),
     /// One of service `i`'s listening sockets.
     Listen(usize),
+    /// An inet wake-up's connection, by its serial number.
+    Wakeup(u64),
 }
 
 const KIND_SHIFT: u32 = 56;
@@ -56,6 +58,7 @@ impl Token {
             Token::Status(i) => (3, i as u64),
             Token::Stderr(i) => (4, i as u64),
             Token::Listen(i) => (5, i as u64),
+            Token::Wakeup(id) => (6, id),
         };
         (kind << KIND_SHIFT) | (value & VALUE_MASK)
     }
@@ -70,6 +73,7 @@ impl Token {
             3 => Token::Status(value as usize),
             4 => Token::Stderr(value as usize),
             5 => Token::Listen(value as usize),
+            6 => Token::Wakeup(value),
             _ => return None,
         })
     }
@@ -98,9 +102,17 @@ impl Events {
 
     /// Watches `fd` for input.
     pub fn add(&self, fd: impl AsFd, token: Token) {
-        if let Err(e) = self
-            .epoll
-            .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, token.encode()))
+        self.add_for(fd, EpollFlags::EPOLLIN, token);
+    }
+
+    /// Watches `fd` for room to write (a connection under way, an answer
+    /// the client has not read yet).
+    pub fn add_out(&self, fd: impl AsFd, token: Token) {
+        self.add_for(fd, EpollFlags::EPOLLOUT, token);
+    }
+
+    fn add_for(&self, fd: impl AsFd, flags: EpollFlags, token: Token) {
+        if let Err(e) = self.epoll.add(fd, EpollEvent::new(flags, token.encode()))
             && e != nix::errno::Errno::EEXIST
         {
             msg_fatal!("epoll_ctl: add: {}", crate::util::nix_text(e));
@@ -147,7 +159,10 @@ impl Master {
         let events = Events::new();
         events.add(wake, Token::Wake);
         for c in &self.clients {
-            events.add(&c.conn, Token::Client(c.id));
+            c.watch(&events);
+        }
+        for w in &self.wakeups {
+            events.add_out(w.conn(), Token::Wakeup(w.id));
         }
         for (i, s) in self.services.iter_mut().enumerate() {
             if let Some((m, _)) = &s.status {
@@ -168,6 +183,9 @@ impl Master {
     pub(super) fn sync_listen(&mut self, i: usize) {
         let s = &mut self.services[i];
         let want = s.wants_listen();
+        if !want {
+            s.warn_if_at_limit();
+        }
         if want == s.listening {
             return;
         }
@@ -205,6 +223,8 @@ impl Master {
         self.wakeup_timers();
         self.stopped_children();
         self.expire_clients();
+        self.expire_wakeups();
+        self.expire_vetting();
         for i in 0..self.services.len() {
             self.sync_listen(i);
         }
@@ -215,7 +235,14 @@ impl Master {
                 next = next.min(t);
             }
         }
-        if let Some(t) = self.control_paused_until {
+        for t in [
+            self.control_paused_until,
+            self.next_wakeup_deadline(),
+            self.vetting_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        {
             next = next.min(t);
         }
         self.next_housekeeping = next;
@@ -252,6 +279,7 @@ mod tests {
             Token::Status(999),
             Token::Stderr(12),
             Token::Listen(1000),
+            Token::Wakeup(5),
         ] {
             assert_eq!(Token::decode(t.encode()), Some(t));
         }

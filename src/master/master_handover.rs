@@ -7,12 +7,11 @@
 //! hands over in the meantime is refused or lost; the new master reads
 //! main.cf and master.cf as a reload does.
 //!
-//! Before it gives itself up, the master runs the new program's `check`
-//! on the configuration: a binary that does not run, or a configuration it
-//! refuses, leaves the running master in place, and the reason in the log.
-//! It also hands over its own program, open: a new master that meets a
-//! fatal error while it starts re-executes that with everything it was
-//! given, and the old master serves on and says why.
+//! The new program is vetted first (`master_upgrade`).  The master also
+//! hands over its own program, open: a new master that meets a fatal
+//! error, crashes, or has not started serving within START_LIMIT (an
+//! alarm armed before the exec, which survives it) re-executes that with
+//! everything it was given, and the old master serves on and says why.
 //! What is handed over travels in one environment variable; the
 //! descriptors by inheritance, close-on-exec cleared for the exec only.
 
@@ -41,6 +40,8 @@ pub struct ServiceState {
     pub counts: (u64, u64, u64),
     /// Its children: pid, generation, idle, AVAIL records seen.
     pub procs: Vec<(i32, u32, bool, u64)>,
+    /// Its counters (`Counters::handover_text`).
+    pub counters: Option<String>,
 }
 
 /// What a master receives from the one it replaces.
@@ -142,6 +143,7 @@ impl Handover {
                             }
                             "status" => s.status = claim_pair(value),
                             "stderr" => s.stderr = claim_pair(value),
+                            "counters" => s.counters = Some(value.to_string()),
                             "counts" => {
                                 let n: Vec<u64> =
                                     value.split(',').filter_map(|v| v.parse().ok()).collect();
@@ -214,6 +216,7 @@ pub fn install_way_back(h: &Handover, args: Vec<String>) {
     argv.extend(args.iter().cloned());
     let mut keep = numbers.clone();
     keep.push(old);
+    let hung = format!("it did not start within {} seconds", START_LIMIT.as_secs());
     crate::util::exec_on_crash::arm(
         &format!("/proc/self/fd/{old}"),
         &argv,
@@ -224,6 +227,7 @@ pub fn install_way_back(h: &Handover, args: Vec<String>) {
                 "it was killed by a signal while starting",
             ),
         ],
+        &[(HANDOVER_ENV, &text), (UPGRADE_FAILED_ENV, &hung)],
         keep,
     );
     std::panic::set_hook(Box::new(|info| {
@@ -233,6 +237,8 @@ pub fn install_way_back(h: &Handover, args: Vec<String>) {
         for n in numbers {
             fds::keep_across_exec(n);
         }
+        // The start's time limit must not follow into the old program.
+        nix::unistd::alarm::cancel();
         let e = std::process::Command::new(format!("/proc/self/fd/{old}"))
             .arg0(&argv0)
             .args(&args)
@@ -242,6 +248,10 @@ pub fn install_way_back(h: &Handover, args: Vec<String>) {
         eprintln!("upgrade: cannot go back to the previous program: {e}");
     })));
 }
+
+/// How long a new master may take to start before the program it
+/// replaced takes everything back.
+pub const START_LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Set for a program that got everything back because its successor
 /// could not start: the successor's reason.
@@ -274,62 +284,10 @@ impl Master {
         }
     }
 
-    /// SIGUSR2: re-executes the program in place, handing everything over.
-    /// Returns only when the new program cannot take over.
-    pub(super) fn upgrade(&mut self) {
-        // Only a postkit takes over: a program that is not one could pass
-        // `check` (anything exiting 0 does) and then not run a master.
-        let version = std::process::Command::new(&self.exe)
-            .arg("--version")
-            .env_remove(HANDOVER_ENV)
-            .output();
-        let says = version
-            .as_ref()
-            .map(|o| {
-                String::from_utf8_lossy(&o.stdout)
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .to_string()
-            })
-            .unwrap_or_default();
-        if !version.as_ref().is_ok_and(|o| o.status.success()) || !says.starts_with("postkit ") {
-            msg_warn!(
-                "upgrade failed: {} is not postkit (its --version says \"{says}\"); this master keeps running",
-                self.exe.display()
-            );
-            return;
-        }
-        msg_info!("upgrade: checking {} with the new program", self.config_dir);
-        let check = std::process::Command::new(&self.exe)
-            .args(["-c", &self.config_dir, "check"])
-            .env_remove(HANDOVER_ENV)
-            .output();
-        match check {
-            Ok(out) if out.status.success() => {}
-            Ok(out) => {
-                let why = String::from_utf8_lossy(&out.stderr);
-                let why = why
-                    .lines()
-                    .filter(|l| !l.is_empty())
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                msg_warn!(
-                    "upgrade failed: {} -c {} check: {why}; this master keeps running",
-                    self.exe.display(),
-                    self.config_dir
-                );
-                return;
-            }
-            Err(e) => {
-                msg_warn!(
-                    "upgrade failed: cannot run {}: {}; this master keeps running",
-                    self.exe.display(),
-                    crate::util::errno_text(&e)
-                );
-                return;
-            }
-        }
+    /// Re-executes the program in place, handing everything over (the
+    /// new program was vetted by `master_upgrade`).  Returns only when the
+    /// exec fails.
+    pub(super) fn exec_upgrade(&mut self) {
         let mut text = self.handover_text();
         // The running program itself, to come back to if the new one fails.
         let old_exe = std::fs::File::open("/proc/self/exe").ok();
@@ -353,8 +311,12 @@ impl Master {
         }
         cmd.env(HANDOVER_ENV, &text);
         msg_info!("upgrade: executing {}", self.exe.display());
+        // The new master must say it serves within START_LIMIT, or the
+        // alarm, which survives the exec, sends it back to this program.
+        nix::unistd::alarm::set(START_LIMIT.as_secs() as u32);
         let e = cmd.exec();
         // Still here: the exec failed, and this master goes on.
+        nix::unistd::alarm::cancel();
         set_cloexec(&fds, true);
         msg_warn!(
             "upgrade failed: exec {}: {}; this master keeps running",
@@ -428,6 +390,7 @@ impl Master {
             if !procs.is_empty() {
                 line.push_str(&format!(" procs={}", procs.join(",")));
             }
+            line.push_str(&format!(" counters={}", s.counters.handover_text()));
             text.push_str(&line);
             text.push('\n');
         }

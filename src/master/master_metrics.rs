@@ -43,8 +43,10 @@ pub fn json(m: &Master) -> String {
                 "throttled": s.throttled_until.is_some(),
                 "throttle_seconds_left": throttle_left(s),
                 "throttles": s.throttles,
+                "stress": s.under_stress(),
                 "last_failure": s.last_failure,
                 "counters": s.stats(),
+                "counters_ignored": s.counters.ignored(),
             })
         })
         .collect();
@@ -82,7 +84,7 @@ pub fn prometheus(m: &Master) -> String {
         "Restarts and upgrades in place of the master.",
     );
     let _ = writeln!(out, "postkit_master_execs_total {}", m.execs);
-    let gauges: [(&str, &str, Getter); 6] = [
+    let gauges: [(&str, &str, Getter); 7] = [
         (
             "service_process_limit",
             "The service's process limit (0: none).",
@@ -107,8 +109,13 @@ pub fn prometheus(m: &Master) -> String {
             "Seconds until the throttle is lifted.",
             throttle_left,
         ),
+        (
+            "service_stress",
+            "1 while the service is under stress (new processes get stress=yes).",
+            |s| u64::from(s.under_stress()),
+        ),
     ];
-    let counters: [(&str, &str, Getter); 3] = [
+    let counters: [(&str, &str, Getter); 4] = [
         ("service_spawns_total", "Processes started.", |s| s.spawns),
         ("service_failures_total", "Processes that failed.", |s| {
             s.failures
@@ -117,6 +124,11 @@ pub fn prometheus(m: &Master) -> String {
             "service_throttles_total",
             "Times the service was throttled.",
             |s| s.throttles,
+        ),
+        (
+            "service_counters_ignored_total",
+            "Counter fields from the service's processes that were refused.",
+            |s| s.counters.ignored(),
         ),
     ];
     let labels = |s: &Service| {

@@ -4,7 +4,7 @@
 //! adding one, retiring one on reload, and reading its children's status
 //! records.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
 use std::time::Instant;
 
@@ -16,10 +16,14 @@ use crate::util::msg;
 use crate::{msg_fatal, msg_info, msg_warn};
 
 use super::master::Master;
+use super::master_counters::Counters;
 use super::master_ent::MasterEnt;
 use super::master_listen::master_listen_init;
 use super::master_queue::owner_ids;
 use super::master_status::{ProcTable, Update, read_status, status_channel};
+
+/// Longest unfinished line kept from a child's stderr.
+const STDERR_LINE_MAX: usize = 8192;
 
 /// One service and its processes.
 pub struct Service {
@@ -33,6 +37,10 @@ pub struct Service {
     pub procs: ProcTable,
     /// While throttled: until when.
     pub throttled_until: Option<Instant>,
+    /// While under stress (see `master_avail`): until when.
+    pub stress_until: Option<Instant>,
+    /// When the process limit warning was last given.
+    pub busy_warned: Option<Instant>,
     /// When the next wakeup request is due.
     pub next_wakeup: Option<Instant>,
     /// Children started.
@@ -47,18 +55,15 @@ pub struct Service {
     /// end every child gets as fd 2, so that a child's fatal text reaches
     /// the master even when the child cannot log.
     pub stderr: Option<(OwnedFd, OwnedFd)>,
+    /// The start of a line a child is still writing on stderr.
+    pub stderr_partial: Vec<u8>,
     /// The last fatal text a child wrote on stderr, not yet tied to a
     /// failure.
     pub captured: Option<String>,
     /// Why the last child failed, for `postkit status` and `start`.
     pub last_failure: Option<String>,
-    /// The counters each running child last reported (see STATS_PREFIX).
-    pub stats_live: HashMap<i32, Vec<(String, u64)>>,
-    /// The counters of children that have exited, summed.
-    pub stats_done: BTreeMap<String, u64>,
-    /// The last counters of recently reaped children: a final report that
-    /// arrives after the reap adds only what is new.
-    pub stats_retired: HashMap<i32, Vec<(String, u64)>>,
+    /// The counters its children report (see STATS_PREFIX).
+    pub counters: Counters,
     /// How long a child may stay stopped (SIGSTOP) before it is replaced:
     /// the service's watchdog time.
     pub watchdog: std::time::Duration,
@@ -78,56 +83,13 @@ pub enum ServiceError {
 impl Service {
     /// A child's counters line: `pid=P name=value ...`.
     pub fn record_stats(&mut self, line: &str) {
-        let mut pid = None;
-        let mut values = Vec::new();
-        for field in line.split(' ') {
-            let Some((name, value)) = field.split_once('=') else {
-                continue;
-            };
-            let Ok(value) = value.parse::<u64>() else {
-                continue;
-            };
-            if name == "pid" {
-                pid = i32::try_from(value).ok();
-            } else {
-                values.push((name.to_string(), value));
-            }
-        }
-        let Some(pid) = pid else { return };
-        if self.procs.contains(pid) {
-            self.stats_live.insert(pid, values);
-        } else if let Some(before) = self.stats_retired.remove(&pid) {
-            for (name, value) in values {
-                let old = before
-                    .iter()
-                    .find(|(n, _)| *n == name)
-                    .map_or(0, |(_, v)| *v);
-                *self.stats_done.entry(name).or_default() += value.saturating_sub(old);
-            }
-        }
-    }
-
-    /// A child is gone: its last counters join the totals.
-    pub fn retire_stats(&mut self, pid: i32) {
-        let last = self.stats_live.remove(&pid).unwrap_or_default();
-        for (name, value) in &last {
-            *self.stats_done.entry(name.clone()).or_default() += value;
-        }
-        if self.stats_retired.len() >= 64 {
-            self.stats_retired.clear();
-        }
-        self.stats_retired.insert(pid, last);
+        let procs = &self.procs;
+        self.counters.record(line, |pid| procs.contains(pid));
     }
 
     /// Every counter, over the children that ran and run.
     pub fn stats(&self) -> BTreeMap<String, u64> {
-        let mut all = self.stats_done.clone();
-        for values in self.stats_live.values() {
-            for (name, value) in values {
-                *all.entry(name.clone()).or_default() += value;
-            }
-        }
-        all
+        self.counters.totals()
     }
 
     /// A new service with its endpoint open; Postfix's warning text when
@@ -145,6 +107,8 @@ impl Service {
     pub fn with_endpoint(ent: MasterEnt, listen: Vec<OwnedFd>) -> Service {
         let mut s = Service {
             next_wakeup: None,
+            stress_until: None,
+            busy_warned: None,
             ent,
             listen,
             status: None,
@@ -162,11 +126,10 @@ impl Service {
                         nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
                     );
                 }),
+            stderr_partial: Vec::new(),
             captured: None,
             last_failure: None,
-            stats_live: HashMap::new(),
-            stats_done: BTreeMap::new(),
-            stats_retired: HashMap::new(),
+            counters: Counters::default(),
             watchdog: std::time::Duration::from_secs(
                 crate::server::dgram_server::DEFAULT_WATCHDOG as u64,
             ),
@@ -204,6 +167,9 @@ impl Service {
         let _ = self.new_status_channel();
         self.procs.retire_all();
         self.throttled_until = None;
+        // A new entry starts without stress, as Postfix's does.
+        self.stress_until = None;
+        self.busy_warned = None;
     }
 }
 
@@ -253,6 +219,9 @@ impl Master {
     ) {
         let mut s = Service::with_endpoint(ent, state.listen);
         (s.spawns, s.failures, s.throttles) = state.counts;
+        if let Some(text) = &state.counters {
+            s.counters = Counters::from_handover(text);
+        }
         if state.stderr.is_some() {
             s.stderr = state.stderr;
         }
@@ -302,12 +271,23 @@ impl Master {
             Ok(n) if n > 0 => n,
             _ => return,
         };
-        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        // Lines, whole: a line a read cut in two waits for its end (up to
+        // a bound: a child that never ends its line cannot grow this).
+        let mut data = std::mem::take(&mut s.stderr_partial);
+        data.extend_from_slice(&buf[..n]);
+        let end = data.iter().rposition(|b| *b == b'\n').map_or(0, |e| e + 1);
+        if data.len() - end <= STDERR_LINE_MAX {
+            s.stderr_partial = data[end..].to_vec();
+        }
+        let text = String::from_utf8_lossy(&data[..end]).into_owned();
         for line in text.lines() {
             if let Some(stats) = line.strip_prefix(STATS_PREFIX) {
                 self.services[i].record_stats(stats);
                 continue;
             }
+            // A child's text reaches a terminal and `status` as postlogd
+            // would log it: no escape sequence gets through.
+            let line = &crate::util::printable::printable(line, '?');
             if self.opts.foreground {
                 eprintln!("{line}");
             }

@@ -44,8 +44,15 @@ impl Master {
             PathBuf::from(&s.ent.path)
         };
         let mut cmd = Command::new(&program);
+        let stress = s.stress_arg().filter(|_| s.under_stress());
         cmd.arg0(&s.ent.argv[0])
-            .args(&s.ent.argv[1..])
+            .args(s.ent.argv.iter().enumerate().skip(1).map(|(k, a)| {
+                if Some(k) == stress {
+                    "stress=yes"
+                } else {
+                    a.as_str()
+                }
+            }))
             .env_clear()
             .envs(self.child_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         cmd.stdin(Stdio::null());
@@ -116,6 +123,10 @@ impl Master {
             let Some(pid) = status.pid().map(Pid::as_raw) else {
                 return;
             };
+            if self.vetting.as_ref().is_some_and(|v| v.pid == pid) {
+                self.vetting_done(status);
+                continue;
+            }
             if let Some(path) = self.orphans.remove(&pid) {
                 if let WaitStatus::Exited(_, code) = status
                     && code != 0
@@ -128,7 +139,7 @@ impl Master {
                 continue;
             };
             let child = s.procs.remove(pid).expect("child is known");
-            s.retire_stats(pid);
+            s.counters.retire(pid);
             let abnormal = match status {
                 WaitStatus::Exited(_, 0) => None,
                 WaitStatus::Exited(_, code) => {

@@ -2,52 +2,177 @@
 //! in master.cf gets the byte `W` on its endpoint at that interval, as
 //! Postfix's pickup and qmgr expect; a conditional timer (`time?`) starts
 //! with the service's first child.
+//!
+//! A wake-up goes to an endpoint in a directory mail_owner owns, so it is
+//! sent the way nobody there can turn against root or the loop
+//! (`util::trigger`): with mail_owner's ids, never through a link, and
+//! without waiting.  A unix, fifo or pass wake-up is done or refused at
+//! once; an inet wake-up connects in the background, watched by the loop
+//! for at most a second (Postfix's BRIEFLY), so a service that does not
+//! accept costs a warning, never a stall.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::net::UnixStream;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::msg_warn;
+use crate::util::set_eugid::set_eugid;
+use crate::util::trigger::{InetTrigger, fifo_trigger, pass_trigger, unix_trigger};
+use crate::{msg_info, msg_warn};
 
 use super::master::Master;
-use super::master_ent::{MasterEnt, ServType};
+use super::master_ent::ServType;
+use super::master_events::Token;
+use super::master_queue::owner_ids;
+use super::master_service::Service;
+
+/// The wake-up request (Postfix's TRIGGER_REQ_WAKEUP).
+const WAKEUP: &[u8] = b"W";
+
+/// How long a wake-up may take (Postfix's BRIEFLY).
+const BRIEFLY: Duration = Duration::from_secs(1);
+
+/// An inet wake-up whose connection is under way.
+pub struct PendingWakeup {
+    /// Its token in the event set.
+    pub id: u64,
+    conn: InetTrigger,
+    deadline: Instant,
+    /// For the warning: the service's master.cf name and endpoint.
+    who: (String, String),
+}
+
+impl PendingWakeup {
+    /// The connecting socket.
+    pub fn conn(&self) -> &InetTrigger {
+        &self.conn
+    }
+}
 
 impl Master {
     /// Sends every wakeup that is due and sets the next.
     pub(super) fn wakeup_timers(&mut self) {
         let now = Instant::now();
+        let owner = owner_ids(&self.params);
+        let mut started = Vec::new();
         for s in &mut self.services {
             if s.next_wakeup.is_some_and(|t| now >= t) {
                 s.next_wakeup = Some(now + Duration::from_secs(s.ent.wakeup_time as u64));
                 if s.throttled_until.is_none() {
-                    wakeup(&s.ent);
+                    if crate::util::msg::verbose() > 0 {
+                        msg_info!("master_wakeup_timer_event: service {}", s.ent.name);
+                    }
+                    match wakeup(s, owner) {
+                        Ok(Some(conn)) => {
+                            let who = (s.ent.ext_name.clone(), s.ent.postfix_name().to_string());
+                            started.push((conn, who))
+                        }
+                        Ok(None) => {}
+                        Err(e) => warn(&s.ent.ext_name, s.ent.postfix_name(), &e),
+                    }
                 }
             }
         }
+        for (conn, who) in started {
+            let id = self.next_client_id;
+            self.next_client_id += 1;
+            self.events.add_out(&conn, Token::Wakeup(id));
+            self.wakeups.push(PendingWakeup {
+                id,
+                conn,
+                deadline: now + BRIEFLY,
+                who,
+            });
+        }
+    }
+
+    /// An inet wake-up's connection is done (or failed): the request goes.
+    pub(super) fn wakeup_event(&mut self, id: u64) {
+        let Some(i) = self.wakeups.iter().position(|w| w.id == id) else {
+            return;
+        };
+        let w = self.wakeups.swap_remove(i);
+        self.events.delete(&w.conn);
+        if let Err(e) = w.conn.finish(WAKEUP) {
+            warn(&w.who.0, &w.who.1, &e);
+        }
+    }
+
+    /// Drops the inet wake-ups that did not connect in time.
+    pub(super) fn expire_wakeups(&mut self) {
+        let now = Instant::now();
+        while let Some(i) = self.wakeups.iter().position(|w| now >= w.deadline) {
+            let w = self.wakeups.swap_remove(i);
+            self.events.delete(&w.conn);
+            warn(
+                &w.who.0,
+                &w.who.1,
+                &std::io::Error::from_raw_os_error(libc::ETIMEDOUT),
+            );
+        }
+    }
+
+    /// When the earliest pending inet wake-up expires.
+    pub(super) fn next_wakeup_deadline(&self) -> Option<Instant> {
+        self.wakeups.iter().map(|w| w.deadline).min()
     }
 }
 
-/// Sends the wakeup byte `W` to a service, as Postfix's master does.
-fn wakeup(ent: &MasterEnt) {
-    let result = match ent.kind {
-        ServType::Unix => UnixStream::connect(&ent.name).and_then(|mut c| {
-            c.set_write_timeout(Some(Duration::from_secs(1)))?;
-            c.write_all(b"W")
-        }),
-        ServType::Fifo => std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&ent.name)
-            .and_then(|mut f| f.write_all(b"W")),
-        _ => Err(std::io::Error::from_raw_os_error(libc::EOPNOTSUPP)),
-    };
-    if let Err(e) = result {
-        msg_warn!(
-            "master_wakeup_timer_event: service {}({}): {}",
-            ent.ext_name,
-            ent.name,
-            crate::util::errno_text(&e)
-        );
+/// Postfix's warning for a wake-up that failed.
+fn warn(ext_name: &str, name: &str, e: &std::io::Error) {
+    msg_warn!(
+        "master_wakeup_timer_event: service {ext_name}({name}): {}",
+        crate::util::errno_text(e)
+    );
+}
+
+/// Sends the wakeup request to a service, as Postfix's master does: done
+/// at once, or an inet connection under way.
+fn wakeup(s: &Service, owner: Option<(u32, u32)>) -> std::io::Result<Option<InetTrigger>> {
+    let path = Path::new(&s.ent.name);
+    if s.ent.kind == ServType::Inet {
+        // No file is involved; the address is the service's own socket's.
+        return InetTrigger::start(inet_target(s)?).map(Some);
     }
+    if !matches!(s.ent.kind, ServType::Unix | ServType::Fifo | ServType::Pass) {
+        return Err(std::io::Error::from_raw_os_error(libc::EOPNOTSUPP));
+    }
+    // What the name reaches, it reaches with mail_owner's rights only.
+    let _ids = match owner {
+        Some((uid, gid)) => {
+            Some(set_eugid(uid, gid).map_err(|e| std::io::Error::other(e.to_string()))?)
+        }
+        None => None,
+    };
+    match s.ent.kind {
+        ServType::Fifo => fifo_trigger(path, WAKEUP),
+        ServType::Pass => pass_trigger(path, WAKEUP),
+        _ => unix_trigger(path, WAKEUP),
+    }
+    .map(|()| None)
+}
+
+/// Where an inet service is reached: its first socket's address, the
+/// loopback address of that family for a wildcard.
+fn inet_target(s: &Service) -> std::io::Result<SocketAddr> {
+    let fd = s
+        .listen
+        .first()
+        .ok_or_else(|| std::io::Error::from_raw_os_error(libc::ENOTCONN))?;
+    let addr: nix::sys::socket::SockaddrStorage =
+        nix::sys::socket::getsockname(std::os::fd::AsRawFd::as_raw_fd(fd))
+            .map_err(|e| std::io::Error::from_raw_os_error(e as i32))?;
+    let mut addr = if let Some(v4) = addr.as_sockaddr_in() {
+        SocketAddr::from((v4.ip(), v4.port()))
+    } else if let Some(v6) = addr.as_sockaddr_in6() {
+        SocketAddr::from((v6.ip(), v6.port()))
+    } else {
+        return Err(std::io::Error::from_raw_os_error(libc::EAFNOSUPPORT));
+    };
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr.ip() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        });
+    }
+    Ok(addr)
 }

@@ -41,4 +41,5 @@ pub mod safe_env;
 pub mod safe_open;
 pub mod set_eugid;
 pub mod sig;
+pub mod trigger;
 pub mod watchdog;
