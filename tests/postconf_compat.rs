@@ -78,6 +78,27 @@ fn generated_cases() -> Vec<Case> {
             });
         }
     }
+    // A NUL byte ends a value where Postfix's C strings end it (issue
+    // 20.9): in a value, before a continuation, at the start of a line.
+    for (i, main_cf) in [
+        "a = abc\0def\n",
+        "a = x\0y\n  continued\nb = after\n",
+        "\0a = 1\nb = 2\n",
+        "a = $b\0$c\nb = B\nc = C\n",
+    ]
+    .iter()
+    .enumerate()
+    {
+        for args in [&["-h", "a", "b"][..], &["-n"][..]] {
+            cases.push(Case {
+                name: format!("nul{i}{}", args[0]),
+                main_cf: main_cf.to_string(),
+                args: args.iter().map(|a| a.to_string()).collect(),
+                master_cf: true,
+                refs: true,
+            });
+        }
+    }
     let ops = ["==", "!=", "<", "<=", ">", ">="];
     let pairs = [
         ("9", "10"),

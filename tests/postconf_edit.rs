@@ -280,3 +280,72 @@ fn lists_of_what_postkit_supports() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "flock\n");
 }
+
+/// Issue 20.9: in a sticky, world-writable directory another user plants
+/// `main.cf.tmp`, as a link to a file and as a file of theirs.  As root,
+/// `postconf -e` removes it and edits main.cf, as Postfix does; the link's
+/// target is untouched and main.cf stays root's.
+#[test]
+fn a_planted_tmp_in_a_sticky_directory_is_removed() {
+    if !common::needs_root("a_planted_tmp_in_a_sticky_directory_is_removed") {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    // As on most hosts (Debian's defaults): the kernel refuses root a link
+    // or file another user owns in a sticky directory.
+    let _protected = Sysctls::set(&[
+        ("/proc/sys/fs/protected_symlinks", "1"),
+        ("/proc/sys/fs/protected_regular", "2"),
+    ]);
+    for planted in ["link", "file"] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let main_cf = dir.path().join("main.cf");
+        std::fs::write(&main_cf, "a = 1\n").unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        let tmp = dir.path().join("main.cf.tmp");
+        match planted {
+            "link" => std::os::unix::fs::symlink(&victim, &tmp).unwrap(),
+            _ => {
+                std::fs::write(&tmp, "").unwrap();
+                std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).unwrap();
+            }
+        }
+        std::os::unix::fs::lchown(&tmp, Some(65534), Some(65534)).unwrap();
+        let out = run(Command::new(common::postkit())
+            .arg("postconf")
+            .arg("-c")
+            .arg(dir.path())
+            .args(["-e", "a = 2"]));
+        assert_eq!(out.status, 0, "{planted}: {out:?}");
+        assert_eq!(std::fs::read_to_string(&main_cf).unwrap(), "a = 2\n");
+        assert_eq!(std::fs::metadata(&main_cf).unwrap().uid(), 0, "{planted}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    }
+}
+
+/// Kernel settings changed for a test, put back on drop.
+struct Sysctls(Vec<(&'static str, String)>);
+
+impl Sysctls {
+    fn set(values: &[(&'static str, &str)]) -> Sysctls {
+        let mut saved = Vec::new();
+        for (path, value) in values {
+            if let Ok(old) = std::fs::read_to_string(path)
+                && std::fs::write(path, value).is_ok()
+            {
+                saved.push((*path, old.trim().to_string()));
+            }
+        }
+        Sysctls(saved)
+    }
+}
+
+impl Drop for Sysctls {
+    fn drop(&mut self) {
+        for (path, old) in &self.0 {
+            let _ = std::fs::write(path, old);
+        }
+    }
+}

@@ -354,3 +354,41 @@ fn answers_larger_than_a_socket_buffer_arrive_whole() {
     let r: Report = serde_json::from_slice(&out.stdout).expect("the whole JSON answer");
     assert_eq!(r.master.execs, 1);
 }
+
+/// Issue 20.9: a child's fatal text with terminal escape sequences is
+/// shown by `status` (and `--json`) as postlogd would log it: control
+/// characters become `?`.
+#[test]
+fn a_childs_escape_sequences_never_reach_the_terminal() {
+    let mut i = Instance::new(
+        &format!("{POSTLOG}shouter unix-dgram n n n - 1 shouter\n"),
+        "",
+    );
+    let script = i.path().join("libexec/shouter");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nprintf 'postfix/shouter[1]: fatal: \\033[2J\\033[31mred\\a\\n' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    i.start();
+    i.send("shouter", b"wake it");
+    i.wait_for(
+        |i| {
+            service(&json(i), "shouter")["failures"]
+                .as_u64()
+                .unwrap_or(0)
+                >= 1
+        },
+        "the failure",
+    );
+    let (_, text) = i.status("shouter");
+    assert!(text.contains("fatal: ?[2J?[31mred?"), "{text}");
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+    let v = json(&i);
+    let why = service(&v, "shouter")["last_failure"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(why, "fatal: ?[2J?[31mred?");
+}

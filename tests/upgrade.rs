@@ -195,6 +195,23 @@ fn restarts_leak_no_descriptor_and_pin_no_old_program() {
     let mut i = Instance::new(POSTLOG, "");
     i.start();
     let master = i.master_pid();
+    for n in 0..5 {
+        i.send("postlog", format!("counted {n}").as_bytes());
+    }
+    i.wait_for(|i| i.log().contains("counted 4"), "the records");
+    let handled = |i: &Instance| -> u64 {
+        let out = std::process::Command::new(common::postkit())
+            .arg("-c")
+            .arg(i.path())
+            .args(["status", "--json"])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["services"][0]["counters"]["handled"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    i.wait_for(|i| handled(i) >= 5, "the counters");
     let before = master_fds(master).len();
     for _ in 0..20 {
         let (code, _, err) = i.ctl("restart");
@@ -210,6 +227,8 @@ fn restarts_leak_no_descriptor_and_pin_no_old_program() {
         !after.iter().any(|l| l.contains("postkit")),
         "no program file held open: {after:#?}"
     );
+    // The counters carried over, as the spawns do.
+    assert!(handled(&i) >= 5, "{}", handled(&i));
 }
 
 /// A program on disk that answers through a script: `--version` waits

@@ -3,9 +3,14 @@
 //! text goes to `FILE.tmp` (a deterministic name, so that a crash leaves
 //! no litter), created with no group or other access and locked
 //! exclusively; once written it gets its final mode, is synced, and is
-//! renamed over `FILE` while still locked.  A `FILE.tmp` that is not a
-//! fresh, empty, private, singly linked regular file (left by a crash, or
-//! planted) is removed and made again, never written through.
+//! renamed over `FILE` while still locked.  A `FILE.tmp` that is a link,
+//! that the kernel refuses root (another user's file in a sticky
+//! directory), or that is not an empty, private (0600), singly linked
+//! regular file (left by a crash, or planted) is removed and made again,
+//! never written through.  An empty 0600 regular file of the running user
+//! already there is used (Postfix also uses one another user planted,
+//! which in a sticky directory would leave that user owning the new
+//! main.cf; postkit removes it).
 
 use std::fs::File;
 use std::io::Write;
@@ -18,6 +23,10 @@ pub const EDIT_FILE_SUFFIX: &str = ".tmp";
 
 /// The mode the file is made with until it is complete.
 const EDIT_FILE_MODE: u32 = 0o600;
+
+/// Times a temporary file planted by someone else is removed before the
+/// edit gives up.
+const PLANTED_TRIES: u32 = 5;
 
 /// A replacement for a file, being written.
 pub struct EditFile {
@@ -33,6 +42,7 @@ impl EditFile {
     /// The error is the C library's text for `path.tmp`.
     pub fn open(path: &str, final_mode: u32) -> std::io::Result<EditFile> {
         let tmp_path = format!("{path}{EDIT_FILE_SUFFIX}");
+        let mut refused = 0;
         loop {
             // O_NOFOLLOW: a link planted under the temporary name is
             // refused instead of followed.
@@ -50,6 +60,19 @@ impl EditFile {
                     std::fs::remove_file(&tmp_path)?;
                     continue;
                 }
+                // In a sticky, world-writable directory the kernel refuses
+                // root a link or a file another user planted there
+                // (protected_symlinks, protected_regular): removed too, as
+                // Postfix does, a few times at most.
+                Err(e)
+                    if e.raw_os_error() == Some(libc::EACCES)
+                        && refused < PLANTED_TRIES
+                        && std::fs::symlink_metadata(&tmp_path).is_ok() =>
+                {
+                    refused += 1;
+                    std::fs::remove_file(&tmp_path).map_err(|_| e)?;
+                    continue;
+                }
                 Err(e) => return Err(e),
             };
             myflock(&file, LockOp::Exclusive, true).map_err(|e| {
@@ -64,6 +87,7 @@ impl EditFile {
                 continue;
             }
             if !now.file_type().is_file()
+                || now.uid() != nix::unistd::geteuid().as_raw()
                 || now.size() > 0
                 || now.nlink() > 1
                 || now.permissions().mode() & 0o7777 != EDIT_FILE_MODE

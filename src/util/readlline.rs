@@ -62,6 +62,13 @@ pub fn logical_lines(path: &str, content: &str, warn: &mut dyn FnMut(String)) ->
         }
     }
     flush(current.take(), &mut out);
+    // Postfix reads lines into C strings: what a NUL byte starts is not
+    // seen (nor the continuation lines after it).
+    for l in &mut out {
+        if let Some(nul) = l.text.find('\0') {
+            l.text.truncate(nul);
+        }
+    }
     out
 }
 
@@ -80,6 +87,15 @@ mod tests {
         let (l, w) = lines("a = 1\n  b\n# c\n\tc\n\nd = 2");
         assert_eq!(l, vec![(1, "a = 1  b\tc".into()), (6, "d = 2".into())]);
         assert!(w.is_empty());
+    }
+
+    #[test]
+    fn a_nul_byte_ends_the_line_as_in_c() {
+        let (l, _) = lines("a = x\0y\n  more\n\0b = 1\nc = 2\n");
+        assert_eq!(
+            l,
+            vec![(1, "a = x".into()), (3, "".into()), (4, "c = 2".into())]
+        );
     }
 
     #[test]
