@@ -41,11 +41,13 @@ pub fn dispatch(args: &[String]) -> i32 {
     match base {
         "postconf" => return crate::postconf::main(&args[1..]),
         "postlog" => return crate::postlog::main(&args[1..]),
-        "postlogd" => return crate::postlogd::main(args),
         "master" => return crate::master::master::main(&args[1..]),
         // Postfix's own command, for the verbs postkit's master serves.
         "postfix" => return crate::control::postfix_cmd::main(args),
         _ => {}
+    }
+    if let Some(d) = crate::daemons::find(base) {
+        return (d.main)(args);
     }
     let mut rest = &args[1.min(args.len())..];
     let mut config_dir: Option<String> = None;
@@ -76,10 +78,10 @@ pub fn dispatch(args: &[String]) -> i32 {
         "postconf" => crate::postconf::main(&with_config(&rest[1..])),
         "postlog" => crate::postlog::main(&with_config(&rest[1..])),
         "master" => crate::master::master::main(&with_config(&rest[1..])),
-        "postlogd" => {
-            let mut v = vec!["postlogd".to_string()];
+        name if crate::daemons::find(name).is_some() => {
+            let mut v = vec![name.to_string()];
             v.extend(rest[1..].iter().cloned());
-            crate::postlogd::main(&v)
+            (crate::daemons::find(name).expect("found").main)(&v)
         }
         "start" | "start-fg" | "stop" | "abort" | "reload" | "restart" | "upgrade" | "status"
         | "check" | "logrotate" => {

@@ -9,6 +9,7 @@
 
 pub mod commands;
 pub mod control;
+pub mod daemons;
 pub mod global;
 pub mod master;
 pub mod postconf;

@@ -351,8 +351,21 @@ fn service_whose_processes_exit_at_once_is_throttled() {
 /// why, and a new postlogd serves.
 #[test]
 fn stopped_postlogd_is_replaced_after_its_watchdog_time() {
+    stopped_postlogd_is_replaced(POSTLOG, "");
+}
+
+/// The watchdog time the master uses is the one the service declares and
+/// reads, master.cf's `-o` included: a long main.cf value (600 s) with
+/// `-o postlogd_watchdog_timeout=10s` on the entry is replaced after 10 s.
+#[test]
+fn stopped_service_check_uses_the_entrys_own_watchdog_setting() {
+    let entry = POSTLOG.trim_end().to_string() + " -o postlogd_watchdog_timeout=10s\n";
+    stopped_postlogd_is_replaced(&entry, "postlogd_watchdog_timeout = 600s\n");
+}
+
+fn stopped_postlogd_is_replaced(master_cf: &str, main_cf: &str) {
     let _serial = one_at_a_time();
-    let mut i = Instance::new(POSTLOG, "");
+    let mut i = Instance::new(master_cf, main_cf);
     i.start();
     i.send("postlog", b"before the stop");
     i.wait_for(|i| i.log().contains("before the stop"), "postlogd at work");

@@ -134,8 +134,9 @@ pub struct Master {
     pub(super) fd_reserve: Vec<std::fs::File>,
     /// This executable: built-in daemons run from it.
     pub(super) exe: PathBuf,
-    /// `postlogd_watchdog_timeout`, for the stopped-child check.
-    pub(super) postlogd_watchdog: i32,
+    /// main.cf as read at start or the last reload: what each service's
+    /// declared watchdog time is read from.
+    pub(super) main_cf: crate::global::mail_conf::MailConf,
     /// When the children were last looked at for being stopped.
     pub(super) last_supervision: Instant,
     started: Instant,
@@ -326,7 +327,7 @@ impl Master {
                 .and_then(|h| h.exe.take())
                 .or_else(|| std::env::current_exe().ok())
                 .unwrap_or_else(|| PathBuf::from("postkit")),
-            postlogd_watchdog: mc.postlogd_watchdog,
+            main_cf: mc.conf.clone(),
             last_supervision: Instant::now(),
             started: Instant::now(),
             pid_lock,

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use crate::global::config_error::ConfigError;
 use crate::global::mail_conf::MailConf;
-use crate::global::mail_conf_types::ParamType;
 use crate::global::mail_params::{MailParams, mail_params_init};
 use crate::global::maillog_client::{self, FallbackMode};
 use crate::msg_warn;
@@ -27,9 +26,6 @@ pub struct MasterConf {
     pub throttle_time: i32,
     /// `master_service_disable`.
     pub service_disable: String,
-    /// `postlogd_watchdog_timeout`: how long the master lets a stopped
-    /// postlogd be.
-    pub postlogd_watchdog: i32,
     /// `inet_interfaces`: where wildcard inet services listen.
     pub inet_interfaces: String,
     /// `inet_protocols`.
@@ -65,10 +61,6 @@ impl MasterConf {
         }
         let throttle_time = tr!(conf.get_time("service_throttle_time", "60s", 1, 0));
         let service_disable = tr!(conf.get_str("master_service_disable", "", 0, 0));
-        // The same type, default and limits as postlogd reads it, so that
-        // a value postlogd would refuse is refused before it starts.
-        let (name, spec) = crate::postlogd::WATCHDOG_TIMEOUT;
-        let postlogd_watchdog = tr!(spec.read(&mut conf, name));
         tr!(crate::server::dgram_server::check_params(&mut conf));
         let inet_interfaces = tr!(conf.get_str("inet_interfaces", "all", 0, 0));
         let inet_protocols = tr!(conf.get_str("inet_protocols", "all", 0, 0));
@@ -77,7 +69,6 @@ impl MasterConf {
             params,
             throttle_time,
             service_disable,
-            postlogd_watchdog,
             inet_interfaces,
             inet_protocols,
         })
@@ -130,31 +121,23 @@ impl MasterConf {
         let mut problems = Vec::new();
         for ent in ents {
             let at_entry = format!("{master_cf}: line {}: service {}", ent.line, ent.ext_name);
-            let builtin = super::master_spawn::BUILTIN_DAEMONS.contains(&ent.command.as_str());
-            if !builtin && !std::path::Path::new(&ent.path).exists() {
+            let daemon = crate::daemons::find(&ent.command);
+            if daemon.is_none() && !std::path::Path::new(&ent.path).exists() {
                 problems.push(format!("{at_entry}: command {} does not exist", ent.path));
                 continue;
             }
-            let check: fn(&mut MailConf) -> Result<(), ConfigError> = match ent.command.as_str() {
-                "postlogd" => crate::postlogd::check_params,
-                _ => continue,
-            };
-            let opts = match crate::server::dgram_server::parse_options(&ent.argv[1..]) {
-                Ok(o) => o,
+            let Some(daemon) = daemon else { continue };
+            let (mut conf, updates) = match service_conf(&self.conf, ent) {
+                Ok(c) => c,
                 Err(e) => {
                     problems.push(format!("{at_entry}: {e}"));
                     continue;
                 }
             };
-            let mut conf = self.conf.clone();
-            conf.update("process_name", &ent.command);
-            for (name, value) in &opts.updates {
-                conf.update(name, value);
-            }
-            let result = mail_params_init(&mut conf).and_then(|_| check(&mut conf));
+            let result = mail_params_init(&mut conf).and_then(|_| (daemon.check)(&mut conf));
             if let Err(e) = result {
                 let name = e.param_name().unwrap_or("");
-                let where_ = if opts.updates.iter().any(|(n, _)| n == name) {
+                let where_ = if updates.iter().any(|n| n == name) {
                     at_entry.clone()
                 } else if let Some((file, line)) = conf.origin(name) {
                     format!("{file}, line {line}")
@@ -168,7 +151,33 @@ impl MasterConf {
     }
 }
 
-/// `error`, with the main.cf line of the parameter it is about.
+/// main.cf as service `ent` reads it: its process name and its master.cf
+/// `-o` settings applied; and the names those settings set.
+fn service_conf(conf: &MailConf, ent: &MasterEnt) -> Result<(MailConf, Vec<String>), String> {
+    let opts =
+        crate::server::dgram_server::parse_options(&ent.argv[1..]).map_err(|e| e.to_string())?;
+    let mut conf = conf.clone();
+    conf.update("process_name", &ent.command);
+    for (name, value) in &opts.updates {
+        conf.update(name, value);
+    }
+    Ok((conf, opts.updates.into_iter().map(|(n, _)| n).collect()))
+}
+
+/// How long a stopped process of service `ent` may stay so before the
+/// master replaces it: the watchdog time its daemon declares, read as the
+/// daemon reads it (main.cf and the entry's `-o` settings); the skeleton's
+/// default for any other command, or when the value is bad (the daemon
+/// then refuses to start, and says why).
+pub fn service_watchdog(conf: &MailConf, ent: &MasterEnt) -> Duration {
+    let declared = crate::daemons::find(&ent.command).and_then(|d| {
+        let (mut conf, _) = service_conf(conf, ent).ok()?;
+        (d.watchdog)(&mut conf).ok()
+    });
+    let secs = declared.unwrap_or(crate::server::dgram_server::DEFAULT_WATCHDOG);
+    Duration::from_secs(secs.max(1) as u64)
+}
+
 /// A text about main.cf parameter `name`, at the line that set it.
 fn locate_text(conf: &MailConf, name: &str, why: String) -> ConfigError {
     match conf.origin(name) {
@@ -181,6 +190,7 @@ fn locate_text(conf: &MailConf, name: &str, why: String) -> ConfigError {
     }
 }
 
+/// `error`, with the main.cf line of the parameter it is about.
 fn locate(conf: &MailConf, error: ConfigError) -> ConfigError {
     match error.param_name().and_then(|n| conf.origin(n)) {
         Some((path, line))
@@ -282,7 +292,7 @@ impl Master {
             ..mc.params.clone()
         };
         self.throttle_time = Duration::from_secs(mc.throttle_time as u64);
-        self.postlogd_watchdog = mc.postlogd_watchdog;
+        self.main_cf = mc.conf.clone();
         self.child_env = child_environment(&self.params.import_environment);
         let tag = maillog_client::mail_task("master", Some(&self.params));
         if let Err(e) = maillog_client::init(&tag, &self.params, FallbackMode::LogWriter) {

@@ -297,7 +297,7 @@ impl Master {
             let reason = line[at + 2..].to_string();
             let s = &mut self.services[i];
             s.captured = Some(reason.clone());
-            if s.ent.command == "postlogd" {
+            if crate::daemons::find(&s.ent.command).is_some_and(|d| d.log_writer) {
                 crate::global::maillog_client::append_direct(
                     &self.params,
                     &format!(

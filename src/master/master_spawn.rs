@@ -21,10 +21,6 @@ use super::master::Master;
 use super::master_service::Service;
 use super::spawn_fds::{ChildFds, spawn};
 
-/// The programs this executable provides under their own names, so that a
-/// master.cf line `postlogd` works without a link in daemon_directory.
-pub const BUILTIN_DAEMONS: &[&str] = &["postlogd"];
-
 /// Stops a service from getting new children for `delay`.
 pub fn throttle(s: &mut Service, delay: Duration) {
     s.throttled_until = Some(Instant::now() + delay);
@@ -37,7 +33,9 @@ impl Master {
         self.generation = self.generation.wrapping_add(1);
         let generation = self.generation;
         let s = &mut self.services[i];
-        let builtin = BUILTIN_DAEMONS.contains(&s.ent.command.as_str());
+        // A daemon this executable provides runs from it when
+        // daemon_directory has no program of that name.
+        let builtin = crate::daemons::find(&s.ent.command).is_some();
         let program: PathBuf = if !Path::new(&s.ent.path).exists() && builtin {
             self.exe.clone()
         } else {
@@ -237,15 +235,9 @@ impl Master {
         }
     }
 
-    /// The watchdog time of a service's processes: postlogd's own
-    /// parameter for the log service, the skeleton's default otherwise.
+    /// The watchdog time of a service's processes, as it declares it.
     pub(super) fn watchdog_of(&self, ent: &super::master_ent::MasterEnt) -> Duration {
-        let secs = if ent.command == "postlogd" {
-            self.postlogd_watchdog
-        } else {
-            crate::server::dgram_server::DEFAULT_WATCHDOG
-        };
-        Duration::from_secs(secs.max(1) as u64)
+        super::master_conf::service_watchdog(&self.main_cf, ent)
     }
 }
 

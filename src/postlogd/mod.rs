@@ -243,6 +243,15 @@ pub const WATCHDOG_TIMEOUT: (&str, TimeParam) = (
     },
 );
 
+/// postlogd as the master and `postkit check` know it.
+pub const DAEMON: crate::daemons::Daemon = crate::daemons::Daemon {
+    name: "postlogd",
+    main,
+    check: check_params,
+    watchdog: |conf| WATCHDOG_TIMEOUT.1.read(conf, WATCHDOG_TIMEOUT.0),
+    log_writer: true,
+};
+
 /// Reads every parameter postlogd reads beyond the global ones, as it reads
 /// them (for `postkit check`).
 pub fn check_params(conf: &mut MailConf) -> Result<(), ConfigError> {
