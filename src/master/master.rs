@@ -27,9 +27,9 @@ use super::master_handover::{HANDOVER_ENV, Handover, UPGRADE_FAILED_ENV, install
 use super::master_queue::{
     PID_FILE, lock_pid_file, make_queue_dirs, owner_ids, running_master, set_dir_owner_mode,
 };
-use super::master_service::Service;
 use super::master_sig::Signals;
 use super::master_systemd::Systemd;
+use super::service_table::Services;
 
 /// What the master calls itself in `daemon started -- version ...`.
 pub const VERSION: &str = concat!("postkit-", env!("CARGO_PKG_VERSION"));
@@ -103,7 +103,7 @@ pub struct Master {
     /// stop and start).
     pub(super) inet_interfaces: Option<String>,
     pub(super) throttle_time: Duration,
-    pub(super) services: Vec<Service>,
+    pub(super) services: Services,
     /// Children of services that a reload removed, by pid: their path.
     pub(super) orphans: HashMap<i32, String>,
     /// The flow-token pipe every child gets as fds 3 and 4.
@@ -305,7 +305,7 @@ impl Master {
             params,
             inet_interfaces: None,
             throttle_time: Duration::from_secs(mc.throttle_time as u64),
-            services: Vec::new(),
+            services: Services::default(),
             orphans: HashMap::new(),
             flow,
             generation: 0,
@@ -415,12 +415,12 @@ impl Master {
             for &token in &ready {
                 match token {
                     Token::Wake => {}
-                    Token::Status(i) if i < self.services.len() => {
-                        self.status_event(i);
-                        self.sync_listen(i);
+                    Token::Status(id) => {
+                        self.status_event(id);
+                        self.sync_listen(id);
                     }
-                    Token::Stderr(i) if i < self.services.len() => self.stderr_event(i),
-                    Token::Listen(i) if i < self.services.len() => to_spawn.push(i),
+                    Token::Stderr(id) => self.stderr_event(id),
+                    Token::Listen(id) => to_spawn.push(id),
                     Token::Control => {
                         self.control_event();
                         other = true;
@@ -430,7 +430,6 @@ impl Master {
                         other = true;
                     }
                     Token::Wakeup(id) => self.wakeup_event(id),
-                    Token::Status(_) | Token::Stderr(_) | Token::Listen(_) => {}
                 }
             }
             if !to_spawn.is_empty() {

@@ -23,6 +23,7 @@ use crate::msg_warn;
 use super::master::Master;
 use super::master_events::Token;
 use super::master_service::Service;
+use super::service_table::ServiceId;
 
 /// How long stress lasts after the last spawn that reached the limit,
 /// and how often the limit warning may repeat (Postfix: 1000 s).
@@ -84,15 +85,15 @@ impl Service {
 }
 
 impl Master {
-    /// Work arrived on the sockets of the services in `ready` (indexes,
-    /// possibly repeated): one child more for each that still wants one.
-    pub(super) fn avail_event(&mut self, mut ready: Vec<usize>) {
+    /// Work arrived on the sockets of the services in `ready` (possibly
+    /// repeated): one child more for each that still wants one.
+    pub(super) fn avail_event(&mut self, mut ready: Vec<ServiceId>) {
+        ready.sort();
         ready.dedup();
         for i in ready {
-            if !self.services[i].wants_listen() {
+            let Some(s) = self.services.get(i).filter(|s| s.wants_listen()) else {
                 continue;
-            }
-            let s = &self.services[i];
+            };
             if s.stress_arg().is_some() && !limit_ok(s.ent.max_proc, s.total_proc() + 1) {
                 if !s.under_stress() {
                     self.enter_stress(i);
@@ -103,10 +104,10 @@ impl Master {
         }
     }
 
-    /// Service `i` comes under stress: a new status channel, so that the
+    /// A service comes under stress: a new status channel, so that the
     /// children started without stress exit once idle (Postfix's
     /// master_restart_service).
-    fn enter_stress(&mut self, i: usize) {
+    fn enter_stress(&mut self, i: ServiceId) {
         let Master {
             services, events, ..
         } = self;

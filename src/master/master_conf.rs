@@ -306,30 +306,27 @@ impl Master {
                 return;
             }
         };
-        let mut keep = vec![false; self.services.len()];
+        // Kept services keep their ids; new ones get theirs; the table
+        // takes master.cf's new order.
+        let old = self.services.ids();
+        let mut order = Vec::new();
         for ent in ents {
-            match self
-                .services
-                .iter()
-                .position(|s| s.ent.name == ent.name && s.ent.kind == ent.kind)
-            {
-                Some(i) => {
-                    keep[i] = true;
+            match self.services.find(ent.kind, &ent.name) {
+                Some(id) => {
                     let watchdog = self.watchdog_of(&ent);
-                    self.services[i].replace_ent(ent);
-                    self.services[i].watchdog = watchdog;
+                    let s = &mut self.services[id];
+                    s.replace_ent(ent);
+                    s.watchdog = watchdog;
+                    order.push(id);
                 }
-                None => {
-                    let before = self.services.len();
-                    self.add_service(ent, false);
-                    keep.resize(self.services.len().max(before), true);
-                }
+                None => order.extend(self.add_service(ent, false)),
             }
         }
-        for i in (0..keep.len()).rev() {
-            if !keep[i] {
-                self.remove_service(i);
+        for id in old {
+            if !order.contains(&id) {
+                self.remove_service(id);
             }
         }
+        self.services.reorder(&order);
     }
 }

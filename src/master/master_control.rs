@@ -243,7 +243,7 @@ impl Master {
             "throttled"
         );
         let now = Instant::now();
-        for s in &self.services {
+        for s in self.services.iter() {
             let throttled = match s.throttled_until {
                 Some(t) => format!(
                     "yes ({}s left, {} times)",

@@ -25,6 +25,7 @@ use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 use crate::msg_fatal;
 
 use super::master::Master;
+use super::service_table::ServiceId;
 
 /// What a ready descriptor is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,12 +36,12 @@ pub enum Token {
     Control,
     /// A control client, by its serial number.
     Client(u64),
-    /// Service `i`'s status channel.
-    Status(usize),
-    /// Service `i`'s stderr pipe.
-    Stderr(usize),
-    /// One of service `i`'s listening sockets.
-    Listen(usize),
+    /// A service's status channel.
+    Status(ServiceId),
+    /// A service's stderr pipe.
+    Stderr(ServiceId),
+    /// One of a service's listening sockets.
+    Listen(ServiceId),
     /// An inet wake-up's connection, by its serial number.
     Wakeup(u64),
 }
@@ -55,9 +56,9 @@ impl Token {
             Token::Wake => (0, 0),
             Token::Control => (1, 0),
             Token::Client(id) => (2, id),
-            Token::Status(i) => (3, i as u64),
-            Token::Stderr(i) => (4, i as u64),
-            Token::Listen(i) => (5, i as u64),
+            Token::Status(i) => (3, i.0 as u64),
+            Token::Stderr(i) => (4, i.0 as u64),
+            Token::Listen(i) => (5, i.0 as u64),
             Token::Wakeup(id) => (6, id),
         };
         (kind << KIND_SHIFT) | (value & VALUE_MASK)
@@ -70,9 +71,9 @@ impl Token {
             0 => Token::Wake,
             1 => Token::Control,
             2 => Token::Client(value),
-            3 => Token::Status(value as usize),
-            4 => Token::Stderr(value as usize),
-            5 => Token::Listen(value as usize),
+            3 => Token::Status(ServiceId(value as usize)),
+            4 => Token::Stderr(ServiceId(value as usize)),
+            5 => Token::Listen(ServiceId(value as usize)),
             6 => Token::Wakeup(value),
             _ => return None,
         })
@@ -164,12 +165,13 @@ impl Master {
         for w in &self.wakeups {
             events.add_out(w.conn(), Token::Wakeup(w.id));
         }
-        for (i, s) in self.services.iter_mut().enumerate() {
+        for id in self.services.ids() {
+            let s = &mut self.services[id];
             if let Some((m, _)) = &s.status {
-                events.add(m, Token::Status(i));
+                events.add(m, Token::Status(id));
             }
             if let Some((r, _)) = &s.stderr {
-                events.add(r, Token::Stderr(i));
+                events.add(r, Token::Stderr(id));
             }
             s.listening = false;
         }
@@ -178,10 +180,12 @@ impl Master {
         self.housekeeping();
     }
 
-    /// Service `i`'s sockets join the set when it wants work and leave it
+    /// A service's sockets join the set when it wants work and leave it
     /// when it does not (Postfix's master_avail_listen).
-    pub(super) fn sync_listen(&mut self, i: usize) {
-        let s = &mut self.services[i];
+    pub(super) fn sync_listen(&mut self, i: ServiceId) {
+        let Some(s) = self.services.get_mut(i) else {
+            return;
+        };
         let want = s.wants_listen();
         if !want {
             s.warn_if_at_limit();
@@ -225,12 +229,12 @@ impl Master {
         self.expire_clients();
         self.expire_wakeups();
         self.expire_vetting();
-        for i in 0..self.services.len() {
-            self.sync_listen(i);
+        for id in self.services.ids() {
+            self.sync_listen(id);
         }
         self.sync_control();
         let mut next = self.last_supervision + TICK;
-        for s in &self.services {
+        for s in self.services.iter() {
             for t in [s.throttled_until, s.next_wakeup].into_iter().flatten() {
                 next = next.min(t);
             }
@@ -275,10 +279,10 @@ mod tests {
             Token::Control,
             Token::Client(0),
             Token::Client(u64::from(u32::MAX) + 7),
-            Token::Status(0),
-            Token::Status(999),
-            Token::Stderr(12),
-            Token::Listen(1000),
+            Token::Status(ServiceId(0)),
+            Token::Status(ServiceId(999)),
+            Token::Stderr(ServiceId(12)),
+            Token::Listen(ServiceId(1000)),
             Token::Wakeup(5),
         ] {
             assert_eq!(Token::decode(t.encode()), Some(t));
@@ -291,12 +295,12 @@ mod tests {
         let (a, b) = std::os::unix::net::UnixDatagram::pair().unwrap();
         let mut events = Events::new();
         let mut ready = vec![Token::Wake];
-        events.add(&b, Token::Listen(42));
+        events.add(&b, Token::Listen(ServiceId(42)));
         events.wait(PollTimeout::ZERO, &mut ready);
         assert!(ready.is_empty());
         a.send(b"x").unwrap();
         events.wait(PollTimeout::ZERO, &mut ready);
-        assert_eq!(ready, vec![Token::Listen(42)]);
+        assert_eq!(ready, vec![Token::Listen(ServiceId(42))]);
         events.delete(&b);
         events.wait(PollTimeout::ZERO, &mut ready);
         assert!(ready.is_empty());

@@ -269,7 +269,9 @@ impl Master {
         for ent in ents {
             match inherited.remove(&(ent.kind.name().to_string(), ent.name.clone())) {
                 Some(state) => self.adopt_service(ent, state),
-                None => self.add_service(ent, true),
+                None => {
+                    self.add_service(ent, true);
+                }
             }
         }
         for (_, state) in inherited {
@@ -334,7 +336,7 @@ impl Master {
             self.pid_lock.as_fd(),
         ];
         fds.extend(self.data_lock.as_ref().map(|d| d.as_fd()));
-        for s in &self.services {
+        for s in self.services.iter() {
             fds.extend(s.listen.iter().map(|l| l.as_fd()));
             for (a, b) in [&s.status, &s.stderr].into_iter().flatten() {
                 fds.extend([a.as_fd(), b.as_fd()]);
@@ -358,7 +360,7 @@ impl Master {
         if let Some(d) = &self.data_lock {
             text.push_str(&format!("datalock {}\n", n(d)));
         }
-        for s in &self.services {
+        for s in self.services.iter() {
             let listen: Vec<String> = s.listen.iter().map(|l| n(l)).collect();
             let mut line = format!(
                 "service {} {} listen={} counts={},{},{}",

@@ -140,13 +140,13 @@ pub fn prometheus(m: &Master) -> String {
     };
     for (name, help, get) in gauges {
         metric(&mut out, name, "gauge", help);
-        for s in &m.services {
+        for s in m.services.iter() {
             let _ = writeln!(out, "postkit_{name}{{{}}} {}", labels(s), get(s));
         }
     }
     for (name, help, get) in counters {
         metric(&mut out, name, "counter", help);
-        for s in &m.services {
+        for s in m.services.iter() {
             let _ = writeln!(out, "postkit_{name}{{{}}} {}", labels(s), get(s));
         }
     }

@@ -21,6 +21,7 @@ use super::master_ent::MasterEnt;
 use super::master_listen::master_listen_init;
 use super::master_queue::owner_ids;
 use super::master_status::{ProcTable, Update, read_status, status_channel};
+use super::service_table::ServiceId;
 
 /// Longest unfinished line kept from a child's stderr.
 const STDERR_LINE_MAX: usize = 8192;
@@ -177,7 +178,7 @@ impl Master {
     /// Adds a service.  An endpoint that cannot be made ends a master that
     /// is starting (it would run without the service and say nothing); on a
     /// reload the service is left out with a warning and the rest runs on.
-    pub(super) fn add_service(&mut self, ent: MasterEnt, at_start: bool) {
+    pub(super) fn add_service(&mut self, ent: MasterEnt, at_start: bool) -> Option<ServiceId> {
         // A socket the service manager passed for this service is used as
         // it is: it was made (and is kept) by the service manager.
         let made = match self
@@ -198,14 +199,17 @@ impl Master {
             None => Service::new(ent, owner_ids(&self.params)),
         };
         match made {
-            Ok(s) => self.push_service(s),
+            Ok(s) => Some(self.push_service(s)),
             Err(ServiceError::Channel(e)) => msg_fatal!("{e}"),
             Err(ServiceError::Endpoint(e)) if at_start => {
                 // Room for the log file, so that the reason gets there.
                 self.fd_reserve.clear();
                 msg_fatal!("{e}")
             }
-            Err(ServiceError::Endpoint(e)) => msg_warn!("{e}"),
+            Err(ServiceError::Endpoint(e)) => {
+                msg_warn!("{e}");
+                None
+            }
         }
     }
 
@@ -242,27 +246,47 @@ impl Master {
     }
 
     /// A service joins the running ones, with its watchdog time.
-    fn push_service(&mut self, mut s: Service) {
+    fn push_service(&mut self, mut s: Service) -> ServiceId {
         s.watchdog = self.watchdog_of(&s.ent);
-        self.services.push(s);
+        self.services.insert(s)
     }
 
-    /// Removes service `i`: its children get SIGTERM and are reaped as
+    /// Removes a service: its children get SIGTERM and are reaped as
     /// orphans; its socket closes.
-    pub(super) fn remove_service(&mut self, i: usize) {
-        let s = self.services.remove(i);
+    pub(super) fn remove_service(&mut self, id: ServiceId) {
+        let Some(s) = self.services.remove(id) else {
+            return;
+        };
         for pid in s.procs.pids() {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGTERM);
             self.orphans.insert(pid, s.ent.path.clone());
         }
     }
 
-    /// What service `i`'s children wrote on stderr: fatal texts are kept as
+    /// What a service's children wrote on stderr: fatal texts are kept as
     /// the reason of the next failure, copied to the terminal under a
     /// foreground master, and, when the log service is the one failing,
     /// written into the log file directly (nobody else would log them).
-    pub(super) fn stderr_event(&mut self, i: usize) {
-        let s = &mut self.services[i];
+    pub(super) fn stderr_event(&mut self, id: ServiceId) {
+        let (foreground, params) = (self.opts.foreground, &self.params);
+        if let Some(s) = self.services.get_mut(id) {
+            s.stderr_event(foreground, params);
+        }
+    }
+
+    /// Status records from a service's children.
+    pub(super) fn status_event(&mut self, id: ServiceId) {
+        if let Some(s) = self.services.get_mut(id) {
+            s.status_event();
+        }
+    }
+}
+
+impl Service {
+    /// What this service's children wrote on stderr (see
+    /// `Master::stderr_event`).
+    fn stderr_event(&mut self, foreground: bool, params: &crate::global::mail_params::MailParams) {
+        let s = self;
         let Some((r, _)) = &s.stderr else {
             return;
         };
@@ -282,24 +306,23 @@ impl Master {
         let text = String::from_utf8_lossy(&data[..end]).into_owned();
         for line in text.lines() {
             if let Some(stats) = line.strip_prefix(STATS_PREFIX) {
-                self.services[i].record_stats(stats);
+                s.record_stats(stats);
                 continue;
             }
             // A child's text reaches a terminal and `status` as postlogd
             // would log it: no escape sequence gets through.
             let line = &crate::util::printable::printable(line, '?');
-            if self.opts.foreground {
+            if foreground {
                 eprintln!("{line}");
             }
             let Some(at) = line.find(": fatal: ").or_else(|| line.find(": panic: ")) else {
                 continue;
             };
             let reason = line[at + 2..].to_string();
-            let s = &mut self.services[i];
             s.captured = Some(reason.clone());
             if crate::daemons::find(&s.ent.command).is_some_and(|d| d.log_writer) {
                 crate::global::maillog_client::append_direct(
-                    &self.params,
+                    params,
                     &format!(
                         "warning: service {}: {} failed: {reason}",
                         s.ent.ext_name, s.ent.command
@@ -309,9 +332,9 @@ impl Master {
         }
     }
 
-    /// Status records from service `i`'s children.
-    pub(super) fn status_event(&mut self, i: usize) {
-        let s = &mut self.services[i];
+    /// Status records from this service's children.
+    fn status_event(&mut self) {
+        let s = self;
         let Some((m, _)) = &s.status else {
             return;
         };

@@ -130,7 +130,7 @@ impl Master {
         self.notify_stopping();
         // A datagram service with work queued and no process (it exited
         // when idle, or after a reload) gets one to take that work.
-        for i in 0..self.services.len() {
+        for i in self.services.ids() {
             let s = &self.services[i];
             if s.ent.kind == ServType::UnixDgram
                 && s.total_proc() == 0
@@ -140,7 +140,7 @@ impl Master {
                 self.spawn(i);
             }
         }
-        for s in &mut self.services {
+        for s in self.services.iter_mut() {
             if matches!(
                 s.ent.kind,
                 ServType::Unix | ServType::UnixDgram | ServType::Fifo
@@ -159,7 +159,7 @@ impl Master {
             }
         }
         let mut left: Vec<(i32, String)> = Vec::new();
-        for s in &mut self.services {
+        for s in self.services.iter_mut() {
             for pid in s.procs.pids() {
                 if s.ent.kind != ServType::UnixDgram {
                     let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGTERM);

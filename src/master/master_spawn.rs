@@ -19,6 +19,7 @@ use crate::{msg_info, msg_warn};
 
 use super::master::Master;
 use super::master_service::Service;
+use super::service_table::ServiceId;
 use super::spawn_fds::{ChildFds, spawn};
 
 /// Stops a service from getting new children for `delay`.
@@ -28,11 +29,13 @@ pub fn throttle(s: &mut Service, delay: Duration) {
 }
 
 impl Master {
-    /// Starts one child of service `i`.
-    pub(super) fn spawn(&mut self, i: usize) {
+    /// Starts one child of a service.
+    pub(super) fn spawn(&mut self, id: ServiceId) {
         self.generation = self.generation.wrapping_add(1);
         let generation = self.generation;
-        let s = &mut self.services[i];
+        let Some(s) = self.services.get_mut(id) else {
+            return;
+        };
         // A daemon this executable provides runs from it when
         // daemon_directory has no program of that name.
         let builtin = crate::daemons::find(&s.ent.command).is_some();
@@ -191,7 +194,7 @@ impl Master {
     /// Lifts the throttles whose time is up.
     pub(super) fn throttle_timers(&mut self) {
         let now = Instant::now();
-        for s in &mut self.services {
+        for s in self.services.iter_mut() {
             if s.throttled_until.is_some_and(|t| now >= t) {
                 s.throttled_until = None;
                 if msg::verbose() > 0 {
@@ -210,7 +213,7 @@ impl Master {
             return;
         }
         self.last_supervision = Instant::now();
-        for s in &mut self.services {
+        for s in self.services.iter_mut() {
             let limit = s.watchdog;
             for (pid, child) in s.procs.children_mut() {
                 if !is_stopped(pid) {

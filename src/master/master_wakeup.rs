@@ -54,7 +54,7 @@ impl Master {
         let now = Instant::now();
         let owner = owner_ids(&self.params);
         let mut started = Vec::new();
-        for s in &mut self.services {
+        for s in self.services.iter_mut() {
             if s.next_wakeup.is_some_and(|t| now >= t) {
                 s.next_wakeup = Some(now + Duration::from_secs(s.ent.wakeup_time as u64));
                 if s.throttled_until.is_none() {

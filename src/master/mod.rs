@@ -32,4 +32,5 @@ pub mod master_status;
 pub mod master_systemd;
 pub mod master_upgrade;
 pub mod master_wakeup;
+pub mod service_table;
 pub mod spawn_fds;
