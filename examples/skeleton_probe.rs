@@ -99,7 +99,7 @@ fn main() {
         let text = String::from_utf8_lossy(data);
         if let (Some(rest), Some(filter)) = (text.strip_prefix("dsn "), &ctx.dsn_filter) {
             let (status, reason) = rest.split_once(' ').unwrap_or((rest, ""));
-            let dsn = postkit::global::dsn_filter::Dsn {
+            let dsn = postkit::tables::Dsn {
                 status: status.into(),
                 action: "failed".into(),
                 reason: reason.into(),

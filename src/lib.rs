@@ -1,19 +1,117 @@
-//! postkit: Postfix's datagram-server skeleton, master daemon and log service.
+//! Write Postfix services in Rust, on Postfix's own process model.
 //!
-//! The layout follows Postfix's own split: [`util`] holds what knows nothing of
-//! mail, [`global`] the configuration and logging every program shares, and
-//! [`master`] the master/child protocol and the `dgram_server` skeleton.
+//! A service is a program Postfix's master (or postkit's) starts from a
+//! master.cf line: it gets its listening socket, a status channel and the
+//! flow pipe as descriptors, reads main.cf with its `-o` overrides, drops
+//! privileges, reports busy and idle, and exits after `max_idle` or
+//! `max_use`.  [`server::dgram_server`] does all of that for a datagram
+//! service, with every option, hook and error text of Postfix's
+//! `dgram_server`; the handler is all an author writes:
+//!
+//! ```no_run
+//! use postkit::msg_info;
+//! use postkit::server::dgram_server::DgramServer;
+//!
+//! struct Seen {
+//!     count: u64,
+//!     greeting: String,
+//! }
+//!
+//! fn main() {
+//!     DgramServer::new(Seen { count: 0, greeting: String::new() })
+//!         // A parameter of its own: main.cf or `-o seen_greeting=...`.
+//!         .str_param("seen_greeting", "hello", 0, 0, |s, v| s.greeting = v)
+//!         .exit_hook(|s, _| msg_info!("{} datagrams seen", s.count))
+//!         .run(|s, datagram, _ctx| {
+//!             s.count += 1;
+//!             msg_info!("{}: {}", s.greeting, String::from_utf8_lossy(datagram));
+//!         })
+//! }
+//! ```
+//!
+//! Its master.cf line: `seen unix-dgram n - n - 1 seen` (the binary in
+//! `daemon_directory`).  `examples/event_counter.rs` is a complete one, with
+//! its recipe.
+//!
+//! The surface:
+//! - [`server`]: the skeleton ([`server::dgram_server`]), the master/child
+//!   protocol ([`server::master_proto`]) and flow tokens
+//!   ([`server::mail_flow`]);
+//! - [`params`]: typed main.cf parameters, as the skeleton's `*_param`
+//!   methods read them;
+//! - [`msg`] and the `msg_info!` … `msg_panic!` macros: Postfix's
+//!   diagnostics, logged where the service's configuration says;
+//! - [`tables`]: the lookup tables a service may be given (the delivery
+//!   status filter of BOUNCE_INIT).
+//!
+//! Everything else is postkit's own program (its master, postlogd,
+//! postconf, the control commands) and not an interface.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
-pub mod commands;
-pub mod control;
-pub mod daemons;
-pub mod global;
-pub mod master;
-pub mod postconf;
-pub mod postlog;
-pub mod postlogd;
 pub mod server;
-pub mod util;
+
+/// Typed main.cf parameters: what each kind reads, with Postfix's defaults,
+/// limits and error texts.
+pub mod params {
+    pub use crate::global::config_error::ConfigError;
+    pub use crate::global::mail_conf::MailConf;
+    pub use crate::global::mail_conf_types::{
+        BoolParam, IntParam, LongParam, NBoolParam, NIntParam, ParamType, StrParam, TimeParam,
+    };
+    pub use crate::global::mail_params::MailParams;
+}
+
+/// Postfix's diagnostics (`msg_info()` … `msg_panic()`): each message made
+/// printable and logged as the service's configuration says (the postlog
+/// socket, syslog, standard error under `-V`).  The macros `msg_info!`,
+/// `msg_warn!`, `msg_error!`, `msg_fatal!` and `msg_panic!` format and call
+/// these.
+pub mod msg {
+    pub use crate::util::msg::{Level, error, fatal, info, panic, verbose, warn};
+}
+
+/// Lookup tables a service may be given.
+pub mod tables {
+    pub use crate::global::dsn_filter::{Dsn, DsnFilter};
+}
+
+mod commands;
+mod control;
+mod daemons;
+mod global;
+mod master;
+mod postconf;
+mod postlog;
+mod postlogd;
+mod util;
+
+/// postkit's own program: the master, postlogd, postconf, the control
+/// commands and what they share.  Public only for postkit's executable,
+/// tests, benchmark and fuzzers; not an interface, and it changes freely.
+#[doc(hidden)]
+pub mod internal {
+    #![allow(missing_docs)]
+    pub mod commands {
+        pub use crate::commands::*;
+    }
+    pub mod control {
+        pub use crate::control::*;
+    }
+    pub mod daemons {
+        pub use crate::daemons::*;
+    }
+    pub mod global {
+        pub use crate::global::*;
+    }
+    pub mod master {
+        pub use crate::master::*;
+    }
+    pub mod postconf {
+        pub use crate::postconf::*;
+    }
+    pub mod util {
+        pub use crate::util::*;
+    }
+}

@@ -4,5 +4,5 @@
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    std::process::exit(postkit::commands::dispatch(&args));
+    std::process::exit(postkit::internal::commands::dispatch(&args));
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use postkit::master::spawn_fds::{ChildFds, spawn};
+use postkit::internal::master::spawn_fds::{ChildFds, spawn};
 use postkit::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN, MasterStatus};
 
 fn example_exe(name: &str) -> PathBuf {

@@ -26,9 +26,9 @@ fn a_foreign_master_is_neither_signalled_nor_taken_for_postkit() {
         .unwrap();
     i.wait_for(
         |_| {
-            postkit::control::proven_master::master_state(
+            postkit::internal::control::proven_master::master_state(
                 &i.path().join("queue").display().to_string(),
-            ) != postkit::control::proven_master::MasterState::NotRunning
+            ) != postkit::internal::control::proven_master::MasterState::NotRunning
         },
         "the foreign lock",
     );

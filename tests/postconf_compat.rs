@@ -204,7 +204,7 @@ fn defaults_agree_with_real_postconf() {
     if !have_postfix("defaults_agree_with_real_postconf") {
         return;
     }
-    let names: Vec<&str> = postkit::global::mail_params::PARAMS
+    let names: Vec<&str> = postkit::internal::global::mail_params::PARAMS
         .iter()
         // process_id is each program's own pid; maillog_file_permissions
         // arrived in Postfix 3.9 and Debian ships 3.7; dgram_batch_limit is

@@ -38,7 +38,7 @@ fn postkit_instance() -> Result<Instance, String> {
     let d = dir.path();
     std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .map_err(|e| e.to_string())?;
-    postkit::control::default_config::ensure(&d.display().to_string())?;
+    postkit::internal::control::default_config::ensure(&d.display().to_string())?;
     let main_cf = d.join("main.cf");
     let text = std::fs::read_to_string(&main_cf).map_err(|e| e.to_string())?;
     std::fs::write(&main_cf, format!("{text}{IDLE}")).map_err(|e| e.to_string())?;

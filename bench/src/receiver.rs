@@ -62,7 +62,7 @@ pub fn main(args: &[String]) -> i32 {
         .expect("log");
     let mut line = Vec::with_capacity(64 * 4097);
     if mode == "recv" {
-        let mut buf = vec![0u8; postkit::global::mail_proto::DGRAM_BUF_SIZE];
+        let mut buf = vec![0u8; postkit::server::dgram_server::DGRAM_BUF_SIZE];
         loop {
             let n = sock.recv(&mut buf).expect("recv");
             line.clear();
@@ -99,7 +99,7 @@ fn count(
     counter: &std::sync::atomic::AtomicU64,
 ) -> ! {
     use std::sync::atomic::Ordering;
-    let mut buf = vec![0u8; postkit::global::mail_proto::DGRAM_BUF_SIZE];
+    let mut buf = vec![0u8; postkit::server::dgram_server::DGRAM_BUF_SIZE];
     let mut batch = BatchReceiver::new(64);
     loop {
         if !batched {

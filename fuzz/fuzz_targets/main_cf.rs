@@ -4,10 +4,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use postkit::global::mail_conf::MailConf;
+use postkit::internal::global::mail_conf::MailConf;
 
 fuzz_target!(|data: &[u8]| {
-    postkit::util::msg::set_stderr(false);
+    postkit::internal::util::msg::set_stderr(false);
     let text = String::from_utf8_lossy(data);
     let mut conf = MailConf::empty("/fuzz");
     let mut warn = |_: String| {};

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use postkit::master::master_ent::{EntContext, parse_master_cf};
+use postkit::internal::master::master_ent::{EntContext, parse_master_cf};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

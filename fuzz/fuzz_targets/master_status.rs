@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use postkit::master::master_status::ProcTable;
+use postkit::internal::master::master_status::ProcTable;
 
 fuzz_target!(|data: &[u8]| {
     let mut table = ProcTable::default();

@@ -284,16 +284,20 @@ impl Master {
 
 impl Service {
     /// What this service's children wrote on stderr (see
-    /// `Master::stderr_event`).
-    fn stderr_event(&mut self, foreground: bool, params: &crate::global::mail_params::MailParams) {
+    /// `Master::stderr_event`); false when there was nothing to read.
+    pub(super) fn stderr_event(
+        &mut self,
+        foreground: bool,
+        params: &crate::global::mail_params::MailParams,
+    ) -> bool {
         let s = self;
         let Some((r, _)) = &s.stderr else {
-            return;
+            return false;
         };
         let mut buf = [0u8; 8192];
         let n = match nix::unistd::read(r, &mut buf) {
             Ok(n) if n > 0 => n,
-            _ => return,
+            _ => return false,
         };
         // Lines, whole: a line a read cut in two waits for its end (up to
         // a bound: a child that never ends its line cannot grow this).
@@ -330,6 +334,7 @@ impl Service {
                 );
             }
         }
+        true
     }
 
     /// Status records from this service's children.

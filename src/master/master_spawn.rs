@@ -136,9 +136,19 @@ impl Master {
                 }
                 continue;
             }
+            let (foreground, params) = (self.opts.foreground, &self.params);
             let Some(s) = self.services.iter_mut().find(|s| s.procs.contains(pid)) else {
                 continue;
             };
+            // What the child wrote before it ended is all in the pipe now:
+            // its last words (a fatal text) are the failure's reason, even
+            // when the exit was seen before the text.
+            // (Bounded: its siblings may still be writing.)
+            for _ in 0..16 {
+                if !s.stderr_event(foreground, params) {
+                    break;
+                }
+            }
             let child = s.procs.remove(pid).expect("child is known");
             s.counters.retire(pid);
             let abnormal = match status {

@@ -6,6 +6,7 @@
 
 pub mod dgram_batch;
 pub mod dgram_server;
+#[doc(hidden)]
 pub mod fds;
 pub mod mail_flow;
 pub mod master_proto;

@@ -184,16 +184,16 @@ pub fn panic(text: &str) -> ! {
 
 #[macro_export]
 /// `msg_info!("fmt", args)`: an informational message.
-macro_rules! msg_info { ($($a:tt)*) => { $crate::util::msg::info(&format!($($a)*)) } }
+macro_rules! msg_info { ($($a:tt)*) => { $crate::msg::info(&format!($($a)*)) } }
 #[macro_export]
 /// `msg_warn!`: a warning.
-macro_rules! msg_warn { ($($a:tt)*) => { $crate::util::msg::warn(&format!($($a)*)) } }
+macro_rules! msg_warn { ($($a:tt)*) => { $crate::msg::warn(&format!($($a)*)) } }
 #[macro_export]
 /// `msg_error!`: an error (the thirteenth is fatal).
-macro_rules! msg_error { ($($a:tt)*) => { $crate::util::msg::error(&format!($($a)*)) } }
+macro_rules! msg_error { ($($a:tt)*) => { $crate::msg::error(&format!($($a)*)) } }
 #[macro_export]
 /// `msg_fatal!`: log and exit 1.
-macro_rules! msg_fatal { ($($a:tt)*) => { $crate::util::msg::fatal(&format!($($a)*)) } }
+macro_rules! msg_fatal { ($($a:tt)*) => { $crate::msg::fatal(&format!($($a)*)) } }
 #[macro_export]
 /// `msg_panic!`: log and abort.
-macro_rules! msg_panic { ($($a:tt)*) => { $crate::util::msg::panic(&format!($($a)*)) } }
+macro_rules! msg_panic { ($($a:tt)*) => { $crate::msg::panic(&format!($($a)*)) } }
