@@ -11,4 +11,5 @@ pub mod mail_params;
 pub mod mail_proto;
 pub mod maillog_client;
 pub mod mynetworks;
+pub mod param_def;
 pub mod postfix_params;

@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-use super::mail_params::{DefaultValue, Kind, ParamDef, p};
+use super::param_def::{DefaultValue, Kind, ParamDef, p};
 
 const TABLE: &str = include_str!("postfix_params.tsv");
 
