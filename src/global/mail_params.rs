@@ -5,8 +5,8 @@
 use super::config_error::ConfigError;
 use super::mail_conf::MailConf;
 
-pub use super::param_def::{DefaultValue, Kind, ParamDef};
 use super::param_def::p;
+pub use super::param_def::{DefaultValue, Kind, ParamDef};
 
 const fn s(name: &'static str, default: &'static str) -> ParamDef {
     p(name, Kind::Str, DefaultValue::Text(default), 0, 0)

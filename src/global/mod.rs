@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod compat_level;
 pub mod config_error;
+pub mod daemon_desc;
 pub mod dsn_filter;
 pub mod mail_conf;
 pub mod mail_conf_types;

@@ -74,4 +74,3 @@ pub(crate) const fn p(
         read_only: false,
     }
 }
-

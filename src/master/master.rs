@@ -21,14 +21,16 @@ use crate::util::msg;
 use crate::{msg_fatal, msg_info, msg_warn};
 
 use super::master_conf::{MasterConf, child_environment};
-use super::master_control::{ControlClient, ControlSocket};
+use super::master_control::{Control, ControlSocket};
 use super::master_events::{Events, Token};
 use super::master_handover::{HANDOVER_ENV, Handover, UPGRADE_FAILED_ENV, install_way_back};
+use super::master_metrics::{self, MasterInfo};
 use super::master_queue::{
     PID_FILE, lock_pid_file, make_queue_dirs, owner_ids, running_master, set_dir_owner_mode,
 };
 use super::master_sig::Signals;
 use super::master_systemd::Systemd;
+use super::master_wakeup::Wakeups;
 use super::service_table::Services;
 
 /// What the master calls itself in `daemon started -- version ...`.
@@ -110,25 +112,18 @@ pub struct Master {
     pub(super) flow: (OwnedFd, OwnedFd),
     pub(super) generation: u32,
     pub(super) child_env: Vec<(String, String)>,
-    pub(super) control: ControlSocket,
-    /// Control connections waiting for their request.
-    pub(super) clients: Vec<ControlClient>,
-    /// The serial number of the next control client or inet wake-up.
-    pub(super) next_client_id: u64,
+    /// The control socket and its clients.
+    pub(super) control: Control,
     /// The upgrade's vetting step under way, if any.
     pub(super) vetting: Option<super::master_upgrade::Vetting>,
     /// The new program passed its vetting: hand over now.
     pub(super) upgrade_ready: bool,
     /// Inet wake-ups whose connections are under way.
-    pub(super) wakeups: Vec<super::master_wakeup::PendingWakeup>,
+    pub(super) wakeups: Wakeups,
     /// Everything the loop waits on.
     pub(super) events: Events,
-    /// Whether the control socket is in `events`.
-    pub(super) control_registered: bool,
     /// When timers and supervision must be looked at next.
     pub(super) next_housekeeping: Instant,
-    /// While out of descriptors: when to watch the control socket again.
-    pub(super) control_paused_until: Option<Instant>,
     /// Descriptors held back so that, out of descriptors at start, the
     /// master can still write why into the log before it exits.
     pub(super) fd_reserve: Vec<std::fs::File>,
@@ -309,16 +304,12 @@ impl Master {
             orphans: HashMap::new(),
             flow,
             generation: 0,
-            control,
-            clients: Vec::new(),
-            next_client_id: 0,
-            wakeups: Vec::new(),
+            control: Control::new(control),
+            wakeups: Wakeups::default(),
             vetting: None,
             upgrade_ready: false,
             events: Events::new(),
-            control_registered: false,
             next_housekeeping: Instant::now(),
-            control_paused_until: None,
             fd_reserve: (0..4)
                 .filter_map(|_| std::fs::File::open("/dev/null").ok())
                 .collect(),
@@ -352,7 +343,7 @@ impl Master {
         master.fd_reserve.clear();
         maillog_client::with_postlog(|p| p.use_socket());
         if !took_over {
-            master.control.publish();
+            master.control.socket.publish();
             msg_info!("daemon started -- version {VERSION}, configuration {config_dir}");
             master.notify_ready();
         } else {
@@ -422,14 +413,25 @@ impl Master {
                     Token::Stderr(id) => self.stderr_event(id),
                     Token::Listen(id) => to_spawn.push(id),
                     Token::Control => {
-                        self.control_event();
+                        self.control.accept(&self.events);
                         other = true;
                     }
                     Token::Client(id) => {
-                        self.client_event(id);
+                        let info = MasterInfo {
+                            config_dir: &self.config_dir,
+                            execs: self.execs,
+                        };
+                        let services = &self.services;
+                        self.control
+                            .client_event(id, &self.events, |request| match request {
+                                "status" => master_metrics::text(&info, services),
+                                "status json" => master_metrics::json(&info, services),
+                                "status prometheus" => master_metrics::prometheus(&info, services),
+                                other => format!("unknown request: {other}\n"),
+                            });
                         other = true;
                     }
-                    Token::Wakeup(id) => self.wakeup_event(id),
+                    Token::Wakeup(id) => self.wakeups.event(id, &self.events),
                 }
             }
             if !to_spawn.is_empty() {

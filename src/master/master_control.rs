@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::msg_fatal;
 
-use super::master::{Master, VERSION};
+use super::master_events::{Events, Token};
 
 /// The control socket, relative to queue_directory.
 pub const CONTROL_SOCKET: &str = "pid/master.control";
@@ -43,8 +43,8 @@ pub struct ControlClient {
 
 impl ControlClient {
     /// Registers the connection for what it waits for.
-    pub fn watch(&self, events: &super::master_events::Events) {
-        let token = super::master_events::Token::Client(self.id);
+    pub fn watch(&self, events: &Events) {
+        let token = Token::Client(self.id);
         if self.answer.is_some() {
             events.add_out(&self.conn, token);
         } else {
@@ -123,65 +123,115 @@ impl ControlSocket {
     }
 }
 
-impl Master {
-    /// New control connections: their requests are read when they arrive.
-    /// Out of descriptors, the oldest waiting client is dropped to make
-    /// room, and with none to drop the control socket is left alone for a
-    /// moment: an accept() that fails must not make the loop spin.
-    pub(super) fn control_event(&mut self) {
+/// The control socket and its clients: the master's part that answers
+/// `postkit status`.
+pub struct Control {
+    /// The socket.
+    pub socket: ControlSocket,
+    /// Connections waiting for their request or taking their answer.
+    clients: Vec<ControlClient>,
+    /// The serial number of the next client.
+    next_id: u64,
+    /// Whether the socket is in the event set.
+    registered: bool,
+    /// While out of descriptors: when to watch the socket again.
+    paused_until: Option<Instant>,
+}
+
+impl Control {
+    /// The part over a socket, without clients yet.
+    pub fn new(socket: ControlSocket) -> Control {
+        Control {
+            socket,
+            clients: Vec::new(),
+            next_id: 0,
+            registered: false,
+            paused_until: None,
+        }
+    }
+
+    /// New connections: their requests are read when they arrive.  Out of
+    /// descriptors, the oldest waiting client is dropped to make room, and
+    /// with none to drop the socket is left alone for a moment: an
+    /// accept() that fails must not make the loop spin.
+    pub fn accept(&mut self, events: &Events) {
         loop {
-            match self.control.listener.accept() {
+            match self.socket.listener.accept() {
                 Ok((conn, _)) => {
                     if self.clients.len() >= MAX_CLIENTS {
-                        self.drop_client(0);
+                        self.drop_client(0, events);
                     }
                     if conn.set_nonblocking(true).is_ok() {
-                        let id = self.next_client_id;
-                        self.next_client_id += 1;
+                        let id = self.next_id;
+                        self.next_id += 1;
                         let client = ControlClient {
                             conn,
                             since: Instant::now(),
                             id,
                             answer: None,
                         };
-                        client.watch(&self.events);
+                        client.watch(events);
                         self.clients.push(client);
                     }
                 }
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
                     if self.clients.is_empty() {
-                        self.control_paused_until = Some(Instant::now() + CONTROL_BACKOFF);
-                        self.sync_control();
+                        self.paused_until = Some(Instant::now() + CONTROL_BACKOFF);
+                        self.sync(events);
                         return;
                     }
-                    self.drop_client(0);
+                    self.drop_client(0, events);
                 }
                 Err(_) => return,
             }
         }
     }
 
-    /// Whether the loop watches the control socket now.
-    pub(super) fn control_watched(&mut self) -> bool {
-        match self.control_paused_until {
+    /// The socket is watched unless it is paused (out of descriptors): a
+    /// level-triggered socket left in the set would make the loop spin on
+    /// an accept() that keeps failing.
+    pub fn sync(&mut self, events: &Events) {
+        let want = match self.paused_until {
             Some(t) if Instant::now() < t => false,
             _ => {
-                self.control_paused_until = None;
+                self.paused_until = None;
                 true
             }
+        };
+        if want == self.registered {
+            return;
         }
+        if want {
+            events.add(&self.socket.listener, Token::Control);
+        } else {
+            events.delete(&self.socket.listener);
+        }
+        self.registered = want;
     }
 
-    /// Removes control client `i`, out of the event set before it closes.
-    fn drop_client(&mut self, i: usize) -> UnixStream {
+    /// Registers every client in a fresh event set; the socket joins at
+    /// the next `sync`.
+    pub fn watch_all(&mut self, events: &Events) {
+        for c in &self.clients {
+            c.watch(events);
+        }
+        self.registered = false;
+    }
+
+    /// When the socket must be looked at again, while it is paused.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.paused_until
+    }
+
+    /// Removes client `i`, out of the event set before it closes.
+    fn drop_client(&mut self, i: usize, events: &Events) {
         let c = self.clients.remove(i);
-        self.events.delete(&c.conn);
-        c.conn
+        events.delete(&c.conn);
     }
 
-    /// Control client `id` sent something (or went away), or has room for
-    /// more of its answer.
-    pub(super) fn client_event(&mut self, id: u64) {
+    /// Client `id` sent something (or went away), or has room for more of
+    /// its answer; `answer` makes the answer to a request.
+    pub fn client_event(&mut self, id: u64, events: &Events, answer: impl FnOnce(&str) -> String) {
         let Some(i) = self.clients.iter().position(|c| c.id == id) else {
             return;
         };
@@ -192,90 +242,32 @@ impl Master {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(_) => 0,
             };
-            let answer = match std::str::from_utf8(&req[..n]).unwrap_or("").trim() {
-                "status" => self.status_report(),
-                "status json" => super::master_metrics::json(self),
-                "status prometheus" => super::master_metrics::prometheus(self),
-                other => format!("unknown request: {other}\n"),
-            };
+            let text = answer(std::str::from_utf8(&req[..n]).unwrap_or("").trim());
             let c = &mut self.clients[i];
-            c.answer = Some((answer.into_bytes(), 0));
+            c.answer = Some((text.into_bytes(), 0));
             c.since = Instant::now();
             if !c.write_some() {
                 // The rest as the client reads: watched for room now.
-                self.events.delete(&c.conn);
-                c.watch(&self.events);
+                events.delete(&c.conn);
+                c.watch(events);
                 return;
             }
         } else if !self.clients[i].write_some() {
             return;
         }
-        self.drop_client(i);
+        self.drop_client(i, events);
     }
 
-    /// Drops the control clients that never said anything, or stopped
-    /// reading their answer.
-    pub(super) fn expire_clients(&mut self) {
+    /// Drops the clients that never said anything, or stopped reading
+    /// their answer.
+    pub fn expire(&mut self, events: &Events) {
         while let Some(i) = self
             .clients
             .iter()
             .position(|c| c.since.elapsed() >= CLIENT_TIMEOUT)
         {
-            self.drop_client(i);
+            self.drop_client(i, events);
         }
-    }
-
-    /// One line per service, with the counts `postkit status` shows.
-    pub(super) fn status_report(&self) -> String {
-        let mut out = format!(
-            "master pid {} {VERSION} configuration {} execs {}\n{:<20} {:<10} {:>5} {:>6} {:>5} {:>5} {:>7} {:>8}  {}\n",
-            std::process::id(),
-            self.config_dir,
-            self.execs,
-            "service",
-            "type",
-            "limit",
-            "procs",
-            "busy",
-            "idle",
-            "spawns",
-            "failures",
-            "throttled"
-        );
-        let now = Instant::now();
-        for s in self.services.iter() {
-            let throttled = match s.throttled_until {
-                Some(t) => format!(
-                    "yes ({}s left, {} times)",
-                    t.saturating_duration_since(now).as_secs(),
-                    s.throttles
-                ),
-                None if s.throttles > 0 => format!("no ({} times)", s.throttles),
-                None => "no".to_string(),
-            };
-            let throttled = match &s.last_failure {
-                Some(why) if s.failures > 0 => format!("{throttled}; last failure: {why}"),
-                _ => throttled,
-            };
-            let limit = if s.ent.max_proc == 0 {
-                "-".to_string()
-            } else {
-                s.ent.max_proc.to_string()
-            };
-            out.push_str(&format!(
-                "{:<20} {:<10} {:>5} {:>6} {:>5} {:>5} {:>7} {:>8}  {}\n",
-                s.ent.ext_name,
-                s.ent.kind.name(),
-                limit,
-                s.total_proc(),
-                s.procs.busy(),
-                s.procs.avail(),
-                s.spawns,
-                s.failures,
-                throttled
-            ));
-        }
-        out
     }
 }
 

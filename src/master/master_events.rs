@@ -159,12 +159,8 @@ impl Master {
     pub(super) fn watch_all(&mut self, wake: BorrowedFd<'_>) {
         let events = Events::new();
         events.add(wake, Token::Wake);
-        for c in &self.clients {
-            c.watch(&events);
-        }
-        for w in &self.wakeups {
-            events.add_out(w.conn(), Token::Wakeup(w.id));
-        }
+        self.control.watch_all(&events);
+        self.wakeups.watch_all(&events);
         for id in self.services.ids() {
             let s = &mut self.services[id];
             if let Some((m, _)) = &s.status {
@@ -176,7 +172,6 @@ impl Master {
             s.listening = false;
         }
         self.events = events;
-        self.control_registered = false;
         self.housekeeping();
     }
 
@@ -203,36 +198,22 @@ impl Master {
         s.listening = want;
     }
 
-    /// The control socket is watched unless it is paused (out of
-    /// descriptors): a level-triggered socket left in the set would make
-    /// the loop spin on an accept() that keeps failing.
-    pub(super) fn sync_control(&mut self) {
-        let want = self.control_watched();
-        if want == self.control_registered {
-            return;
-        }
-        if want {
-            self.events.add(&self.control.listener, Token::Control);
-        } else {
-            self.events.delete(&self.control.listener);
-        }
-        self.control_registered = want;
-    }
-
     /// Timers and supervision over every service: throttles lifted,
     /// wakeups sent, stopped children, silent control clients; then each
     /// service's listening state, and when this must run next.
     pub(super) fn housekeeping(&mut self) {
         self.throttle_timers();
-        self.wakeup_timers();
+        let owner = super::master_queue::owner_ids(&self.params);
+        self.wakeups
+            .send_due(&mut self.services, owner, &self.events);
         self.stopped_children();
-        self.expire_clients();
-        self.expire_wakeups();
+        self.control.expire(&self.events);
+        self.wakeups.expire(&self.events);
         self.expire_vetting();
         for id in self.services.ids() {
             self.sync_listen(id);
         }
-        self.sync_control();
+        self.control.sync(&self.events);
         let mut next = self.last_supervision + TICK;
         for s in self.services.iter() {
             for t in [s.throttled_until, s.next_wakeup].into_iter().flatten() {
@@ -240,8 +221,8 @@ impl Master {
             }
         }
         for t in [
-            self.control_paused_until,
-            self.next_wakeup_deadline(),
+            self.control.deadline(),
+            self.wakeups.deadline(),
             self.vetting_deadline(),
         ]
         .into_iter()

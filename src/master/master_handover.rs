@@ -332,7 +332,7 @@ impl Master {
         let mut fds = vec![
             self.flow.0.as_fd(),
             self.flow.1.as_fd(),
-            self.control.listener.as_fd(),
+            self.control.socket.listener.as_fd(),
             self.pid_lock.as_fd(),
         ];
         fds.extend(self.data_lock.as_ref().map(|d| d.as_fd()));
@@ -354,7 +354,7 @@ impl Master {
             self.generation,
             n(&self.flow.0),
             n(&self.flow.1),
-            n(&self.control.listener),
+            n(&self.control.socket.listener),
             n(&self.pid_lock),
         );
         if let Some(d) = &self.data_lock {

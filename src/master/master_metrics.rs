@@ -12,8 +12,17 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use super::master::{Master, VERSION};
+use super::master::VERSION;
 use super::master_service::Service;
+use super::service_table::Services;
+
+/// What the views say of the master itself.
+pub struct MasterInfo<'a> {
+    /// Its configuration directory.
+    pub config_dir: &'a str,
+    /// Restarts and upgrades in place so far.
+    pub execs: u32,
+}
 
 /// One number about a service.
 type Getter = fn(&Service) -> u64;
@@ -24,9 +33,8 @@ fn throttle_left(s: &Service) -> u64 {
 }
 
 /// `postkit status --json`.
-pub fn json(m: &Master) -> String {
-    let services: Vec<Value> = m
-        .services
+pub fn json(m: &MasterInfo, services: &Services) -> String {
+    let services: Vec<Value> = services
         .iter()
         .map(|s| {
             json!({
@@ -71,7 +79,7 @@ fn label(value: &str) -> String {
 }
 
 /// `postkit status --prometheus`.
-pub fn prometheus(m: &Master) -> String {
+pub fn prometheus(m: &MasterInfo, services: &Services) -> String {
     let mut out = String::new();
     let metric = |out: &mut String, name: &str, kind: &str, help: &str| {
         let _ = writeln!(out, "# HELP postkit_{name} {help}");
@@ -140,18 +148,18 @@ pub fn prometheus(m: &Master) -> String {
     };
     for (name, help, get) in gauges {
         metric(&mut out, name, "gauge", help);
-        for s in m.services.iter() {
+        for s in services.iter() {
             let _ = writeln!(out, "postkit_{name}{{{}}} {}", labels(s), get(s));
         }
     }
     for (name, help, get) in counters {
         metric(&mut out, name, "counter", help);
-        for s in m.services.iter() {
+        for s in services.iter() {
             let _ = writeln!(out, "postkit_{name}{{{}}} {}", labels(s), get(s));
         }
     }
     // The counters the services report, one metric per name.
-    let stats: Vec<_> = m.services.iter().map(Service::stats).collect();
+    let stats: Vec<_> = services.iter().map(Service::stats).collect();
     let mut names: Vec<String> = stats.iter().flat_map(|c| c.keys().cloned()).collect();
     names.sort();
     names.dedup();
@@ -172,11 +180,64 @@ pub fn prometheus(m: &Master) -> String {
             kind,
             &format!("The services' own counter {name}."),
         );
-        for (s, counters) in m.services.iter().zip(&stats) {
+        for (s, counters) in services.iter().zip(&stats) {
             if let Some(v) = counters.get(&name) {
                 let _ = writeln!(out, "postkit_{metric_name}{{{}}} {v}", labels(s));
             }
         }
+    }
+    out
+}
+
+/// `postkit status`: one line per service, with its counts.
+pub fn text(m: &MasterInfo, services: &Services) -> String {
+    let mut out = format!(
+        "master pid {} {VERSION} configuration {} execs {}\n{:<20} {:<10} {:>5} {:>6} {:>5} {:>5} {:>7} {:>8}  {}\n",
+        std::process::id(),
+        m.config_dir,
+        m.execs,
+        "service",
+        "type",
+        "limit",
+        "procs",
+        "busy",
+        "idle",
+        "spawns",
+        "failures",
+        "throttled"
+    );
+    let now = Instant::now();
+    for s in services.iter() {
+        let throttled = match s.throttled_until {
+            Some(t) => format!(
+                "yes ({}s left, {} times)",
+                t.saturating_duration_since(now).as_secs(),
+                s.throttles
+            ),
+            None if s.throttles > 0 => format!("no ({} times)", s.throttles),
+            None => "no".to_string(),
+        };
+        let throttled = match &s.last_failure {
+            Some(why) if s.failures > 0 => format!("{throttled}; last failure: {why}"),
+            _ => throttled,
+        };
+        let limit = if s.ent.max_proc == 0 {
+            "-".to_string()
+        } else {
+            s.ent.max_proc.to_string()
+        };
+        out.push_str(&format!(
+            "{:<20} {:<10} {:>5} {:>6} {:>5} {:>5} {:>7} {:>8}  {}\n",
+            s.ent.ext_name,
+            s.ent.kind.name(),
+            limit,
+            s.total_proc(),
+            s.procs.busy(),
+            s.procs.avail(),
+            s.spawns,
+            s.failures,
+            throttled
+        ));
     }
     out
 }

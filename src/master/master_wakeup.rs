@@ -19,11 +19,10 @@ use crate::util::set_eugid::set_eugid;
 use crate::util::trigger::{InetTrigger, fifo_trigger, pass_trigger, unix_trigger};
 use crate::{msg_info, msg_warn};
 
-use super::master::Master;
 use super::master_ent::ServType;
-use super::master_events::Token;
-use super::master_queue::owner_ids;
+use super::master_events::{Events, Token};
 use super::master_service::Service;
+use super::service_table::Services;
 
 /// The wake-up request (Postfix's TRIGGER_REQ_WAKEUP).
 const WAKEUP: &[u8] = b"W";
@@ -32,77 +31,79 @@ const WAKEUP: &[u8] = b"W";
 const BRIEFLY: Duration = Duration::from_secs(1);
 
 /// An inet wake-up whose connection is under way.
-pub struct PendingWakeup {
+struct PendingWakeup {
     /// Its token in the event set.
-    pub id: u64,
+    id: u64,
     conn: InetTrigger,
     deadline: Instant,
     /// For the warning: the service's master.cf name and endpoint.
     who: (String, String),
 }
 
-impl PendingWakeup {
-    /// The connecting socket.
-    pub fn conn(&self) -> &InetTrigger {
-        &self.conn
-    }
+/// The master's part that sends wake-ups, with the inet ones under way.
+#[derive(Default)]
+pub struct Wakeups {
+    pending: Vec<PendingWakeup>,
+    next_id: u64,
 }
 
-impl Master {
-    /// Sends every wakeup that is due and sets the next.
-    pub(super) fn wakeup_timers(&mut self) {
+impl Wakeups {
+    /// Sends every wakeup of `services` that is due and sets the next;
+    /// `owner` is mail_owner's uid and gid when running as root.
+    pub fn send_due(
+        &mut self,
+        services: &mut Services,
+        owner: Option<(u32, u32)>,
+        events: &Events,
+    ) {
         let now = Instant::now();
-        let owner = owner_ids(&self.params);
-        let mut started = Vec::new();
-        for s in self.services.iter_mut() {
-            if s.next_wakeup.is_some_and(|t| now >= t) {
-                s.next_wakeup = Some(now + Duration::from_secs(s.ent.wakeup_time as u64));
-                if s.throttled_until.is_none() {
-                    if crate::util::msg::verbose() > 0 {
-                        msg_info!("master_wakeup_timer_event: service {}", s.ent.name);
-                    }
-                    match wakeup(s, owner) {
-                        Ok(Some(conn)) => {
-                            let who = (s.ent.ext_name.clone(), s.ent.postfix_name().to_string());
-                            started.push((conn, who))
-                        }
-                        Ok(None) => {}
-                        Err(e) => warn(&s.ent.ext_name, s.ent.postfix_name(), &e),
-                    }
-                }
+        for s in services.iter_mut() {
+            if s.next_wakeup.is_none_or(|t| now < t) {
+                continue;
             }
-        }
-        for (conn, who) in started {
-            let id = self.next_client_id;
-            self.next_client_id += 1;
-            self.events.add_out(&conn, Token::Wakeup(id));
-            self.wakeups.push(PendingWakeup {
-                id,
-                conn,
-                deadline: now + BRIEFLY,
-                who,
-            });
+            s.next_wakeup = Some(now + Duration::from_secs(s.ent.wakeup_time as u64));
+            if s.throttled_until.is_some() {
+                continue;
+            }
+            if crate::util::msg::verbose() > 0 {
+                msg_info!("master_wakeup_timer_event: service {}", s.ent.name);
+            }
+            match wakeup(s, owner) {
+                Ok(Some(conn)) => {
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    events.add_out(&conn, Token::Wakeup(id));
+                    self.pending.push(PendingWakeup {
+                        id,
+                        conn,
+                        deadline: now + BRIEFLY,
+                        who: (s.ent.ext_name.clone(), s.ent.postfix_name().to_string()),
+                    });
+                }
+                Ok(None) => {}
+                Err(e) => warn(&s.ent.ext_name, s.ent.postfix_name(), &e),
+            }
         }
     }
 
     /// An inet wake-up's connection is done (or failed): the request goes.
-    pub(super) fn wakeup_event(&mut self, id: u64) {
-        let Some(i) = self.wakeups.iter().position(|w| w.id == id) else {
+    pub fn event(&mut self, id: u64, events: &Events) {
+        let Some(i) = self.pending.iter().position(|w| w.id == id) else {
             return;
         };
-        let w = self.wakeups.swap_remove(i);
-        self.events.delete(&w.conn);
+        let w = self.pending.swap_remove(i);
+        events.delete(&w.conn);
         if let Err(e) = w.conn.finish(WAKEUP) {
             warn(&w.who.0, &w.who.1, &e);
         }
     }
 
     /// Drops the inet wake-ups that did not connect in time.
-    pub(super) fn expire_wakeups(&mut self) {
+    pub fn expire(&mut self, events: &Events) {
         let now = Instant::now();
-        while let Some(i) = self.wakeups.iter().position(|w| now >= w.deadline) {
-            let w = self.wakeups.swap_remove(i);
-            self.events.delete(&w.conn);
+        while let Some(i) = self.pending.iter().position(|w| now >= w.deadline) {
+            let w = self.pending.swap_remove(i);
+            events.delete(&w.conn);
             warn(
                 &w.who.0,
                 &w.who.1,
@@ -112,8 +113,15 @@ impl Master {
     }
 
     /// When the earliest pending inet wake-up expires.
-    pub(super) fn next_wakeup_deadline(&self) -> Option<Instant> {
-        self.wakeups.iter().map(|w| w.deadline).min()
+    pub fn deadline(&self) -> Option<Instant> {
+        self.pending.iter().map(|w| w.deadline).min()
+    }
+
+    /// Registers the wake-ups under way in a fresh event set.
+    pub fn watch_all(&self, events: &Events) {
+        for w in &self.pending {
+            events.add_out(&w.conn, Token::Wakeup(w.id));
+        }
     }
 }
 

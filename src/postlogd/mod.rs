@@ -244,7 +244,7 @@ pub const WATCHDOG_TIMEOUT: (&str, TimeParam) = (
 );
 
 /// postlogd as the master and `postkit check` know it.
-pub const DAEMON: crate::daemons::Daemon = crate::daemons::Daemon {
+pub const DAEMON: crate::global::daemon_desc::Daemon = crate::global::daemon_desc::Daemon {
     name: "postlogd",
     main,
     check: check_params,
