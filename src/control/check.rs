@@ -5,8 +5,8 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use crate::master::master_conf::MasterConf;
 use crate::master::master_queue::{QUEUE_DIRS, dir_ids};
+use crate::master::master_vars::MasterConf;
 use crate::util::msg;
 
 /// Runs the checks; 0 when everything is in order.

@@ -21,9 +21,9 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::master::master::{Master, MasterOptions, STARTUP_STDERR};
-use crate::master::master_conf::MasterConf;
 use crate::master::master_control::{CONTROL_SOCKET, query};
 use crate::master::master_queue::{make_queue_dirs, running_master};
+use crate::master::master_vars::MasterConf;
 use crate::util::msg;
 use proven_master::{MasterState, master_state};
 pub(crate) use voice::postfix_script;

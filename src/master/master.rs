@@ -10,7 +10,7 @@
 //! and a log record the socket cannot take goes straight to the log file.
 
 use std::collections::HashMap;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -20,16 +20,16 @@ use crate::util::getopt::{Getopt, Opt};
 use crate::util::msg;
 use crate::{msg_fatal, msg_info, msg_warn};
 
-use super::master_conf::{MasterConf, child_environment};
 use super::master_control::{Control, ControlSocket};
-use super::master_events::{Events, Token};
+use super::master_events::Events;
 use super::master_handover::{HANDOVER_ENV, Handover, UPGRADE_FAILED_ENV, install_way_back};
-use super::master_metrics::{self, MasterInfo};
 use super::master_queue::{
     PID_FILE, lock_pid_file, make_queue_dirs, owner_ids, running_master, set_dir_owner_mode,
 };
 use super::master_sig::Signals;
 use super::master_systemd::Systemd;
+use super::master_upgrade::Upgrade;
+use super::master_vars::{MasterConf, child_environment};
 use super::master_wakeup::Wakeups;
 use super::service_table::Services;
 
@@ -114,10 +114,8 @@ pub struct Master {
     pub(super) child_env: Vec<(String, String)>,
     /// The control socket and its clients.
     pub(super) control: Control,
-    /// The upgrade's vetting step under way, if any.
-    pub(super) vetting: Option<super::master_upgrade::Vetting>,
-    /// The new program passed its vetting: hand over now.
-    pub(super) upgrade_ready: bool,
+    /// The vetting of a new program for an upgrade or restart.
+    pub(super) upgrade: Upgrade,
     /// Inet wake-ups whose connections are under way.
     pub(super) wakeups: Wakeups,
     /// Everything the loop waits on.
@@ -134,7 +132,7 @@ pub struct Master {
     pub(super) main_cf: crate::global::mail_conf::MailConf,
     /// When the children were last looked at for being stopped.
     pub(super) last_supervision: Instant,
-    started: Instant,
+    pub(super) started: Instant,
     /// The pid file, locked for as long as this master (and the programs it
     /// re-executes for an upgrade) runs.
     pub(super) pid_lock: std::fs::File,
@@ -306,8 +304,7 @@ impl Master {
             generation: 0,
             control: Control::new(control),
             wakeups: Wakeups::default(),
-            vetting: None,
-            upgrade_ready: false,
+            upgrade: Upgrade::default(),
             events: Events::new(),
             next_housekeeping: Instant::now(),
             fd_reserve: (0..4)
@@ -345,7 +342,7 @@ impl Master {
         if !took_over {
             master.control.socket.publish();
             msg_info!("daemon started -- version {VERSION}, configuration {config_dir}");
-            master.notify_ready();
+            master.systemd.notify_ready(&master.services);
         } else {
             msg_info!("daemon restarted in place -- version {VERSION}, configuration {config_dir}");
         }
@@ -368,87 +365,6 @@ impl Master {
         }
         msg::set_stderr(master.opts.stderr);
         master.main_loop(signals)
-    }
-
-    fn main_loop(&mut self, signals: Signals) -> ! {
-        self.watch_all(signals.wake.as_fd());
-        let mut ready = Vec::new();
-        loop {
-            let timeout = self.wait_timeout();
-            self.events.wait(timeout, &mut ready);
-            // Signals first: a reload or stop changes everything else.
-            signals.drain();
-            if let Some(sig) = signals.take_term() {
-                self.terminate(sig);
-            }
-            let mut other = false;
-            if signals.take_chld() {
-                self.reap();
-                other = true;
-            }
-            if signals.take_hup() {
-                self.notify_reloading();
-                self.reload();
-                self.watch_all(signals.wake.as_fd());
-                self.notify_ready();
-                continue;
-            }
-            if signals.take_usr2() {
-                self.start_upgrade();
-                other = true;
-            }
-            if std::mem::take(&mut self.upgrade_ready) {
-                self.exec_upgrade();
-                self.watch_all(signals.wake.as_fd());
-                continue;
-            }
-            let mut to_spawn = Vec::new();
-            for &token in &ready {
-                match token {
-                    Token::Wake => {}
-                    Token::Status(id) => {
-                        self.status_event(id);
-                        self.sync_listen(id);
-                    }
-                    Token::Stderr(id) => self.stderr_event(id),
-                    Token::Listen(id) => to_spawn.push(id),
-                    Token::Control => {
-                        self.control.accept(&self.events);
-                        other = true;
-                    }
-                    Token::Client(id) => {
-                        let info = MasterInfo {
-                            config_dir: &self.config_dir,
-                            execs: self.execs,
-                        };
-                        let services = &self.services;
-                        self.control
-                            .client_event(id, &self.events, |request| match request {
-                                "status" => master_metrics::text(&info, services),
-                                "status json" => master_metrics::json(&info, services),
-                                "status prometheus" => master_metrics::prometheus(&info, services),
-                                other => format!("unknown request: {other}\n"),
-                            });
-                        other = true;
-                    }
-                    Token::Wakeup(id) => self.wakeups.event(id, &self.events),
-                }
-            }
-            if !to_spawn.is_empty() {
-                self.avail_event(to_spawn);
-                other = true;
-            }
-            if other || Instant::now() >= self.next_housekeeping {
-                self.housekeeping();
-            }
-            self.systemd_watchdog();
-            if let Some(secs) = self.opts.exit_after
-                && self.started.elapsed() >= Duration::from_secs(secs)
-            {
-                msg_info!("master exit time has arrived");
-                std::process::exit(0);
-            }
-        }
     }
 }
 

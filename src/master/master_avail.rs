@@ -22,7 +22,7 @@ use crate::msg_warn;
 
 use super::master::Master;
 use super::master_events::Token;
-use super::master_service::Service;
+use super::service::Service;
 use super::service_table::ServiceId;
 
 /// How long stress lasts after the last spawn that reached the limit,
@@ -85,6 +85,29 @@ impl Service {
 }
 
 impl Master {
+    /// A service's sockets join the set when it wants work and leave it
+    /// when it does not (Postfix's master_avail_listen).
+    pub(super) fn sync_listen(&mut self, i: ServiceId) {
+        let Some(s) = self.services.get_mut(i) else {
+            return;
+        };
+        let want = s.wants_listen();
+        if !want {
+            s.warn_if_at_limit();
+        }
+        if want == s.listening {
+            return;
+        }
+        for l in &s.listen {
+            if want {
+                self.events.add(l, Token::Listen(i));
+            } else {
+                self.events.delete(l);
+            }
+        }
+        s.listening = want;
+    }
+
     /// Work arrived on the sockets of the services in `ready` (possibly
     /// repeated): one child more for each that still wants one.
     pub(super) fn avail_event(&mut self, mut ready: Vec<ServiceId>) {

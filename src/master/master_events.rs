@@ -16,15 +16,13 @@
 //! after any event other than a child's status record or stderr line:
 //! those two are the per-request traffic, and they touch one service.
 
-use std::os::fd::{AsFd, BorrowedFd};
-use std::time::{Duration, Instant};
+use std::os::fd::AsFd;
 
 use nix::poll::PollTimeout;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 
 use crate::msg_fatal;
 
-use super::master::Master;
 use super::service_table::ServiceId;
 
 /// What a ready descriptor is.
@@ -145,107 +143,6 @@ impl Events {
 impl Default for Events {
     fn default() -> Self {
         Events::new()
-    }
-}
-
-/// The longest the loop sleeps: stopped children and silent control
-/// clients are looked at about once a second.
-const TICK: Duration = Duration::from_secs(1);
-
-impl Master {
-    /// A fresh event set holding everything the master watches now: at
-    /// start and after a reload.  The old set goes, with every
-    /// registration in it.
-    pub(super) fn watch_all(&mut self, wake: BorrowedFd<'_>) {
-        let events = Events::new();
-        events.add(wake, Token::Wake);
-        self.control.watch_all(&events);
-        self.wakeups.watch_all(&events);
-        for id in self.services.ids() {
-            let s = &mut self.services[id];
-            if let Some((m, _)) = &s.status {
-                events.add(m, Token::Status(id));
-            }
-            if let Some((r, _)) = &s.stderr {
-                events.add(r, Token::Stderr(id));
-            }
-            s.listening = false;
-        }
-        self.events = events;
-        self.housekeeping();
-    }
-
-    /// A service's sockets join the set when it wants work and leave it
-    /// when it does not (Postfix's master_avail_listen).
-    pub(super) fn sync_listen(&mut self, i: ServiceId) {
-        let Some(s) = self.services.get_mut(i) else {
-            return;
-        };
-        let want = s.wants_listen();
-        if !want {
-            s.warn_if_at_limit();
-        }
-        if want == s.listening {
-            return;
-        }
-        for l in &s.listen {
-            if want {
-                self.events.add(l, Token::Listen(i));
-            } else {
-                self.events.delete(l);
-            }
-        }
-        s.listening = want;
-    }
-
-    /// Timers and supervision over every service: throttles lifted,
-    /// wakeups sent, stopped children, silent control clients; then each
-    /// service's listening state, and when this must run next.
-    pub(super) fn housekeeping(&mut self) {
-        self.throttle_timers();
-        let owner = super::master_queue::owner_ids(&self.params);
-        self.wakeups
-            .send_due(&mut self.services, owner, &self.events);
-        self.stopped_children();
-        self.control.expire(&self.events);
-        self.wakeups.expire(&self.events);
-        self.expire_vetting();
-        for id in self.services.ids() {
-            self.sync_listen(id);
-        }
-        self.control.sync(&self.events);
-        let mut next = self.last_supervision + TICK;
-        for s in self.services.iter() {
-            for t in [s.throttled_until, s.next_wakeup].into_iter().flatten() {
-                next = next.min(t);
-            }
-        }
-        for t in [
-            self.control.deadline(),
-            self.wakeups.deadline(),
-            self.vetting_deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            next = next.min(t);
-        }
-        self.next_housekeeping = next;
-    }
-
-    /// How long the loop may sleep: until housekeeping or the service
-    /// manager's watchdog is due.
-    pub(super) fn wait_timeout(&self) -> PollTimeout {
-        let now = Instant::now();
-        let mut deadline = self.next_housekeeping.min(now + TICK);
-        if let Some(t) = self.systemd.next_watchdog() {
-            deadline = deadline.min(t);
-        }
-        // Rounded up: a timer must not wake the loop a little early, find
-        // nothing due, and sleep zero milliseconds again until it is.
-        let left = deadline.saturating_duration_since(now);
-        let ms = left.as_micros().div_ceil(1000).min(TICK.as_millis()) as i32;
-        PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
     }
 }
 

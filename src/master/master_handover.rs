@@ -16,13 +16,10 @@
 //! descriptors by inheritance, close-on-exec cleared for the exec only.
 
 use std::collections::HashMap;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 
 use crate::server::fds;
-use crate::{msg_info, msg_warn};
-
-use super::master::Master;
 
 /// The variable that carries the hand-over to the new program.
 pub const HANDOVER_ENV: &str = "POSTKIT_HANDOVER";
@@ -177,18 +174,6 @@ impl Handover {
     }
 }
 
-/// Sets or clears close-on-exec on each of `fds`.
-fn set_cloexec(fds: &[BorrowedFd<'_>], on: bool) {
-    let flag = if on {
-        nix::fcntl::FdFlag::FD_CLOEXEC
-    } else {
-        nix::fcntl::FdFlag::empty()
-    };
-    for fd in fds {
-        let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(flag));
-    }
-}
-
 /// Installs, for the start-up of a master that took over, the way back: a
 /// fatal error before it runs hands everything back to the program it
 /// replaced (re-executed from the descriptor it left open), which says why.
@@ -256,146 +241,3 @@ pub const START_LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
 /// Set for a program that got everything back because its successor
 /// could not start: the successor's reason.
 pub const UPGRADE_FAILED_ENV: &str = "POSTKIT_UPGRADE_FAILED";
-
-impl Master {
-    /// The services of master.cf at start: those the previous program
-    /// handed over are taken over, the others made; children of handed
-    /// over services the new master.cf no longer has are stopped.
-    pub(super) fn take_services(
-        &mut self,
-        ents: Vec<super::master_ent::MasterEnt>,
-        mut inherited: HashMap<(String, String), ServiceState>,
-    ) {
-        for ent in ents {
-            match inherited.remove(&(ent.kind.name().to_string(), ent.name.clone())) {
-                Some(state) => self.adopt_service(ent, state),
-                None => {
-                    self.add_service(ent, true);
-                }
-            }
-        }
-        for (_, state) in inherited {
-            for (pid, ..) in state.procs {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGTERM,
-                );
-                self.orphans
-                    .insert(pid, "(a service the upgrade removed)".into());
-            }
-        }
-    }
-
-    /// Re-executes the program in place, handing everything over (the
-    /// new program was vetted by `master_upgrade`).  Returns only when the
-    /// exec fails.
-    pub(super) fn exec_upgrade(&mut self) {
-        let mut text = self.handover_text();
-        // The running program itself, to come back to if the new one fails.
-        let old_exe = std::fs::File::open("/proc/self/exe").ok();
-        if let Some(f) = &old_exe {
-            text.push_str(&format!("oldexe {}\n", f.as_raw_fd()));
-        }
-        text.push_str(&format!("exe {}\n", self.exe.display()));
-        let mut fds = self.handed_fds();
-        fds.extend(old_exe.as_ref().map(|f| f.as_fd()));
-        set_cloexec(&fds, false);
-        let mut cmd = std::process::Command::new(&self.exe);
-        cmd.args(["master", "-c", &self.config_dir]);
-        if self.opts.foreground {
-            cmd.arg("-d");
-        }
-        for _ in 0..self.opts.verbose {
-            cmd.arg("-v");
-        }
-        if self.opts.stderr {
-            cmd.arg("-V");
-        }
-        cmd.env(HANDOVER_ENV, &text);
-        msg_info!("upgrade: executing {}", self.exe.display());
-        // The new master must say it serves within START_LIMIT, or the
-        // alarm, which survives the exec, sends it back to this program.
-        nix::unistd::alarm::set(START_LIMIT.as_secs() as u32);
-        let e = cmd.exec();
-        // Still here: the exec failed, and this master goes on.
-        nix::unistd::alarm::cancel();
-        set_cloexec(&fds, true);
-        msg_warn!(
-            "upgrade failed: exec {}: {}; this master keeps running",
-            self.exe.display(),
-            crate::util::errno_text(&e)
-        );
-    }
-
-    /// Every descriptor the new program takes over.
-    fn handed_fds(&self) -> Vec<BorrowedFd<'_>> {
-        let mut fds = vec![
-            self.flow.0.as_fd(),
-            self.flow.1.as_fd(),
-            self.control.socket.listener.as_fd(),
-            self.pid_lock.as_fd(),
-        ];
-        fds.extend(self.data_lock.as_ref().map(|d| d.as_fd()));
-        for s in self.services.iter() {
-            fds.extend(s.listen.iter().map(|l| l.as_fd()));
-            for (a, b) in [&s.status, &s.stderr].into_iter().flatten() {
-                fds.extend([a.as_fd(), b.as_fd()]);
-            }
-        }
-        fds
-    }
-
-    /// The hand-over, as `Handover::parse` reads it.
-    fn handover_text(&self) -> String {
-        let n = |fd: &dyn AsRawFd| fd.as_raw_fd().to_string();
-        let mut text = format!(
-            "execs {}\ngeneration {}\nflow {},{}\ncontrol {}\npidlock {}\n",
-            self.execs + 1,
-            self.generation,
-            n(&self.flow.0),
-            n(&self.flow.1),
-            n(&self.control.socket.listener),
-            n(&self.pid_lock),
-        );
-        if let Some(d) = &self.data_lock {
-            text.push_str(&format!("datalock {}\n", n(d)));
-        }
-        for s in self.services.iter() {
-            let listen: Vec<String> = s.listen.iter().map(|l| n(l)).collect();
-            let mut line = format!(
-                "service {} {} listen={} counts={},{},{}",
-                s.ent.kind.name(),
-                s.ent.name,
-                listen.join(","),
-                s.spawns,
-                s.failures,
-                s.throttles
-            );
-            if let Some((m, c)) = &s.status {
-                line.push_str(&format!(" status={},{}", n(m), n(c)));
-            }
-            if let Some((r, w)) = &s.stderr {
-                line.push_str(&format!(" stderr={},{}", n(r), n(w)));
-            }
-            let procs: Vec<String> = s
-                .procs
-                .entries()
-                .map(|(pid, c)| {
-                    format!(
-                        "{pid}:{}:{}:{}",
-                        c.generation,
-                        u8::from(c.avail),
-                        c.use_count
-                    )
-                })
-                .collect();
-            if !procs.is_empty() {
-                line.push_str(&format!(" procs={}", procs.join(",")));
-            }
-            line.push_str(&format!(" counters={}", s.counters.handover_text()));
-            text.push_str(&line);
-            text.push('\n');
-        }
-        text
-    }
-}

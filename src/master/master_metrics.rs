@@ -13,7 +13,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::master::VERSION;
-use super::master_service::Service;
+use super::service::Service;
 use super::service_table::Services;
 
 /// What the views say of the master itself.

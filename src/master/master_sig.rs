@@ -4,21 +4,11 @@
 //! and write to a self-pipe that the event loop polls, so everything else
 //! happens in the loop, outside signal context.
 
-use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::Pid;
-
-use crate::{msg_info, msg_warn};
-
-use super::master::Master;
-use super::master_control::CONTROL_SOCKET;
-use super::master_ent::ServType;
 
 /// What the signal handlers tell the event loop.
 pub struct Signals {
@@ -104,99 +94,5 @@ impl Signals {
     /// Whether a reload was asked for since the last call.
     pub fn take_hup(&self) -> bool {
         self.hup.swap(false, Ordering::SeqCst)
-    }
-}
-
-/// Whether a socket has something queued.
-fn readable(fd: &std::os::fd::OwnedFd) -> bool {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    use std::os::fd::AsFd;
-    let mut p = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-    poll(&mut p, PollTimeout::ZERO).is_ok_and(|n| n > 0)
-}
-
-/// How long stopping children get before they are killed.
-const STOP_GRACE: Duration = Duration::from_secs(3);
-
-impl Master {
-    /// Stops every child and exits, losing nothing that was accepted:
-    /// the endpoints are removed and datagram sockets shut for reading
-    /// first (new senders are refused, not queued), datagram services get
-    /// their status channel closed and take what their socket holds before
-    /// they exit, other children get SIGTERM as in Postfix; whatever is
-    /// still running after STOP_GRACE is killed, and said so.
-    pub(super) fn terminate(&mut self, sig: i32) -> ! {
-        msg_info!("terminating on signal {sig}");
-        self.notify_stopping();
-        // A datagram service with work queued and no process (it exited
-        // when idle, or after a reload) gets one to take that work.
-        for i in self.services.ids() {
-            let s = &self.services[i];
-            if s.ent.kind == ServType::UnixDgram
-                && s.total_proc() == 0
-                && s.throttled_until.is_none()
-                && s.listen.iter().any(readable)
-            {
-                self.spawn(i);
-            }
-        }
-        for s in self.services.iter_mut() {
-            if matches!(
-                s.ent.kind,
-                ServType::Unix | ServType::UnixDgram | ServType::Fifo
-            ) {
-                let _ = std::fs::remove_file(&s.ent.name);
-            }
-            // A datagram socket shut for reading refuses new datagrams
-            // (EPIPE: the sender knows it was not accepted) but still gives
-            // what it holds: the child drains it to the end, with no race
-            // against senders.
-            if s.ent.kind == ServType::UnixDgram {
-                for l in &s.listen {
-                    let _ =
-                        nix::sys::socket::shutdown(l.as_raw_fd(), nix::sys::socket::Shutdown::Read);
-                }
-            }
-        }
-        let mut left: Vec<(i32, String)> = Vec::new();
-        for s in self.services.iter_mut() {
-            for pid in s.procs.pids() {
-                if s.ent.kind != ServType::UnixDgram {
-                    let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGTERM);
-                }
-                left.push((pid, s.ent.path.clone()));
-            }
-            // EOF on the status channel: a datagram service drains its
-            // socket and exits; a child that ignores SIGTERM sees it too.
-            s.status = None;
-            s.listen.clear();
-        }
-        for (pid, path) in self.orphans.drain() {
-            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGTERM);
-            left.push((pid, path));
-        }
-        let deadline = Instant::now() + STOP_GRACE;
-        while !left.is_empty() && Instant::now() < deadline {
-            left.retain(|(pid, _)| {
-                matches!(
-                    waitpid(Pid::from_raw(*pid), Some(WaitPidFlag::WNOHANG)),
-                    Ok(WaitStatus::StillAlive)
-                )
-            });
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        // Nobody reads the log socket any more: the last records go
-        // straight into the file.
-        crate::global::maillog_client::with_postlog(|p| p.use_fallback_only());
-        for (pid, path) in &left {
-            let _ = nix::sys::signal::kill(Pid::from_raw(*pid), Signal::SIGKILL);
-            let _ = waitpid(Pid::from_raw(*pid), None);
-            msg_warn!(
-                "process {path} pid {pid} did not exit within {}s of the stop -- killed",
-                STOP_GRACE.as_secs()
-            );
-        }
-        let _ = std::fs::remove_file(CONTROL_SOCKET);
-        std::process::exit(0);
     }
 }

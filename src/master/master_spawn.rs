@@ -18,7 +18,7 @@ use crate::util::msg;
 use crate::{msg_info, msg_warn};
 
 use super::master::Master;
-use super::master_service::Service;
+use super::service::Service;
 use super::service_table::ServiceId;
 use super::spawn_fds::{ChildFds, spawn};
 
@@ -124,8 +124,10 @@ impl Master {
             let Some(pid) = status.pid().map(Pid::as_raw) else {
                 return;
             };
-            if self.vetting.as_ref().is_some_and(|v| v.pid == pid) {
-                self.vetting_done(status);
+            if self
+                .upgrade
+                .reaped(pid, status, &self.exe, &self.config_dir)
+            {
                 continue;
             }
             if let Some(path) = self.orphans.remove(&pid) {
@@ -250,7 +252,7 @@ impl Master {
 
     /// The watchdog time of a service's processes, as it declares it.
     pub(super) fn watchdog_of(&self, ent: &super::master_ent::MasterEnt) -> Duration {
-        super::master_conf::service_watchdog(&self.main_cf, ent)
+        super::master_vars::service_watchdog(&self.main_cf, ent)
     }
 }
 

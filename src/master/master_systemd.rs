@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use sd_notify::NotifyState;
 
-use super::master::Master;
+use super::service_table::Services;
 
 /// The master's side of the service manager.
 #[derive(Debug, Default)]
@@ -70,50 +70,39 @@ impl Systemd {
     }
 }
 
-impl Master {
-    /// One line for STATUS=.
-    fn status_line(&self) -> String {
-        let procs: usize = self.services.iter().map(|s| s.total_proc()).sum();
-        let throttled = self
-            .services
+impl Systemd {
+    /// Every service listens: READY=1 with a STATUS= line.
+    pub fn notify_ready(&self, services: &Services) {
+        let procs: usize = services.iter().map(|s| s.total_proc()).sum();
+        let throttled = services
             .iter()
             .filter(|s| s.throttled_until.is_some())
             .count();
-        format!(
+        let status = format!(
             "{} services, {procs} processes, {throttled} throttled",
-            self.services.len()
-        )
-    }
-
-    /// Every service listens.
-    pub(super) fn notify_ready(&self) {
-        let status = self.status_line();
-        self.systemd
-            .send(&[NotifyState::Ready, NotifyState::Status(&status)]);
+            services.len()
+        );
+        self.send(&[NotifyState::Ready, NotifyState::Status(&status)]);
     }
 
     /// A reload begins.
-    pub(super) fn notify_reloading(&self) {
+    pub fn notify_reloading(&self) {
         match NotifyState::monotonic_usec_now() {
-            Ok(now) => self.systemd.send(&[NotifyState::Reloading, now]),
-            Err(_) => self.systemd.send(&[NotifyState::Reloading]),
+            Ok(now) => self.send(&[NotifyState::Reloading, now]),
+            Err(_) => self.send(&[NotifyState::Reloading]),
         }
     }
 
     /// The master stops.
-    pub(super) fn notify_stopping(&self) {
-        self.systemd.send(&[NotifyState::Stopping]);
+    pub fn notify_stopping(&self) {
+        self.send(&[NotifyState::Stopping]);
     }
 
     /// WATCHDOG=1 when due.
-    pub(super) fn systemd_watchdog(&mut self) {
-        if self
-            .systemd
-            .next_watchdog()
-            .is_some_and(|t| Instant::now() >= t)
-        {
-            self.systemd.send(&[NotifyState::Watchdog]);
-            self.systemd.last_watchdog = Some(Instant::now());
+    pub fn watchdog(&mut self) {
+        if self.next_watchdog().is_some_and(|t| Instant::now() >= t) {
+            self.send(&[NotifyState::Watchdog]);
+            self.last_watchdog = Some(Instant::now());
         }
     }
 }

@@ -13,13 +13,13 @@
 
 use std::io::{Read, Seek};
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::sys::wait::WaitStatus;
 
 use crate::{msg_info, msg_warn};
 
-use super::master::Master;
 use super::master_handover::HANDOVER_ENV;
 
 /// Set for the new program's `check`: only what would stop a start
@@ -43,49 +43,61 @@ enum Step {
 }
 
 /// A vetting step under way.
-pub struct Vetting {
+struct Vetting {
     step: Step,
     /// The step's process (and process group).
-    pub pid: i32,
+    pid: i32,
     output: std::fs::File,
     deadline: Instant,
 }
 
-impl Master {
-    /// SIGUSR2: starts vetting the program on disk.
-    pub(super) fn start_upgrade(&mut self) {
+/// The master's part that vets a new program before the hand-over.
+#[derive(Default)]
+pub struct Upgrade {
+    vetting: Option<Vetting>,
+    ready: bool,
+}
+
+impl Upgrade {
+    /// SIGUSR2: starts vetting the program `exe` on `config_dir`.
+    pub fn start(&mut self, exe: &Path, config_dir: &str) {
         if self.vetting.is_some() {
-            msg_info!("upgrade: already checking {}", self.exe.display());
+            msg_info!("upgrade: already checking {}", exe.display());
             return;
         }
-        self.run_step(Step::Version);
+        self.run_step(Step::Version, exe, config_dir);
+    }
+
+    /// Whether the program passed: the hand-over may go (once).
+    pub fn take_ready(&mut self) -> bool {
+        std::mem::take(&mut self.ready)
     }
 
     /// Starts one step; a program that cannot run ends the upgrade.
-    fn run_step(&mut self, step: Step) {
+    fn run_step(&mut self, step: Step, exe: &Path, config_dir: &str) {
         let output = match nix::sys::memfd::memfd_create(
             c"postkit-upgrade",
             nix::sys::memfd::MFdFlags::MFD_CLOEXEC,
         ) {
             Ok(fd) => std::fs::File::from(fd),
             Err(e) => {
-                return self.upgrade_failed(&format!("memfd_create: {}", crate::util::nix_text(e)));
+                return failed(&format!("memfd_create: {}", crate::util::nix_text(e)));
             }
         };
-        let mut cmd = std::process::Command::new(&self.exe);
+        let mut cmd = std::process::Command::new(exe);
         match step {
             Step::Version => {
                 cmd.arg("--version");
             }
             Step::Check => {
-                cmd.args(["-c", &self.config_dir, "check"])
+                cmd.args(["-c", config_dir, "check"])
                     .env(UPGRADE_CHECK_ENV, "1");
-                msg_info!("upgrade: checking {} with the new program", self.config_dir);
+                msg_info!("upgrade: checking {config_dir} with the new program");
             }
         }
         let (out, err) = match (output.try_clone(), output.try_clone()) {
             (Ok(a), Ok(b)) => (a, b),
-            _ => return self.upgrade_failed("cannot share the output file"),
+            _ => return failed("cannot share the output file"),
         };
         let spawned = cmd
             .env_remove(HANDOVER_ENV)
@@ -107,18 +119,22 @@ impl Master {
                     deadline: Instant::now() + limit,
                 });
             }
-            Err(e) => self.upgrade_failed(&format!(
+            Err(e) => failed(&format!(
                 "cannot run {}: {}",
-                self.exe.display(),
+                exe.display(),
                 crate::util::errno_text(&e)
             )),
         }
     }
 
-    /// The reaper found the step's process gone.
-    pub(super) fn vetting_done(&mut self, status: WaitStatus) {
+    /// The reaper found `pid` gone: true when it was a vetting step's,
+    /// whose outcome decides the next step.
+    pub fn reaped(&mut self, pid: i32, status: WaitStatus, exe: &Path, config_dir: &str) -> bool {
+        if self.vetting.as_ref().is_none_or(|v| v.pid != pid) {
+            return false;
+        }
         let Some(mut v) = self.vetting.take() else {
-            return;
+            return false;
         };
         let mut text = String::new();
         let _ = v.output.rewind();
@@ -128,34 +144,33 @@ impl Master {
             Step::Version => {
                 let says = text.lines().next().unwrap_or("").to_string();
                 if !ok || !says.starts_with("postkit ") {
-                    return self.upgrade_failed(&format!(
+                    failed(&format!(
                         "{} is not postkit (its --version says \"{says}\")",
-                        self.exe.display()
+                        exe.display()
                     ));
+                } else {
+                    self.run_step(Step::Check, exe, config_dir);
                 }
-                self.run_step(Step::Check);
             }
-            Step::Check if ok => self.upgrade_ready = true,
+            Step::Check if ok => self.ready = true,
             Step::Check => {
                 let why = text
                     .lines()
                     .filter(|l| !l.is_empty())
                     .collect::<Vec<_>>()
                     .join("; ");
-                self.upgrade_failed(&format!(
-                    "{} -c {} check: {why}",
-                    self.exe.display(),
-                    self.config_dir
-                ));
+                failed(&format!("{} -c {config_dir} check: {why}", exe.display()));
             }
         }
+        true
     }
 
-    /// A step past its limit is killed, with whatever it started.
-    pub(super) fn expire_vetting(&mut self) {
-        let Some(v) = &self.vetting else { return };
+    /// A step past its limit is killed, with whatever it started; its pid,
+    /// for the reaper to take quietly.
+    pub fn expire(&mut self, exe: &Path) -> Option<i32> {
+        let v = self.vetting.as_ref()?;
         if Instant::now() < v.deadline {
-            return;
+            return None;
         }
         let (pid, step) = (v.pid, v.step);
         self.vetting = None;
@@ -163,25 +178,24 @@ impl Master {
             nix::unistd::Pid::from_raw(pid),
             nix::sys::signal::Signal::SIGKILL,
         );
-        // Reaped quietly when it goes.
-        self.orphans.insert(pid, "(the upgrade's check)".into());
         let (what, limit) = match step {
             Step::Version => ("--version", VERSION_LIMIT),
             Step::Check => ("check", CHECK_LIMIT),
         };
-        self.upgrade_failed(&format!(
+        failed(&format!(
             "{} {what} did not finish within {} seconds",
-            self.exe.display(),
+            exe.display(),
             limit.as_secs()
         ));
+        Some(pid)
     }
 
     /// When the step under way must have finished.
-    pub(super) fn vetting_deadline(&self) -> Option<Instant> {
+    pub fn deadline(&self) -> Option<Instant> {
         self.vetting.as_ref().map(|v| v.deadline)
     }
+}
 
-    fn upgrade_failed(&mut self, why: &str) {
-        msg_warn!("upgrade failed: {why}; this master keeps running");
-    }
+fn failed(why: &str) {
+    msg_warn!("upgrade failed: {why}; this master keeps running");
 }

@@ -21,7 +21,7 @@ use crate::{msg_info, msg_warn};
 
 use super::master_ent::ServType;
 use super::master_events::{Events, Token};
-use super::master_service::Service;
+use super::service::Service;
 use super::service_table::Services;
 
 /// The wake-up request (Postfix's TRIGGER_REQ_WAKEUP).

@@ -6,7 +6,7 @@
 
 use std::ops::{Index, IndexMut};
 
-use super::master_service::Service;
+use super::service::Service;
 
 /// A service's place in the table, stable while the service exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -1,0 +1,179 @@
+//! The master's event loop (Postfix's master.c main loop and its timers):
+//! signals first, then the descriptors that are ready (status records,
+//! children's stderr, work on a watched socket, control clients, inet
+//! wake-ups), then timers and supervision when they are due.
+
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::{Duration, Instant};
+
+use nix::poll::PollTimeout;
+
+use crate::msg_info;
+
+use super::master::Master;
+use super::master_events::{Events, Token};
+use super::master_metrics::{self, MasterInfo};
+use super::master_sig::Signals;
+
+impl Master {
+    pub(super) fn main_loop(&mut self, signals: Signals) -> ! {
+        self.watch_all(signals.wake.as_fd());
+        let mut ready = Vec::new();
+        loop {
+            let timeout = self.wait_timeout();
+            self.events.wait(timeout, &mut ready);
+            // Signals first: a reload or stop changes everything else.
+            signals.drain();
+            if let Some(sig) = signals.take_term() {
+                self.terminate(sig);
+            }
+            let mut other = false;
+            if signals.take_chld() {
+                self.reap();
+                other = true;
+            }
+            if signals.take_hup() {
+                self.systemd.notify_reloading();
+                self.reload();
+                self.watch_all(signals.wake.as_fd());
+                self.systemd.notify_ready(&self.services);
+                continue;
+            }
+            if signals.take_usr2() {
+                self.upgrade.start(&self.exe, &self.config_dir);
+                other = true;
+            }
+            if self.upgrade.take_ready() {
+                self.exec_upgrade();
+                self.watch_all(signals.wake.as_fd());
+                continue;
+            }
+            let mut to_spawn = Vec::new();
+            for &token in &ready {
+                match token {
+                    Token::Wake => {}
+                    Token::Status(id) => {
+                        self.status_event(id);
+                        self.sync_listen(id);
+                    }
+                    Token::Stderr(id) => self.stderr_event(id),
+                    Token::Listen(id) => to_spawn.push(id),
+                    Token::Control => {
+                        self.control.accept(&self.events);
+                        other = true;
+                    }
+                    Token::Client(id) => {
+                        let info = MasterInfo {
+                            config_dir: &self.config_dir,
+                            execs: self.execs,
+                        };
+                        let services = &self.services;
+                        self.control
+                            .client_event(id, &self.events, |request| match request {
+                                "status" => master_metrics::text(&info, services),
+                                "status json" => master_metrics::json(&info, services),
+                                "status prometheus" => master_metrics::prometheus(&info, services),
+                                other => format!("unknown request: {other}\n"),
+                            });
+                        other = true;
+                    }
+                    Token::Wakeup(id) => self.wakeups.event(id, &self.events),
+                }
+            }
+            if !to_spawn.is_empty() {
+                self.avail_event(to_spawn);
+                other = true;
+            }
+            if other || Instant::now() >= self.next_housekeeping {
+                self.housekeeping();
+            }
+            self.systemd.watchdog();
+            if let Some(secs) = self.opts.exit_after
+                && self.started.elapsed() >= Duration::from_secs(secs)
+            {
+                msg_info!("master exit time has arrived");
+                std::process::exit(0);
+            }
+        }
+    }
+}
+/// The longest the loop sleeps: stopped children and silent control
+/// clients are looked at about once a second.
+const TICK: Duration = Duration::from_secs(1);
+
+impl Master {
+    /// A fresh event set holding everything the master watches now: at
+    /// start and after a reload.  The old set goes, with every
+    /// registration in it.
+    pub(super) fn watch_all(&mut self, wake: BorrowedFd<'_>) {
+        let events = Events::new();
+        events.add(wake, Token::Wake);
+        self.control.watch_all(&events);
+        self.wakeups.watch_all(&events);
+        for id in self.services.ids() {
+            let s = &mut self.services[id];
+            if let Some((m, _)) = &s.status {
+                events.add(m, Token::Status(id));
+            }
+            if let Some((r, _)) = &s.stderr {
+                events.add(r, Token::Stderr(id));
+            }
+            s.listening = false;
+        }
+        self.events = events;
+        self.housekeeping();
+    }
+
+    /// Timers and supervision over every service: throttles lifted,
+    /// wakeups sent, stopped children, silent control clients; then each
+    /// service's listening state, and when this must run next.
+    pub(super) fn housekeeping(&mut self) {
+        self.throttle_timers();
+        let owner = super::master_queue::owner_ids(&self.params);
+        self.wakeups
+            .send_due(&mut self.services, owner, &self.events);
+        self.stopped_children();
+        self.control.expire(&self.events);
+        self.wakeups.expire(&self.events);
+        if let Some(pid) = self.upgrade.expire(&self.exe) {
+            // Reaped quietly when it goes.
+            self.orphans.insert(pid, "(the upgrade's check)".into());
+        }
+        for id in self.services.ids() {
+            self.sync_listen(id);
+        }
+        self.control.sync(&self.events);
+        let mut next = self.last_supervision + TICK;
+        for s in self.services.iter() {
+            for t in [s.throttled_until, s.next_wakeup].into_iter().flatten() {
+                next = next.min(t);
+            }
+        }
+        for t in [
+            self.control.deadline(),
+            self.wakeups.deadline(),
+            self.upgrade.deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            next = next.min(t);
+        }
+        self.next_housekeeping = next;
+    }
+
+    /// How long the loop may sleep: until housekeeping or the service
+    /// manager's watchdog is due.
+    pub(super) fn wait_timeout(&self) -> PollTimeout {
+        let now = Instant::now();
+        let mut deadline = self.next_housekeeping.min(now + TICK);
+        if let Some(t) = self.systemd.next_watchdog() {
+            deadline = deadline.min(t);
+        }
+        // Rounded up: a timer must not wake the loop a little early, find
+        // nothing due, and sleep zero milliseconds again until it is.
+        let left = deadline.saturating_duration_since(now);
+        let ms = left.as_micros().div_ceil(1000).min(TICK.as_millis()) as i32;
+        PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+    }
+}
