@@ -1,13 +1,20 @@
-//! The master daemon (Postfix's master.c): options, start-up and the event
-//! loop.  It reads master.cf, creates each service's endpoint, spawns
-//! children on demand up to each process limit, keeps count of busy and
-//! idle children from their status records, throttles services whose
-//! children fail at start, reloads on SIGHUP and stops on SIGTERM; each of
-//! those jobs lives in the `master_*` file Postfix has for it.
+//! The master daemon (Postfix's master.c): its options and its state.  It
+//! reads master.cf, creates each service's endpoint, spawns children on
+//! demand up to each process limit, keeps count of busy and idle children
+//! from their status records, throttles services whose children fail at
+//! start, reloads on SIGHUP and stops on SIGTERM; each of those jobs lives
+//! in the `master_*` file Postfix has for it, start-up in `master_start`
+//! and the loop in `master_loop`.
 //!
-//! One thread and one event loop (epoll, `master_events`).  The master
-//! never blocks: its status channels and its log socket are non-blocking,
-//! and a log record the socket cannot take goes straight to the log file.
+//! The state is a few parts: the configuration (options, main.cf,
+//! parameters), the services (`service_table`), the control socket
+//! (`master_control`), the event set (`master_events`), the wake-ups and
+//! the upgrade's vetting, and what the process holds for its lifetime
+//! (locks, the flow pipe, its program, the service manager).
+//!
+//! One thread and one event loop (epoll).  The master never blocks: its
+//! status channels and its log socket are non-blocking, and a log record
+//! the socket cannot take goes straight to the log file.
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
@@ -15,21 +22,13 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::global::mail_params::MailParams;
-use crate::global::maillog_client::{self, FallbackMode};
 use crate::util::getopt::{Getopt, Opt};
 use crate::util::msg;
-use crate::{msg_fatal, msg_info, msg_warn};
 
-use super::master_control::{Control, ControlSocket};
+use super::master_control::Control;
 use super::master_events::Events;
-use super::master_handover::{HANDOVER_ENV, Handover, UPGRADE_FAILED_ENV, install_way_back};
-use super::master_queue::{
-    PID_FILE, lock_pid_file, make_queue_dirs, owner_ids, running_master, set_dir_owner_mode,
-};
-use super::master_sig::Signals;
 use super::master_systemd::Systemd;
 use super::master_upgrade::Upgrade;
-use super::master_vars::{MasterConf, child_environment};
 use super::master_wakeup::Wakeups;
 use super::service_table::Services;
 
@@ -39,10 +38,6 @@ pub const VERSION: &str = concat!("postkit-", env!("CARGO_PKG_VERSION"));
 /// Set in the environment of a master that `postkit start` runs: until it
 /// is ready, it copies its records to stderr, which `start` reads.
 pub const STARTUP_STDERR: &str = "POSTKIT_STARTUP_STDERR";
-
-/// Fault injection for the upgrade tests: an upgraded master (one that
-/// received a hand-over) fails at start when this is set.
-pub const FAULT_UPGRADED_START: &str = "POSTKIT_FAULT_UPGRADED_START";
 
 /// The master's command-line options.
 #[derive(Debug, Default, Clone)]
@@ -142,242 +137,6 @@ pub struct Master {
     pub(super) execs: u32,
     /// The service manager, when there is one.
     pub(super) systemd: Systemd,
-}
-
-impl Master {
-    /// Starts a master and never returns.
-    pub fn run(opts: MasterOptions) -> ! {
-        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
-        if let Some(dir) = &opts.config_dir {
-            // Absolute, because the master and its children work in the
-            // queue directory.
-            let dir = std::fs::canonicalize(dir)
-                .map_or_else(|_| dir.clone(), |p| p.display().to_string());
-            crate::util::safe_env::set_var("MAIL_CONFIG", &dir);
-        }
-        // The service manager's sockets sit at descriptors 3 on: claim them
-        // before anything else is opened.
-        let systemd = Systemd::from_env();
-        // A master that replaced this process's previous program (restart,
-        // upgrade) takes over its locks, sockets and children; from here
-        // on, a fatal error in its start-up hands them back.
-        let mut handover = std::env::var(HANDOVER_ENV).ok().map(|t| {
-            crate::util::safe_env::remove_var(HANDOVER_ENV);
-            Handover::parse(&t)
-        });
-        let took_over = handover.is_some();
-        // A program that got everything back from a failed successor does
-        // not bounce again: its own failure is final.
-        let bounced_back = std::env::var_os(UPGRADE_FAILED_ENV).is_some();
-        if let Some(h) = handover.as_ref().filter(|_| !bounced_back) {
-            let mut args = vec![
-                "master".to_string(),
-                "-c".to_string(),
-                crate::global::mail_conf::config_dir_from_env(),
-            ];
-            if opts.foreground {
-                args.push("-d".into());
-            }
-            args.extend(std::iter::repeat_n("-v".to_string(), opts.verbose as usize));
-            if opts.stderr {
-                args.push("-V".into());
-            }
-            install_way_back(h, args);
-        }
-        if took_over && !bounced_back {
-            // Faults for the tests: a fatal error, a crash, a panic.
-            match std::env::var(FAULT_UPGRADED_START).as_deref() {
-                Ok("abort") => std::process::abort(),
-                Ok("segv") => {
-                    let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSEGV);
-                }
-                Ok("panic") => panic!("fault injected ({FAULT_UPGRADED_START})"),
-                Ok("hang") => loop {
-                    std::thread::sleep(Duration::from_secs(3600));
-                },
-                Ok(_) => msg_fatal!(
-                    "fault injected at the start of an upgraded master ({FAULT_UPGRADED_START})"
-                ),
-                Err(_) => {}
-            }
-        }
-        // Detached, a session of its own, as Postfix's master: its
-        // children share its process group, apart from the caller's
-        // terminal and signals.  (A re-executed master already is.)
-        if !opts.foreground
-            && !took_over
-            && let Err(e) = nix::unistd::setsid()
-            && nix::unistd::getsid(None).ok() != Some(nix::unistd::getpid())
-        {
-            msg_fatal!(
-                "unable to set session and process group ID: {}",
-                crate::util::nix_text(e)
-            );
-        }
-        msg::set_verbose(opts.verbose);
-        // Started by `postkit start`: records go to its terminal too until
-        // the master is ready.
-        let startup_stderr = std::env::var_os(STARTUP_STDERR).is_some();
-        crate::util::safe_env::remove_var(STARTUP_STDERR);
-        msg::set_stderr(opts.stderr || startup_stderr);
-        raise_open_limit();
-        maillog_client::init_from_env(&maillog_client::mail_task("master", None), false);
-        let config_dir = crate::global::mail_conf::config_dir_from_env();
-        let mc = MasterConf::load(&config_dir).unwrap_or_else(|e| msg::fatal(&e));
-        let params = mc.params.clone();
-        let tag = maillog_client::mail_task("master", Some(&params));
-        maillog_client::init(&tag, &params, FallbackMode::LogWriter)
-            .unwrap_or_else(|e| msg::fatal(&e));
-        maillog_client::with_postlog(|p| p.set_nonblocking());
-        // Until the services run, nobody reads the log socket: a record
-        // sent there now would die with the master if it could not start.
-        maillog_client::with_postlog(|p| p.use_fallback_only());
-
-        if opts.test {
-            let running = running_master(&params.queue_directory).is_some();
-            std::process::exit(i32::from(running));
-        }
-        make_queue_dirs(&params).unwrap_or_else(|e| msg::fatal(&e));
-        if let Err(e) = std::env::set_current_dir(&params.queue_directory) {
-            msg_fatal!(
-                "chdir {}: {}",
-                params.queue_directory,
-                crate::util::errno_text(&e)
-            );
-        }
-        let inherited_lock = handover
-            .as_mut()
-            .and_then(|h| h.pid_lock.take())
-            .map(std::fs::File::from);
-        let pid_lock = match inherited_lock {
-            Some(f) => f,
-            None => lock_pid_file(PID_FILE).unwrap_or_else(|e| msg::fatal(&e)),
-        };
-        let inherited_data_lock = handover
-            .as_mut()
-            .and_then(|h| h.data_lock.take())
-            .map(std::fs::File::from);
-        let data_lock = if let Some(f) = inherited_data_lock {
-            Some(f)
-        } else if params.data_directory.is_empty() {
-            None
-        } else {
-            let data = std::path::Path::new(&params.data_directory);
-            if !data.exists() {
-                let _ = std::fs::create_dir_all(data);
-                if let Some((uid, gid)) = owner_ids(&params) {
-                    let _ = set_dir_owner_mode(data, Some(uid), Some(gid), 0o700);
-                }
-            }
-            Some(
-                lock_pid_file(&format!("{}/master.lock", params.data_directory))
-                    .unwrap_or_else(|e| msg::fatal(&e)),
-            )
-        };
-        if !nix::unistd::geteuid().is_root() {
-            msg_warn!("not running as root: privilege separation (-u, chroot) is not in effect");
-        }
-        let flow = match handover.as_mut().and_then(|h| h.flow.take()) {
-            Some(flow) => flow,
-            None => {
-                nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
-                    .unwrap_or_else(|e| {
-                        msg_fatal!("master_flow_init: pipe: {}", crate::util::nix_text(e))
-                    })
-            }
-        };
-        let control = match handover.as_mut().and_then(|h| h.control.take()) {
-            Some(fd) => ControlSocket::adopt(fd),
-            None => ControlSocket::bind(),
-        };
-        let signals = Signals::install().unwrap_or_else(|e| msg_fatal!("signals: {e}"));
-        let mut master = Master {
-            child_env: child_environment(&params.import_environment),
-            opts,
-            config_dir: config_dir.clone(),
-            params,
-            inet_interfaces: None,
-            throttle_time: Duration::from_secs(mc.throttle_time as u64),
-            services: Services::default(),
-            orphans: HashMap::new(),
-            flow,
-            generation: 0,
-            control: Control::new(control),
-            wakeups: Wakeups::default(),
-            upgrade: Upgrade::default(),
-            events: Events::new(),
-            next_housekeeping: Instant::now(),
-            fd_reserve: (0..4)
-                .filter_map(|_| std::fs::File::open("/dev/null").ok())
-                .collect(),
-            exe: handover
-                .as_mut()
-                .and_then(|h| h.exe.take())
-                .or_else(|| std::env::current_exe().ok())
-                .unwrap_or_else(|| PathBuf::from("postkit")),
-            main_cf: mc.conf.clone(),
-            last_supervision: Instant::now(),
-            started: Instant::now(),
-            pid_lock,
-            data_lock,
-            execs: handover.as_ref().map_or(0, |h| h.execs),
-            systemd,
-        };
-        if let Some(h) = &handover {
-            master.generation = h.generation;
-        }
-        let ents = master.read_master_cf(&mc).unwrap_or_else(|e| {
-            master.fd_reserve.clear();
-            msg::fatal(&e)
-        });
-        // The program this one replaced, kept open for the way back only.
-        let old_exe = handover.as_ref().and_then(|h| h.old_exe);
-        // At start every endpoint must be made: a master that runs without
-        // some of its services would say "running" and serve half.
-        master.take_services(ents, handover.map(|h| h.services).unwrap_or_default());
-        // Children that ended while the program was being replaced.
-        master.reap();
-        master.fd_reserve.clear();
-        maillog_client::with_postlog(|p| p.use_socket());
-        if !took_over {
-            master.control.socket.publish();
-            msg_info!("daemon started -- version {VERSION}, configuration {config_dir}");
-            master.systemd.notify_ready(&master.services);
-        } else {
-            msg_info!("daemon restarted in place -- version {VERSION}, configuration {config_dir}");
-        }
-        // Running: a fatal error, a crash or a panic from now on is this
-        // master's own.
-        msg::set_fatal_hook(None);
-        if took_over {
-            crate::util::exec_on_crash::disarm();
-            let _ = std::panic::take_hook();
-            // No way back is needed now: the old program's descriptor goes
-            // (it would pin a replaced binary and cost a descriptor per
-            // restart).
-            drop(old_exe.and_then(crate::server::fds::inherited));
-        }
-        if let Ok(why) = std::env::var(UPGRADE_FAILED_ENV) {
-            crate::util::safe_env::remove_var(UPGRADE_FAILED_ENV);
-            msg_warn!(
-                "upgrade failed: the new program could not start: {why}; this master keeps running"
-            );
-        }
-        msg::set_stderr(master.opts.stderr);
-        master.main_loop(signals)
-    }
-}
-
-/// Raises the soft limit on open files to the hard limit, as Postfix's
-/// master does: every service's sockets, status channels and control
-/// clients come out of it.
-fn raise_open_limit() {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
-        && soft < hard
-    {
-        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-    }
 }
 
 /// `postkit master [-c dir] [-d] [-t] [-v] [-V] [-e secs]`.

@@ -1,16 +1,29 @@
-//! The master daemon, in the files Postfix has for the same jobs: `master`
-//! (start-up and the event loop), `master_conf` (main.cf, master.cf,
-//! reload), `master_ent` (master.cf's syntax), `master_service` (a
-//! service and its state), `master_listen` (endpoints), `master_avail`
-//! (when to listen), `master_spawn` (spawn, reap, throttle) with
-//! `spawn_fds` (descriptors in the child), `master_status` (the status
-//! channel), `master_wakeup` (wakeup timers), `master_events` (the epoll set), `master_sig` (signals, stop),
-//! `master_inet` (inet services' addresses), `master_queue` (queue directories, the pid lock) and `master_control`
-//! (postkit's control socket and status report), `master_handover`
-//! (restart and upgrade in place, sockets and children kept),
-//! `master_systemd` (Type=notify and socket activation), `master_metrics`
-//! (`status --json` and `--prometheus`).
+//! The master daemon, in the files Postfix has for the same jobs, each one
+//! concept; the files that name a type (the parts of the master's state)
+//! import nothing that adds to `Master`, so nothing imports in a circle.
+//!
+//! - `master` (the options and the state), `master_start` (start-up, fresh
+//!   or taken over), `master_loop` (the event loop and its timers),
+//!   `master_stop` (stopping without losing what was accepted);
+//! - `master_vars` (main.cf and master.cf as files, what services declare),
+//!   `master_conf` (reading them into the running master, reload),
+//!   `master_ent` (master.cf's syntax), `master_inet` (inet addresses);
+//! - `service` (one service, Postfix's MASTER_SERV), `service_table` (the
+//!   services under stable ids), `master_service` (adding and removing
+//!   them), `master_listen` (endpoints), `master_avail` (when to listen;
+//!   stress), `master_spawn` (spawn, reap, throttle) with `spawn_fds`
+//!   (descriptors in the child), `master_status` (the status channel),
+//!   `master_counters` (the counters children report);
+//! - `master_wakeup` (wakeup timers), `master_events` (the epoll set),
+//!   `master_sig` (signals), `master_queue` (queue directories, the pid
+//!   lock), `master_control` (postkit's control socket) and
+//!   `master_metrics` (what `status` shows, as text, JSON, Prometheus);
+//! - `master_handover` (what a restart or upgrade in place hands over),
+//!   `master_upgrade` (vetting the new program), `master_exec` (the exec),
+//!   `master_systemd` (Type=notify and socket activation), and
+//!   `fault_injection` (the faults the tests inject, in one place).
 
+pub mod fault_injection;
 // As Postfix's src/master/master.c: the daemon itself.
 #[allow(clippy::module_inception)]
 pub mod master;
@@ -30,6 +43,7 @@ pub mod master_queue;
 pub mod master_service;
 pub mod master_sig;
 pub mod master_spawn;
+pub mod master_start;
 pub mod master_status;
 pub mod master_stop;
 pub mod master_systemd;
