@@ -182,8 +182,7 @@ pub fn logwriter_fallback(target: LogTarget) -> Fallback {
             if let Some(cut) = a.removed {
                 let mut note = rec[..header_end].to_vec();
                 note.extend_from_slice(
-                    format!("warning: logfile '{path}': removed {cut} bytes of a record cut short by a writer that died\n")
-                        .as_bytes(),
+                    format!("warning: {}\n", cut_record_note(path, cut)).as_bytes(),
                 );
                 let _ = crate::util::append_lines::append_lines_locked(
                     f,
@@ -257,6 +256,46 @@ pub fn init(tag: &str, params: &MailParams, fallback: FallbackMode) -> Result<()
     set_syslog(None);
     set_postlog(Some(PostlogClient::new(path, &params.myhostname, fb)));
     Ok(())
+}
+
+/// Where a program's own records go, by the phase it is in: the one
+/// setting of the postlog client that changes while a program runs.
+pub enum LogPolicy {
+    /// A master starting: nobody reads the log socket yet, and a record
+    /// sent there would die with the master if it could not start, so
+    /// records go straight into the file.
+    Starting,
+    /// A master serving: to the log socket without ever waiting, into the
+    /// file when the socket is full.
+    Serving,
+    /// A master stopping: the log service is gone, records go into the file.
+    Stopping,
+    /// The log service itself: never its own socket (a blocking send to
+    /// its own full socket would wait for itself forever); into the file,
+    /// through the descriptor it opened before dropping privileges.
+    LogWriter(Fallback),
+}
+
+/// Sets where this program's records go from now on (see LogPolicy).
+pub fn set_policy(policy: LogPolicy) {
+    with_postlog(|p| match policy {
+        LogPolicy::Starting => {
+            p.set_nonblocking();
+            p.use_fallback_only();
+        }
+        LogPolicy::Serving => {
+            p.set_nonblocking();
+            p.use_socket();
+        }
+        LogPolicy::Stopping => p.use_fallback_only(),
+        LogPolicy::LogWriter(fallback) => p.set_fallback_only(fallback),
+    });
+}
+
+/// The warning for a record a writer that died left cut short at the end
+/// of the log file, which the next writer removed (see append_lines).
+pub fn cut_record_note(path: &str, cut: u64) -> String {
+    format!("logfile '{path}': removed {cut} bytes of a record cut short by a writer that died")
 }
 
 /// One record under `tag`, where this configuration logs (postlogd's

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::global::config_error::ConfigError;
 use crate::global::mail_params::MailParams;
-use crate::global::maillog_client::{self, FallbackMode};
+use crate::global::maillog_client::{self, FallbackMode, LogPolicy};
 use crate::msg_warn;
 
 use super::master::{Master, VERSION};
@@ -85,7 +85,7 @@ impl Master {
         if let Err(e) = maillog_client::init(&tag, &self.params, FallbackMode::LogWriter) {
             msg_warn!("{e}");
         }
-        maillog_client::with_postlog(|p| p.set_nonblocking());
+        maillog_client::set_policy(LogPolicy::Serving);
         let ents = match self.read_master_cf(&mc) {
             Ok(e) => e,
             Err(e) => {

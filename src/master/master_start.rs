@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::global::mail_params::MailParams;
-use crate::global::maillog_client::{self, FallbackMode};
+use crate::global::maillog_client::{self, FallbackMode, LogPolicy};
 use crate::util::msg;
 use crate::{msg_fatal, msg_info, msg_warn};
 
@@ -159,10 +159,7 @@ impl Master {
         let tag = maillog_client::mail_task("master", Some(&params));
         maillog_client::init(&tag, &params, FallbackMode::LogWriter)
             .unwrap_or_else(|e| msg::fatal(&e));
-        maillog_client::with_postlog(|p| p.set_nonblocking());
-        // Until the services run, nobody reads the log socket: a record
-        // sent there now would die with the master if it could not start.
-        maillog_client::with_postlog(|p| p.use_fallback_only());
+        maillog_client::set_policy(LogPolicy::Starting);
 
         if opts.test {
             let running = running_master(&params.queue_directory).is_some();
@@ -222,7 +219,7 @@ impl Master {
         // Children that ended while the program was being replaced.
         master.reap();
         master.fd_reserve.clear();
-        maillog_client::with_postlog(|p| p.use_socket());
+        maillog_client::set_policy(LogPolicy::Serving);
         if !took_over {
             master.control.socket.publish();
             msg_info!("daemon started -- version {VERSION}, configuration {config_dir}");

@@ -95,7 +95,9 @@ impl Master {
         }
         // Nobody reads the log socket any more: the last records go
         // straight into the file.
-        crate::global::maillog_client::with_postlog(|p| p.use_fallback_only());
+        crate::global::maillog_client::set_policy(
+            crate::global::maillog_client::LogPolicy::Stopping,
+        );
         for (pid, path) in &left {
             let _ = nix::sys::signal::kill(Pid::from_raw(*pid), Signal::SIGKILL);
             let _ = waitpid(Pid::from_raw(*pid), None);

@@ -13,7 +13,9 @@ use std::time::Duration;
 use crate::global::config_error::ConfigError;
 use crate::global::mail_conf::MailConf;
 use crate::global::mail_conf_types::{ParamType, TimeParam};
-use crate::global::maillog_client::{LogTarget, logwriter_fallback};
+use crate::global::maillog_client::{
+    LogPolicy, LogTarget, cut_record_note, logwriter_fallback, set_policy,
+};
 use crate::server::dgram_server::{Ctx, DGRAM_BUF_SIZE, DgramServer};
 use crate::util::append_lines::{Appended, append_lines_locked};
 use crate::util::msg;
@@ -92,7 +94,7 @@ fn pre_init(s: &mut Postlogd, ctx: &mut Ctx) {
     // 0600 file by name.  (They never go to its own socket: see log_writer.)
     if let Some(file) = s.file.as_ref().and_then(|f| f.try_clone().ok()) {
         let fallback = logwriter_fallback(LogTarget::File(file, path.clone()));
-        crate::global::maillog_client::with_postlog(|p| p.set_fallback_only(fallback));
+        set_policy(LogPolicy::LogWriter(fallback));
     }
     if !path.starts_with("/dev/")
         && let Some(file) = s.file.as_ref()
@@ -101,9 +103,7 @@ fn pre_init(s: &mut Postlogd, ctx: &mut Ctx) {
         s.end = appended.end;
         if let Some(cut) = appended.removed {
             s.cut_removed += 1;
-            msg_warn!(
-                "logfile '{path}': removed {cut} bytes of a record cut short by a writer that died"
-            );
+            msg_warn!("{}", cut_record_note(&path, cut));
         }
     }
 }
@@ -158,10 +158,7 @@ fn flush(s: &mut Postlogd, _ctx: &mut Ctx) {
         s.cut_removed += 1;
     }
     if let Some(cut) = removed {
-        msg_warn!(
-            "logfile '{}': removed {cut} bytes of a record cut short by a writer that died",
-            s.path
-        );
+        msg_warn!("{}", cut_record_note(&s.path, cut));
     }
     if let Some(e) = error {
         if !s.failing {
