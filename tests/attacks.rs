@@ -334,10 +334,9 @@ fn service_whose_processes_exit_at_once_is_throttled() {
     i.start();
     i.send("quick", b"work nobody takes");
     std::thread::sleep(Duration::from_millis(3000));
-    let (counts, throttled) = i.status("quick");
-    let spawns: u64 = counts[4].parse().unwrap();
-    assert!(spawns <= 10, "{spawns} spawns in 3 s");
-    assert!(throttled.starts_with("yes"), "{throttled}");
+    let quick = i.service("quick");
+    assert!(quick.spawns <= 10, "{} spawns in 3 s", quick.spawns);
+    assert!(quick.throttled, "{quick:?}");
     assert!(
         i.log()
             .contains("processes in a row exited without taking any work -- throttling"),

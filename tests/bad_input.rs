@@ -122,7 +122,7 @@ exec {{ "{}" }} "skeleton_probe", @ARGV or die "exec: $!";
     i.wait_for(|i| i.probe_log().contains("got 5 works"), "the probe");
     let pid = i.probe_pids()[0];
     i.wait_for(
-        |i| i.status("probe").0 == ["1", "1", "0", "1", "1", "0"],
+        |i| i.service("probe").counts() == (1, 1, 0, 1, 1, 0),
         "one idle child, counted right",
     );
     let log = i.log();

@@ -203,8 +203,7 @@ fn a_failing_log_service_says_why_in_the_log_on_the_terminal_and_in_status() {
     i.wait_for(|i| i.stderr().contains(why), "the reason on the terminal");
     i.wait_for(
         |i| {
-            i.status("postlog")
-                .1
+            i.status_line("postlog")
                 .contains(&format!("last failure: fatal: {why}"))
         },
         "the reason in status",

@@ -17,16 +17,15 @@ fn spawns_on_demand_and_reports_status() {
         "",
     );
     i.start();
-    let (counts, _) = i.status("probe");
     assert_eq!(
-        counts,
-        ["1", "0", "0", "0", "0", "0"],
+        i.service("probe").counts(),
+        (1, 0, 0, 0, 0, 0),
         "no process before the first datagram"
     );
     i.send("probe", b"first");
     i.wait_for(|i| i.probe_log().contains("got 5 first"), "the probe");
     i.wait_for(
-        |i| i.status("probe").0 == ["1", "1", "0", "1", "1", "0"],
+        |i| i.service("probe").counts() == (1, 1, 0, 1, 1, 0),
         "status after one request",
     );
     let pids = i.probe_pids();
@@ -93,9 +92,8 @@ fn idle_children_exit_and_are_not_counted() {
     i.wait_for(|i| i.probe_log().contains("got 1 x"), "the probe");
     let pid = i.probe_pids()[0];
     i.wait_for(|_| !alive(pid), "idle exit");
-    i.wait_for(|i| i.status("probe").0[1] == "0", "procs back to 0");
-    let (counts, _) = i.status("probe");
-    assert_eq!(counts, ["2", "0", "0", "0", "1", "0"]);
+    i.wait_for(|i| i.service("probe").processes == 0, "procs back to 0");
+    assert_eq!(i.service("probe").counts(), (2, 0, 0, 0, 1, 0));
 }
 
 #[test]
@@ -113,9 +111,9 @@ fn failing_command_is_throttled_then_recovers_after_reload() {
         "throttle warning",
     );
     std::thread::sleep(Duration::from_millis(500));
-    let (counts, throttled) = i.status("probe");
-    assert_eq!(counts[4], "1", "one spawn, no fork storm: {counts:?}");
-    assert!(throttled.starts_with("yes"), "{throttled}");
+    let probe = i.service("probe");
+    assert_eq!(probe.spawns, 1, "one spawn, no fork storm: {probe:?}");
+    assert!(probe.throttled, "{probe:?}");
     let log = i.log();
     assert!(
         log.contains(&format!(
@@ -319,8 +317,11 @@ fn real_postfix_postlogd_under_postkit_master() {
         |i| i.log().contains(" ours[") && i.log().contains(" theirs["),
         "both records",
     );
-    let (counts, _) = i.status("postlog");
-    assert_eq!(counts[1], "1", "Postfix's postlogd is the running child");
+    assert_eq!(
+        i.service("postlog").processes,
+        1,
+        "Postfix's postlogd is the running child"
+    );
     let pid = std::fs::read_to_string(i.path().join("queue/pid/master.pid")).unwrap();
     assert_eq!(pid.len(), 33);
 }
@@ -458,6 +459,6 @@ fn a_thousand_services_spawn_on_demand_across_a_reload() {
         },
         "the services after the reload",
     );
-    let (counts, _) = i.status("t49");
-    assert_eq!(counts[3], "1", "one spawn for t49: {counts:?}");
+    let t49 = i.service("t49");
+    assert_eq!(t49.idle, 1, "t49's one process, idle: {t49:?}");
 }

@@ -3,51 +3,8 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use common::instance::{Instance, POSTLOG};
-use serde::Deserialize;
-
-/// `status --json`'s schema, as the README documents it: every field
-/// typed, none missing, none unknown.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Report {
-    master: MasterReport,
-    services: Vec<ServiceReport>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MasterReport {
-    pid: u32,
-    version: String,
-    configuration: String,
-    execs: u64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ServiceReport {
-    name: String,
-    #[serde(rename = "type")]
-    kind: String,
-    endpoint: String,
-    command: String,
-    limit: i64,
-    processes: u64,
-    busy: u64,
-    idle: u64,
-    spawns: u64,
-    failures: u64,
-    throttled: bool,
-    throttle_seconds_left: u64,
-    throttles: u64,
-    stress: bool,
-    last_failure: Option<String>,
-    counters: BTreeMap<String, u64>,
-    counters_ignored: u64,
-}
+use common::status::{Report, ServiceReport};
 
 /// The README's example parses with the schema too.
 #[test]
@@ -382,7 +339,7 @@ fn a_childs_escape_sequences_never_reach_the_terminal() {
         },
         "the failure",
     );
-    let (_, text) = i.status("shouter");
+    let text = i.status_line("shouter");
     assert!(text.contains("fatal: ?[2J?[31mred?"), "{text}");
     assert!(!text.contains('\u{1b}'), "{text:?}");
     let v = json(&i);

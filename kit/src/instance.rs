@@ -159,16 +159,24 @@ impl Instance {
         )
     }
 
-    /// `postkit status` as (service -> [limit, procs, busy, idle, spawns, failures]) and throttle text.
-    pub fn status(&self, service: &str) -> (Vec<String>, String) {
+    /// The master's state, typed (`postkit status --json`).
+    pub fn report(&self) -> crate::status::Report {
+        crate::status::read(self.path())
+    }
+
+    /// One service's state, typed.
+    pub fn service(&self, name: &str) -> crate::status::ServiceReport {
+        self.report().service(name).clone()
+    }
+
+    /// The line `postkit status` shows people for a service.
+    pub fn status_line(&self, service: &str) -> String {
         let (code, out, err) = self.ctl("status");
         assert_eq!(code, 0, "{err}");
-        let line = out
-            .lines()
+        out.lines()
             .find(|l| l.split_whitespace().next() == Some(service))
-            .unwrap_or_else(|| panic!("no {service} in {out}"));
-        let f: Vec<String> = line.split_whitespace().map(str::to_string).collect();
-        (f[2..8].to_vec(), f[8..].join(" "))
+            .unwrap_or_else(|| panic!("no {service} in {out}"))
+            .to_string()
     }
 
     pub fn send(&self, public_name: &str, data: &[u8]) {

@@ -12,6 +12,7 @@ pub mod instance;
 pub mod load;
 pub mod postfix;
 pub mod procs;
+pub mod status;
 pub mod stock;
 
 /// The postkit executable: `POSTKIT_EXE`, else the one cargo built beside
