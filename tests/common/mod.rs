@@ -11,6 +11,8 @@ pub fn postkit() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_postkit"))
 }
 
+pub mod fake_master;
+
 /// An instance of postkit, loads of log records and /proc helpers.
 pub mod instance {
     pub use postkit_kit::instance::*;

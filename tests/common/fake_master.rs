@@ -1,0 +1,172 @@
+//! A fake master for the skeleton's tests: the descriptors a master gives
+//! a child (flow pipe, status socketpair, a bound datagram socket), a
+//! child started on them, and its status records, exit status and
+//! messages read from the outside.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use postkit::internal::master::spawn_fds::{ChildFds, spawn};
+use postkit::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN, MasterStatus};
+
+pub fn example_exe(name: &str) -> PathBuf {
+    let mut p = std::env::current_exe().unwrap();
+    p.pop();
+    if p.ends_with("deps") {
+        p.pop();
+    }
+    p.join("examples").join(name)
+}
+
+pub struct Pool {
+    pub dir: tempfile::TempDir,
+    pub master_end: Option<UnixStream>,
+    pub child_end: UnixStream,
+    pub flow: (OwnedFd, OwnedFd),
+    pub sock: UnixDatagram,
+}
+
+impl Pool {
+    pub fn new(extra_main_cf: &str) -> Pool {
+        let dir = tempfile::tempdir().unwrap();
+        let q = dir.path().join("queue");
+        std::fs::create_dir_all(q.join("pid")).unwrap();
+        std::fs::create_dir_all(q.join("public")).unwrap();
+        let accounts = super::accounts_main_cf();
+        std::fs::write(
+            dir.path().join("main.cf"),
+            format!(
+                "queue_directory = {}\nprobe_log = {}/probe.log\n{accounts}{extra_main_cf}",
+                q.display(),
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        super::make_cold(&dir.path().join("main.cf"));
+        let (master_end, child_end) = UnixStream::pair().unwrap();
+        let flow = nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
+            .unwrap();
+        let sock = UnixDatagram::bind(q.join("public/probe")).unwrap();
+        sock.set_nonblocking(true).unwrap();
+        Pool {
+            dir,
+            master_end: Some(master_end),
+            child_end,
+            flow,
+            sock,
+        }
+    }
+
+    pub fn start(&self, args: &[&str], env: &[(&str, &str)]) -> Child {
+        self.start_program("skeleton_probe", args, env)
+    }
+
+    pub fn start_program(&self, program: &str, args: &[&str], env: &[(&str, &str)]) -> Child {
+        self.start_with_stdin(program, args, env, Stdio::null())
+    }
+
+    pub fn start_with_stdin(
+        &self,
+        program: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stdin: Stdio,
+    ) -> Child {
+        let mut cmd = Command::new(example_exe(program));
+        cmd.args(args)
+            .env("MAIL_CONFIG", self.dir.path())
+            .env_remove("POSTLOG_SERVICE")
+            .env_remove("MAIL_VERBOSE")
+            .current_dir(self.dir.path().join("queue"))
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let fds = ChildFds {
+            flow: Some((self.flow.0.as_fd(), self.flow.1.as_fd())),
+            status: self.child_end.as_fd(),
+            listen: vec![self.sock.as_fd()],
+        };
+        spawn(cmd, &fds, 0o17).unwrap()
+    }
+
+    pub fn send(&self, data: &[u8]) {
+        let c = UnixDatagram::unbound().unwrap();
+        c.send_to(data, self.dir.path().join("queue/public/probe"))
+            .unwrap();
+    }
+
+    /// Status records that arrive within `wait`.
+    pub fn records(&mut self, wait: Duration) -> Vec<MasterStatus> {
+        let m = self.master_end.as_mut().unwrap();
+        m.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        let deadline = Instant::now() + wait;
+        let mut bytes = Vec::new();
+        let mut buf = [0u8; 1200];
+        while Instant::now() < deadline {
+            match m.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => bytes.extend_from_slice(&buf[..n]),
+                Err(_) => {}
+            }
+        }
+        bytes.chunks(12).filter_map(MasterStatus::decode).collect()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("probe.log")).unwrap_or_default()
+    }
+
+    pub fn log_path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// Records come as TAKEN/AVAIL pairs (one pair per batch).
+pub fn assert_pairs(recs: &[MasterStatus]) {
+    assert!(!recs.is_empty() && recs.len().is_multiple_of(2), "{recs:?}");
+    for pair in recs.chunks(2) {
+        assert_eq!(
+            (pair[0].avail, pair[1].avail),
+            (MASTER_STAT_TAKEN, MASTER_STAT_AVAIL),
+            "{recs:?}"
+        );
+    }
+}
+
+/// Waits for a child to end (at most `limit`); returns its status and stderr.
+pub fn wait_exit(mut child: Child, limit: Duration) -> (Option<i32>, String) {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            return (st.code(), err);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            return (None, err);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
