@@ -8,7 +8,9 @@ mod common;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::time::Duration;
 
-use common::instance::{Instance, Load, PAD, POSTLOG, alive, check_load, finish, one_at_a_time};
+use common::instance::{
+    Instance, Load, PAD, POSTLOG, alive, check_load, finish, log_service_under_load, one_at_a_time,
+};
 use common::postfix::PostfixInstance;
 
 fn execs(i: &Instance) -> String {
@@ -22,11 +24,8 @@ fn execs(i: &Instance) -> String {
 /// new master supervises the children it took over.
 #[test]
 fn restart_under_load_keeps_sockets_and_services_and_loses_nothing() {
-    let _serial = one_at_a_time();
-    let mut i = Instance::new(POSTLOG, "");
-    i.start();
+    let (_serial, i, load) = log_service_under_load(2);
     let master = i.master_pid();
-    let load = Load::start(&i.postlog_socket(), 2, PAD);
     let postlogd = i.one_postlogd();
     let inode = std::fs::metadata(i.postlog_socket()).unwrap().ino();
     std::thread::sleep(Duration::from_millis(300));
@@ -343,11 +342,8 @@ fn restart_goes_through_when_check_only_warns() {
 /// record is in the log exactly once.
 #[test]
 fn ten_upgrades_and_ten_restarts_under_load_lose_and_refuse_nothing() {
-    let _serial = one_at_a_time();
-    let mut i = Instance::new(POSTLOG, "");
-    i.start();
+    let (_serial, i, load) = log_service_under_load(2);
     let master = i.master_pid();
-    let load = Load::start(&i.postlog_socket(), 2, PAD);
     for round in 0..10 {
         for command in ["upgrade", "restart"] {
             let (code, _, err) = i.ctl(command);

@@ -107,6 +107,36 @@ impl LoadCheck {
         self.missing.iter().map(Vec::len).sum()
     }
 
+    /// Says how many of the records sent were lost, for the test's output.
+    pub fn report(&self, what: &str, sent: &[u64]) -> &Self {
+        eprintln!(
+            "{what}: {} of {} records lost",
+            self.missing_total(),
+            sent.iter().sum::<u64>()
+        );
+        self
+    }
+
+    /// Every line whole and none twice; at most `max` records lost (what
+    /// a killed process had taken and not written).
+    pub fn assert_at_most_lost(&self, max: usize) {
+        assert!(
+            self.malformed.is_empty(),
+            "{:?}",
+            &self.malformed[..self.malformed.len().min(5)]
+        );
+        assert!(self.duplicated.is_empty(), "{:?}", self.duplicated);
+        assert!(
+            self.missing_total() <= max,
+            "lost {} records, at most {max} may be: {:?}",
+            self.missing_total(),
+            self.missing
+                .iter()
+                .map(|m| m.iter().take(10).collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+        );
+    }
+
     pub fn assert_exactly_once(&self) {
         assert!(
             self.missing_total() == 0 && self.duplicated.is_empty() && self.malformed.is_empty(),
@@ -196,4 +226,22 @@ pub fn finish(
         "the last record of every sender",
     );
     sent
+}
+
+/// A log service under load, the shape most fault tests start from: the
+/// serial guard (see one_at_a_time), an instance of the log service alone,
+/// started, and `senders` senders of numbered records keeping its socket
+/// full.
+pub fn log_service_under_load(
+    senders: usize,
+) -> (
+    std::sync::MutexGuard<'static, ()>,
+    crate::instance::Instance,
+    Load,
+) {
+    let serial = one_at_a_time();
+    let mut i = crate::instance::Instance::new(crate::instance::POSTLOG, "");
+    i.start();
+    let load = Load::start(&i.postlog_socket(), senders, PAD);
+    (serial, i, load)
 }
