@@ -1,6 +1,7 @@
-//! What a new operator meets first (issue 12), end to end: a configuration
-//! another master runs, mistakes on the command line, the story the log
-//! tells, the version.
+//! The control command, end to end, as an operator meets it: a
+//! configuration another master runs, mistakes on the command line, the
+//! story the log tells, the version, bad values caught by `check` and
+//! `start` with file and line, and why a service failed.
 
 mod common;
 
