@@ -3,6 +3,7 @@
 //! file and the line) and the argv the master builds for each service.
 
 use crate::global::config_error::ConfigError;
+use crate::util::mystrtok::{extpar, is_blank, mystrtokq};
 use crate::util::readlline::logical_lines;
 
 /// The five transport types of master.cf.
@@ -128,62 +129,20 @@ impl Default for EntContext {
     }
 }
 
-fn is_blank(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\r' | '\n')
-}
-
 /// Splits the arguments after the command: blanks separate, but not inside
 /// `{...}`; a token that starts with `{` must be one balanced group, whose
 /// braces and surrounding blanks are removed.
 fn split_args(text: &str) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    let chars: Vec<char> = text.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        while i < chars.len() && is_blank(chars[i]) {
-            i += 1;
-        }
-        if i >= chars.len() {
-            break;
-        }
-        let start = i;
-        let mut depth = 0i32;
-        while i < chars.len() && (depth > 0 || !is_blank(chars[i])) {
-            match chars[i] {
-                '{' => depth += 1,
-                '}' => depth -= 1,
-                _ => {}
+    mystrtokq(text, is_blank)
+        .into_iter()
+        .map(|t| {
+            if t.starts_with('{') {
+                extpar(&t)
+            } else {
+                Ok(t)
             }
-            i += 1;
-        }
-        let token: String = chars[start..i].iter().collect();
-        if token.starts_with('{') {
-            out.push(strip_braces(&token)?);
-        } else {
-            out.push(token);
-        }
-    }
-    Ok(out)
-}
-
-fn strip_braces(token: &str) -> Result<String, String> {
-    let mut depth = 0i32;
-    for (i, c) in token.char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => {
-                depth -= 1;
-                if depth == 0 {
-                    if i + 1 != token.len() {
-                        return Err(format!("syntax error after '}}' in \"{token}\""));
-                    }
-                    return Ok(token[1..i].trim_matches(is_blank).to_string());
-                }
-            }
-            _ => {}
-        }
-    }
-    Err(format!("missing '}}' in \"{token}\""))
+        })
+        .collect()
 }
 
 /// The text after the first `n` blank-separated tokens.
@@ -384,6 +343,7 @@ pub fn parse_master_cf(
 
 #[cfg(test)]
 mod tests {
+
     use super::*;
 
     fn ctx() -> EntContext {

@@ -25,10 +25,7 @@ pub const FIELDS: [&str; 8] = [
 /// The command's field.
 pub const COMMAND: usize = 7;
 
-/// Postfix's master.cf blanks.
-pub fn is_blank(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\r' | '\n')
-}
+pub use crate::util::mystrtok::is_blank;
 
 /// One master.cf entry as postconf holds it.
 pub struct Entry {
@@ -141,7 +138,7 @@ fn normalize(argv: &mut Vec<String>) {
 /// Parses one entry (continuation lines joined); "bad field count" when
 /// it has fewer than eight fields, fatal on a malformed field.
 pub fn parse_entry(text: &str) -> Result<Entry, &'static str> {
-    let mut argv = crate::util::dict::split_quoted_at(text, is_blank);
+    let mut argv = crate::util::mystrtok::mystrtokq(text, is_blank);
     if argv.len() < FIELDS.len() {
         return Err("bad field count");
     }
@@ -179,7 +176,7 @@ impl Entry {
         if field == COMMAND {
             self.argv.truncate(COMMAND);
             self.argv
-                .extend(crate::util::dict::split_quoted_at(value, is_blank));
+                .extend(crate::util::mystrtok::mystrtokq(value, is_blank));
             normalize(&mut self.argv);
         } else {
             self.argv[field] = value.to_string();

@@ -78,37 +78,7 @@ pub const DICT_TYPES: &[&str] = &["inline", "static", "texthash"];
 /// Splits at commas and white space, keeping `{...}` groups whole
 /// (Postfix's `mystrtokq`).
 pub fn split_quoted(text: &str) -> Vec<String> {
-    split_quoted_at(text, |c| c == ',' || is_space(c))
-}
-
-/// Splits where `is_sep` says, keeping `{...}` groups (braces included)
-/// whole.
-pub fn split_quoted_at(text: &str, is_sep: impl Fn(char) -> bool) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut depth = 0i32;
-    for c in text.chars() {
-        match c {
-            '{' => {
-                depth += 1;
-                cur.push(c);
-            }
-            '}' => {
-                depth -= 1;
-                cur.push(c);
-            }
-            c if depth <= 0 && is_sep(c) => {
-                if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-            }
-            c => cur.push(c),
-        }
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
+    super::mystrtok::mystrtokq(text, |c| c == ',' || is_space(c))
 }
 
 fn parse_inline(body: &str) -> Result<Vec<(String, String)>, String> {

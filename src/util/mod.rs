@@ -37,6 +37,7 @@ pub mod host_port;
 pub mod inet_addr_local;
 pub mod inet_proto;
 pub mod myflock;
+pub mod mystrtok;
 pub mod safe_env;
 pub mod safe_open;
 pub mod set_eugid;
