@@ -91,43 +91,58 @@ pub fn parse_options(args: &[String]) -> Result<MasterOptions, UsageError> {
     Ok(o)
 }
 
-/// The running master's state; each `master_*` module adds its methods.
+/// The running master's state, in parts; each `master_*` module adds its
+/// methods.
 pub struct Master {
+    /// What the master was started with and read from main.cf.
+    pub(super) conf: RunConf,
+    /// The services, by id.
+    pub(super) services: Services,
+    /// Children of services that a reload removed, by pid: their path.
+    pub(super) orphans: HashMap<i32, String>,
+    /// The control socket and its clients.
+    pub(super) control: Control,
+    /// Everything the loop waits on.
+    pub(super) events: Events,
+    /// Inet wake-ups whose connections are under way.
+    pub(super) wakeups: Wakeups,
+    /// The vetting of a new program for an upgrade or restart.
+    pub(super) upgrade: Upgrade,
+    /// The service manager, when there is one.
+    pub(super) systemd: Systemd,
+    /// What the process holds for its lifetime (and hands over).
+    pub(super) life: Lifetime,
+    /// When timers and supervision must be looked at next.
+    pub(super) next_housekeeping: Instant,
+    /// When the children were last looked at for being stopped.
+    pub(super) last_supervision: Instant,
+}
+
+/// The configuration part: the options, main.cf, and what follows from it.
+pub struct RunConf {
     pub(super) opts: MasterOptions,
     pub(super) config_dir: String,
     pub(super) params: MailParams,
+    /// main.cf as read at start or the last reload: what each service's
+    /// declared watchdog time is read from.
+    pub(super) main_cf: crate::global::mail_conf::MailConf,
     /// inet_interfaces as the master started with it (a change needs a
     /// stop and start).
     pub(super) inet_interfaces: Option<String>,
     pub(super) throttle_time: Duration,
-    pub(super) services: Services,
-    /// Children of services that a reload removed, by pid: their path.
-    pub(super) orphans: HashMap<i32, String>,
+    /// The environment children get (import_environment).
+    pub(super) child_env: Vec<(String, String)>,
+}
+
+/// The lifetime part: what the process holds from start to exit, and hands
+/// over to the program that replaces it.
+pub struct Lifetime {
     /// The flow-token pipe every child gets as fds 3 and 4.
     pub(super) flow: (OwnedFd, OwnedFd),
+    /// The last generation given to a child.
     pub(super) generation: u32,
-    pub(super) child_env: Vec<(String, String)>,
-    /// The control socket and its clients.
-    pub(super) control: Control,
-    /// The vetting of a new program for an upgrade or restart.
-    pub(super) upgrade: Upgrade,
-    /// Inet wake-ups whose connections are under way.
-    pub(super) wakeups: Wakeups,
-    /// Everything the loop waits on.
-    pub(super) events: Events,
-    /// When timers and supervision must be looked at next.
-    pub(super) next_housekeeping: Instant,
-    /// Descriptors held back so that, out of descriptors at start, the
-    /// master can still write why into the log before it exits.
-    pub(super) fd_reserve: Vec<std::fs::File>,
     /// This executable: built-in daemons run from it.
     pub(super) exe: PathBuf,
-    /// main.cf as read at start or the last reload: what each service's
-    /// declared watchdog time is read from.
-    pub(super) main_cf: crate::global::mail_conf::MailConf,
-    /// When the children were last looked at for being stopped.
-    pub(super) last_supervision: Instant,
-    pub(super) started: Instant,
     /// The pid file, locked for as long as this master (and the programs it
     /// re-executes for an upgrade) runs.
     pub(super) pid_lock: std::fs::File,
@@ -135,8 +150,10 @@ pub struct Master {
     pub(super) data_lock: Option<std::fs::File>,
     /// Upgrades and restarts in place so far.
     pub(super) execs: u32,
-    /// The service manager, when there is one.
-    pub(super) systemd: Systemd,
+    pub(super) started: Instant,
+    /// Descriptors held back so that, out of descriptors at start, the
+    /// master can still write why into the log before it exits.
+    pub(super) fd_reserve: Vec<std::fs::File>,
 }
 
 /// `postkit master [-c dir] [-d] [-t] [-v] [-V] [-e secs]`.

@@ -24,13 +24,14 @@ impl Master {
         mc: &MasterConf,
     ) -> Result<Vec<MasterEnt>, ConfigError> {
         let saved = self
+            .conf
             .inet_interfaces
             .get_or_insert_with(|| mc.inet_interfaces.clone())
             .clone();
         let ents = mc.read_master_cf(
-            &self.config_dir,
-            self.opts.foreground,
-            self.opts.verbose > 0,
+            &self.conf.config_dir,
+            self.conf.opts.foreground,
+            self.conf.opts.verbose > 0,
             &saved,
         )?;
         if saved != mc.inet_interfaces {
@@ -47,9 +48,9 @@ impl Master {
     pub(super) fn reload(&mut self) {
         crate::msg_info!(
             "reload -- version {VERSION}, configuration {}",
-            self.config_dir
+            self.conf.config_dir
         );
-        let mc = match MasterConf::load(&self.config_dir) {
+        let mc = match MasterConf::load(&self.conf.config_dir) {
             Ok(mc) => mc,
             Err(e) => {
                 msg_warn!("{e}; keeping the running configuration");
@@ -59,12 +60,12 @@ impl Master {
         for (name, old, new) in [
             (
                 "config_directory",
-                &self.params.config_directory,
+                &self.conf.params.config_directory,
                 &mc.params.config_directory,
             ),
             (
                 "queue_directory",
-                &self.params.queue_directory,
+                &self.conf.params.queue_directory,
                 &mc.params.queue_directory,
             ),
         ] {
@@ -74,15 +75,15 @@ impl Master {
                 msg_warn!("to change {name}, stop and start Postfix");
             }
         }
-        self.params = MailParams {
-            queue_directory: self.params.queue_directory.clone(),
+        self.conf.params = MailParams {
+            queue_directory: self.conf.params.queue_directory.clone(),
             ..mc.params.clone()
         };
-        self.throttle_time = Duration::from_secs(mc.throttle_time as u64);
-        self.main_cf = mc.conf.clone();
-        self.child_env = child_environment(&self.params.import_environment);
-        let tag = maillog_client::mail_task("master", Some(&self.params));
-        if let Err(e) = maillog_client::init(&tag, &self.params, FallbackMode::LogWriter) {
+        self.conf.throttle_time = Duration::from_secs(mc.throttle_time as u64);
+        self.conf.main_cf = mc.conf.clone();
+        self.conf.child_env = child_environment(&self.conf.params.import_environment);
+        let tag = maillog_client::mail_task("master", Some(&self.conf.params));
+        if let Err(e) = maillog_client::init(&tag, &self.conf.params, FallbackMode::LogWriter) {
             msg_warn!("{e}");
         }
         maillog_client::set_policy(LogPolicy::Serving);

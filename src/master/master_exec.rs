@@ -63,23 +63,23 @@ impl Master {
         if let Some(f) = &old_exe {
             text.push_str(&format!("oldexe {}\n", f.as_raw_fd()));
         }
-        text.push_str(&format!("exe {}\n", self.exe.display()));
+        text.push_str(&format!("exe {}\n", self.life.exe.display()));
         let mut fds = self.handed_fds();
         fds.extend(old_exe.as_ref().map(|f| f.as_fd()));
         set_cloexec(&fds, false);
-        let mut cmd = std::process::Command::new(&self.exe);
-        cmd.args(["master", "-c", &self.config_dir]);
-        if self.opts.foreground {
+        let mut cmd = std::process::Command::new(&self.life.exe);
+        cmd.args(["master", "-c", &self.conf.config_dir]);
+        if self.conf.opts.foreground {
             cmd.arg("-d");
         }
-        for _ in 0..self.opts.verbose {
+        for _ in 0..self.conf.opts.verbose {
             cmd.arg("-v");
         }
-        if self.opts.stderr {
+        if self.conf.opts.stderr {
             cmd.arg("-V");
         }
         cmd.env(HANDOVER_ENV, &text);
-        msg_info!("upgrade: executing {}", self.exe.display());
+        msg_info!("upgrade: executing {}", self.life.exe.display());
         // The new master must say it serves within START_LIMIT, or the
         // alarm, which survives the exec, sends it back to this program.
         nix::unistd::alarm::set(START_LIMIT.as_secs() as u32);
@@ -89,7 +89,7 @@ impl Master {
         set_cloexec(&fds, true);
         msg_warn!(
             "upgrade failed: exec {}: {}; this master keeps running",
-            self.exe.display(),
+            self.life.exe.display(),
             crate::util::errno_text(&e)
         );
     }
@@ -97,12 +97,12 @@ impl Master {
     /// Every descriptor the new program takes over.
     fn handed_fds(&self) -> Vec<BorrowedFd<'_>> {
         let mut fds = vec![
-            self.flow.0.as_fd(),
-            self.flow.1.as_fd(),
+            self.life.flow.0.as_fd(),
+            self.life.flow.1.as_fd(),
             self.control.socket.listener.as_fd(),
-            self.pid_lock.as_fd(),
+            self.life.pid_lock.as_fd(),
         ];
-        fds.extend(self.data_lock.as_ref().map(|d| d.as_fd()));
+        fds.extend(self.life.data_lock.as_ref().map(|d| d.as_fd()));
         for s in self.services.iter() {
             fds.extend(s.listen.iter().map(|l| l.as_fd()));
             for (a, b) in [&s.status, &s.stderr].into_iter().flatten() {
@@ -117,14 +117,14 @@ impl Master {
         let n = |fd: &dyn AsRawFd| fd.as_raw_fd().to_string();
         let mut text = format!(
             "execs {}\ngeneration {}\nflow {},{}\ncontrol {}\npidlock {}\n",
-            self.execs + 1,
-            self.generation,
-            n(&self.flow.0),
-            n(&self.flow.1),
+            self.life.execs + 1,
+            self.life.generation,
+            n(&self.life.flow.0),
+            n(&self.life.flow.1),
             n(&self.control.socket.listener),
-            n(&self.pid_lock),
+            n(&self.life.pid_lock),
         );
-        if let Some(d) = &self.data_lock {
+        if let Some(d) = &self.life.data_lock {
             text.push_str(&format!("datalock {}\n", n(d)));
         }
         for s in self.services.iter() {

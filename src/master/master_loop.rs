@@ -40,7 +40,7 @@ impl Master {
                 continue;
             }
             if signals.take_usr2() {
-                self.upgrade.start(&self.exe, &self.config_dir);
+                self.upgrade.start(&self.life.exe, &self.conf.config_dir);
                 other = true;
             }
             if self.upgrade.take_ready() {
@@ -64,8 +64,8 @@ impl Master {
                     }
                     Token::Client(id) => {
                         let info = MasterInfo {
-                            config_dir: &self.config_dir,
-                            execs: self.execs,
+                            config_dir: &self.conf.config_dir,
+                            execs: self.life.execs,
                         };
                         let services = &self.services;
                         self.control
@@ -88,8 +88,8 @@ impl Master {
                 self.housekeeping();
             }
             self.systemd.watchdog();
-            if let Some(secs) = self.opts.exit_after
-                && self.started.elapsed() >= Duration::from_secs(secs)
+            if let Some(secs) = self.conf.opts.exit_after
+                && self.life.started.elapsed() >= Duration::from_secs(secs)
             {
                 msg_info!("master exit time has arrived");
                 std::process::exit(0);
@@ -129,13 +129,13 @@ impl Master {
     /// service's listening state, and when this must run next.
     pub(super) fn housekeeping(&mut self) {
         self.throttle_timers();
-        let owner = super::master_queue::owner_ids(&self.params);
+        let owner = super::master_queue::owner_ids(&self.conf.params);
         self.wakeups
             .send_due(&mut self.services, owner, &self.events);
         self.stopped_children();
         self.control.expire(&self.events);
         self.wakeups.expire(&self.events);
-        if let Some(pid) = self.upgrade.expire(&self.exe) {
+        if let Some(pid) = self.upgrade.expire(&self.life.exe) {
             // Reaped quietly when it goes.
             self.orphans.insert(pid, "(the upgrade's check)".into());
         }

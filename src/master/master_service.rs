@@ -37,14 +37,14 @@ impl Master {
                     .map(|_| s)
                     .map_err(ServiceError::Channel)
             }
-            None => Service::new(ent, owner_ids(&self.params)),
+            None => Service::new(ent, owner_ids(&self.conf.params)),
         };
         match made {
             Ok(s) => Some(self.push_service(s)),
             Err(ServiceError::Channel(e)) => msg_fatal!("{e}"),
             Err(ServiceError::Endpoint(e)) if at_start => {
                 // Room for the log file, so that the reason gets there.
-                self.fd_reserve.clear();
+                self.life.fd_reserve.clear();
                 msg_fatal!("{e}")
             }
             Err(ServiceError::Endpoint(e)) => {
@@ -109,7 +109,7 @@ impl Master {
     /// foreground master, and, when the log service is the one failing,
     /// written into the log file directly (nobody else would log them).
     pub(super) fn stderr_event(&mut self, id: ServiceId) {
-        let (foreground, params) = (self.opts.foreground, &self.params);
+        let (foreground, params) = (self.conf.opts.foreground, &self.conf.params);
         if let Some(s) = self.services.get_mut(id) {
             s.stderr_event(foreground, params);
         }

@@ -31,8 +31,8 @@ pub fn throttle(s: &mut Service, delay: Duration) {
 impl Master {
     /// Starts one child of a service.
     pub(super) fn spawn(&mut self, id: ServiceId) {
-        self.generation = self.generation.wrapping_add(1);
-        let generation = self.generation;
+        self.life.generation = self.life.generation.wrapping_add(1);
+        let generation = self.life.generation;
         let Some(s) = self.services.get_mut(id) else {
             return;
         };
@@ -40,7 +40,7 @@ impl Master {
         // daemon_directory has no program of that name.
         let builtin = crate::daemons::find(&s.ent.command).is_some();
         let program: PathBuf = if !Path::new(&s.ent.path).exists() && builtin {
-            self.exe.clone()
+            self.life.exe.clone()
         } else {
             PathBuf::from(&s.ent.path)
         };
@@ -55,7 +55,12 @@ impl Master {
                 }
             }))
             .env_clear()
-            .envs(self.child_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            .envs(
+                self.conf
+                    .child_env
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            );
         cmd.stdin(Stdio::null());
         // In the foreground (start-fg, master -d), out of the master's
         // process group: the terminal's Ctrl-C (or a signal to the group)
@@ -64,10 +69,10 @@ impl Master {
         // in the master's group as with Postfix: a process group leader
         // cannot make itself a session leader, and postscreen and proxymap
         // call setsid() (postscreen warns when it fails).
-        if self.opts.foreground {
+        if self.conf.opts.foreground {
             cmd.process_group(0);
         }
-        if !self.opts.foreground {
+        if !self.conf.opts.foreground {
             cmd.stdout(Stdio::null());
         }
         // stderr to the master, which keeps fatal texts as failure reasons
@@ -76,7 +81,7 @@ impl Master {
             Some(w) => {
                 cmd.stderr(Stdio::from(w));
             }
-            None if !self.opts.foreground => {
+            None if !self.conf.opts.foreground => {
                 cmd.stderr(Stdio::null());
             }
             None => {}
@@ -85,7 +90,7 @@ impl Master {
             return;
         };
         let fds = ChildFds {
-            flow: Some((self.flow.0.as_fd(), self.flow.1.as_fd())),
+            flow: Some((self.life.flow.0.as_fd(), self.life.flow.1.as_fd())),
             status: child_end.as_fd(),
             listen: s.listen.iter().map(|l| l.as_fd()).collect(),
         };
@@ -108,7 +113,7 @@ impl Master {
                 msg_warn!("master_spawn: {why}");
                 s.last_failure = Some(why);
                 s.failures += 1;
-                throttle(s, self.throttle_time);
+                throttle(s, self.conf.throttle_time);
             }
         }
     }
@@ -126,7 +131,7 @@ impl Master {
             };
             if self
                 .upgrade
-                .reaped(pid, status, &self.exe, &self.config_dir)
+                .reaped(pid, status, &self.life.exe, &self.conf.config_dir)
             {
                 continue;
             }
@@ -138,7 +143,7 @@ impl Master {
                 }
                 continue;
             }
-            let (foreground, params) = (self.opts.foreground, &self.params);
+            let (foreground, params) = (self.conf.opts.foreground, &self.conf.params);
             let Some(s) = self.services.iter_mut().find(|s| s.procs.contains(pid)) else {
                 continue;
             };
@@ -180,7 +185,7 @@ impl Master {
                 s.failures += 1;
                 if child.use_count == 0 && s.throttled_until.is_none() {
                     msg_warn!("{}: bad command startup -- throttling", s.ent.path);
-                    throttle(s, self.throttle_time);
+                    throttle(s, self.conf.throttle_time);
                 }
             } else if child.use_count == 0 && child.started.elapsed() < QUICK_EXIT {
                 // Exit 0 at once, with work waiting (it was started for
@@ -195,7 +200,7 @@ impl Master {
                     s.last_failure = Some("exited at once without taking any work".into());
                     s.failures += 1;
                     s.quick_exits = 0;
-                    throttle(s, self.throttle_time);
+                    throttle(s, self.conf.throttle_time);
                 }
             } else {
                 s.quick_exits = 0;
@@ -252,7 +257,7 @@ impl Master {
 
     /// The watchdog time of a service's processes, as it declares it.
     pub(super) fn watchdog_of(&self, ent: &super::master_ent::MasterEnt) -> Duration {
-        super::master_vars::service_watchdog(&self.main_cf, ent)
+        super::master_vars::service_watchdog(&self.conf.main_cf, ent)
     }
 }
 

@@ -16,7 +16,7 @@ use crate::util::msg;
 use crate::{msg_fatal, msg_info, msg_warn};
 
 use super::fault_injection::{self, Fault};
-use super::master::{Master, MasterOptions, STARTUP_STDERR, VERSION};
+use super::master::{Lifetime, Master, MasterOptions, RunConf, STARTUP_STDERR, VERSION};
 use super::master_control::{Control, ControlSocket};
 use super::master_events::Events;
 use super::master_handover::{
@@ -182,35 +182,39 @@ impl Master {
         }
         let signals = Signals::install().unwrap_or_else(|e| msg_fatal!("signals: {e}"));
         let mut master = Master {
-            child_env: child_environment(&params.import_environment),
-            opts,
-            config_dir: config_dir.clone(),
-            params,
-            inet_interfaces: None,
-            throttle_time: Duration::from_secs(mc.throttle_time as u64),
+            conf: RunConf {
+                child_env: child_environment(&params.import_environment),
+                opts,
+                config_dir: config_dir.clone(),
+                params,
+                main_cf: mc.conf.clone(),
+                inet_interfaces: None,
+                throttle_time: Duration::from_secs(mc.throttle_time as u64),
+            },
             services: Services::default(),
             orphans: HashMap::new(),
-            flow: res.flow,
-            generation: res.generation,
             control: Control::new(res.control),
+            events: Events::new(),
             wakeups: Wakeups::default(),
             upgrade: Upgrade::default(),
-            events: Events::new(),
-            next_housekeeping: Instant::now(),
-            fd_reserve: (0..4)
-                .filter_map(|_| std::fs::File::open("/dev/null").ok())
-                .collect(),
-            exe: res.exe,
-            main_cf: mc.conf.clone(),
-            last_supervision: Instant::now(),
-            started: Instant::now(),
-            pid_lock: res.pid_lock,
-            data_lock: res.data_lock,
-            execs: res.execs,
             systemd,
+            life: Lifetime {
+                flow: res.flow,
+                generation: res.generation,
+                exe: res.exe,
+                pid_lock: res.pid_lock,
+                data_lock: res.data_lock,
+                execs: res.execs,
+                started: Instant::now(),
+                fd_reserve: (0..4)
+                    .filter_map(|_| std::fs::File::open("/dev/null").ok())
+                    .collect(),
+            },
+            next_housekeeping: Instant::now(),
+            last_supervision: Instant::now(),
         };
         let ents = master.read_master_cf(&mc).unwrap_or_else(|e| {
-            master.fd_reserve.clear();
+            master.life.fd_reserve.clear();
             msg::fatal(&e)
         });
         // At start every endpoint must be made: a master that runs without
@@ -218,7 +222,7 @@ impl Master {
         master.take_services(ents, res.services);
         // Children that ended while the program was being replaced.
         master.reap();
-        master.fd_reserve.clear();
+        master.life.fd_reserve.clear();
         maillog_client::set_policy(LogPolicy::Serving);
         if !took_over {
             master.control.socket.publish();
@@ -244,7 +248,7 @@ impl Master {
                 "upgrade failed: the new program could not start: {why}; this master keeps running"
             );
         }
-        msg::set_stderr(master.opts.stderr);
+        msg::set_stderr(master.conf.opts.stderr);
         master.main_loop(signals)
     }
 }
