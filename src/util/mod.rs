@@ -1,5 +1,6 @@
-//! Building blocks that know nothing of mail: configuration syntax, macro
-//! expansion, safe file opening, locks, the watchdog and the event loop.
+//! Building blocks that know nothing of mail: configuration syntax and
+//! tokens, macro expansion, safe file opening and editing, locks, acting
+//! as another user, wake-up triggers, the watchdog and diagnostics.
 
 pub mod mac_expand;
 pub mod msg;
