@@ -613,3 +613,34 @@ fn a_record_cut_short_is_removed_by_the_next_writer() {
     // own records say Nov 24, postkit's own say today).
     assert!(text.lines().all(starts_with_a_date), "{text}");
 }
+
+/// Issue 23.2: on `postkit stop` a service's last words reach the log: the
+/// README's example logs its totals from its exit hook, and the log
+/// service is the last to go, taking what its socket holds.
+#[test]
+fn a_services_last_words_on_stop_reach_the_log() {
+    let mut i = Instance::new(
+        &format!("{POSTLOG}events unix-dgram n - n - 1 event_counter\n"),
+        "",
+    );
+    i.start();
+    for _ in 0..3 {
+        i.send("events", b"login alice");
+    }
+    i.send("events", b"logout bob");
+    i.wait_for(|i| i.service("events").spawns == 1, "the example's process");
+    let (code, _, err) = i.ctl("stop");
+    assert_eq!(code, 0, "{err}");
+    let exited = i.master.as_mut().unwrap().wait().unwrap();
+    i.master = None;
+    assert!(exited.success(), "{exited}");
+    let log = i.log();
+    for words in ["event login: 3", "event logout: 1"] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("event_counter[") && l.ends_with(words)),
+            "{words:?} in the log:\n{}",
+            common::instance::tail(&log)
+        );
+    }
+}

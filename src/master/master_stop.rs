@@ -14,6 +14,7 @@ use crate::{msg_info, msg_warn};
 use super::master::Master;
 use super::master_control::CONTROL_SOCKET;
 use super::master_ent::ServType;
+use super::service::Service;
 
 /// Whether a socket has something queued.
 fn readable(fd: &std::os::fd::OwnedFd) -> bool {
@@ -27,12 +28,16 @@ fn readable(fd: &std::os::fd::OwnedFd) -> bool {
 const STOP_GRACE: Duration = Duration::from_secs(3);
 
 impl Master {
-    /// Stops every child and exits, losing nothing that was accepted:
-    /// the endpoints are removed and datagram sockets shut for reading
-    /// first (new senders are refused, not queued), datagram services get
-    /// their status channel closed and take what their socket holds before
-    /// they exit, other children get SIGTERM as in Postfix; whatever is
-    /// still running after STOP_GRACE is killed, and said so.
+    /// Stops every child and exits, losing nothing that was accepted, in
+    /// two rounds: every service but the log service first, so that what
+    /// they log as they exit (a service's last words, its exit hook's
+    /// totals) still reaches the log; then the log service, which takes
+    /// everything its socket holds before it exits.  In each round the
+    /// endpoints are removed and datagram sockets shut for reading first
+    /// (new senders are refused, not queued), datagram services get their
+    /// status channel closed and take what their socket holds before they
+    /// exit, other children get SIGTERM as in Postfix; whatever is still
+    /// running after STOP_GRACE is killed, and said so.
     pub(super) fn terminate(&mut self, sig: i32) -> ! {
         msg_info!("terminating on signal {sig}");
         self.systemd.notify_stopping();
@@ -48,65 +53,93 @@ impl Master {
                 self.spawn(i);
             }
         }
-        for s in self.services.iter_mut() {
-            if matches!(
-                s.ent.kind,
-                ServType::Unix | ServType::UnixDgram | ServType::Fifo
-            ) {
-                let _ = std::fs::remove_file(&s.ent.name);
-            }
-            // A datagram socket shut for reading refuses new datagrams
-            // (EPIPE: the sender knows it was not accepted) but still gives
-            // what it holds: the child drains it to the end, with no race
-            // against senders.
-            if s.ent.kind == ServType::UnixDgram {
-                for l in &s.listen {
-                    let _ =
-                        nix::sys::socket::shutdown(l.as_raw_fd(), nix::sys::socket::Shutdown::Read);
-                }
-            }
-        }
-        let mut left: Vec<(i32, String)> = Vec::new();
-        for s in self.services.iter_mut() {
-            for pid in s.procs.pids() {
-                if s.ent.kind != ServType::UnixDgram {
-                    let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGTERM);
-                }
-                left.push((pid, s.ent.path.clone()));
-            }
-            // EOF on the status channel: a datagram service drains its
-            // socket and exits; a child that ignores SIGTERM sees it too.
-            s.status = None;
-            s.listen.clear();
+        let log_endpoint = format!("public/{}", self.conf.params.postlog_service_name);
+        let is_log = |s: &Service| s.ent.kind == ServType::UnixDgram && s.ent.name == log_endpoint;
+        let mut left = Vec::new();
+        for s in self.services.iter_mut().filter(|s| !is_log(s)) {
+            left.extend(stop_service(s));
         }
         for (pid, path) in self.orphans.drain() {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGTERM);
             left.push((pid, path));
         }
-        let deadline = Instant::now() + STOP_GRACE;
-        while !left.is_empty() && Instant::now() < deadline {
-            left.retain(|(pid, _)| {
-                matches!(
-                    waitpid(Pid::from_raw(*pid), Some(WaitPidFlag::WNOHANG)),
-                    Ok(WaitStatus::StillAlive)
-                )
-            });
-            std::thread::sleep(Duration::from_millis(10));
+        // Still logging through the log service: the warnings about the
+        // ones that had to be killed reach the log too.
+        kill_left(wait_for(left));
+        let mut left = Vec::new();
+        for s in self.services.iter_mut().filter(|s| is_log(s)) {
+            left.extend(stop_service(s));
         }
+        let left = wait_for(left);
         // Nobody reads the log socket any more: the last records go
         // straight into the file.
         crate::global::maillog_client::set_policy(
             crate::global::maillog_client::LogPolicy::Stopping,
         );
-        for (pid, path) in &left {
-            let _ = nix::sys::signal::kill(Pid::from_raw(*pid), Signal::SIGKILL);
-            let _ = waitpid(Pid::from_raw(*pid), None);
-            msg_warn!(
-                "process {path} pid {pid} did not exit within {}s of the stop -- killed",
-                STOP_GRACE.as_secs()
-            );
-        }
+        kill_left(left);
         let _ = std::fs::remove_file(CONTROL_SOCKET);
         std::process::exit(0);
+    }
+}
+
+/// Stops one service: its endpoint removed, a datagram socket shut for
+/// reading, its children told (SIGTERM, or EOF on the status channel for
+/// a datagram service, which drains its socket first); its children, to
+/// wait for.
+fn stop_service(s: &mut Service) -> Vec<(i32, String)> {
+    if matches!(
+        s.ent.kind,
+        ServType::Unix | ServType::UnixDgram | ServType::Fifo
+    ) {
+        let _ = std::fs::remove_file(&s.ent.name);
+    }
+    // A datagram socket shut for reading refuses new datagrams (EPIPE: the
+    // sender knows it was not accepted) but still gives what it holds: the
+    // child drains it to the end, with no race against senders.
+    if s.ent.kind == ServType::UnixDgram {
+        for l in &s.listen {
+            let _ = nix::sys::socket::shutdown(l.as_raw_fd(), nix::sys::socket::Shutdown::Read);
+        }
+    }
+    let mut left = Vec::new();
+    for pid in s.procs.pids() {
+        if s.ent.kind != ServType::UnixDgram {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGTERM);
+        }
+        left.push((pid, s.ent.path.clone()));
+    }
+    // EOF on the status channel: a datagram service drains its socket and
+    // exits; a child that ignores SIGTERM sees it too.
+    s.status = None;
+    s.listen.clear();
+    left
+}
+
+/// Waits up to STOP_GRACE for `left` to exit; those still running.
+fn wait_for(mut left: Vec<(i32, String)>) -> Vec<(i32, String)> {
+    let deadline = Instant::now() + STOP_GRACE;
+    while !left.is_empty() && Instant::now() < deadline {
+        left.retain(|(pid, _)| {
+            matches!(
+                waitpid(Pid::from_raw(*pid), Some(WaitPidFlag::WNOHANG)),
+                Ok(WaitStatus::StillAlive)
+            )
+        });
+        if !left.is_empty() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    left
+}
+
+/// Kills what did not exit in time, and says so.
+fn kill_left(left: Vec<(i32, String)>) {
+    for (pid, path) in &left {
+        let _ = nix::sys::signal::kill(Pid::from_raw(*pid), Signal::SIGKILL);
+        let _ = waitpid(Pid::from_raw(*pid), None);
+        msg_warn!(
+            "process {path} pid {pid} did not exit within {}s of the stop -- killed",
+            STOP_GRACE.as_secs()
+        );
     }
 }
