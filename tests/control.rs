@@ -265,3 +265,44 @@ fn start_by_another_user_after_root_says_the_real_reason() {
     assert!(err.contains("Permission denied"), "{err}");
     assert!(!err.contains("see the log"), "{err}");
 }
+
+/// Issue 23.3: a reload the master would refuse (a bad main.cf value, a
+/// bad master.cf line) is refused by `postkit reload` with the file, line
+/// and reason, and exit status 1; the running master keeps serving its
+/// configuration.
+#[test]
+fn a_reload_the_master_would_refuse_says_why_and_fails() {
+    let mut i = Instance::new(POSTLOG, "");
+    i.start();
+    let main_cf = std::fs::read_to_string(i.path().join("main.cf")).unwrap();
+    let n = main_cf.lines().count() + 1;
+    i.append_main_cf("default_process_limit = 10o\n");
+    let (code, out, err) = i.ctl("reload");
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains(&format!("main.cf, line {n}:"))
+            && err.contains("default_process_limit")
+            && err.contains("nothing reloaded"),
+        "{err}"
+    );
+    assert!(!out.contains("refreshing"), "{out}");
+    std::fs::write(i.path().join("main.cf"), &main_cf).unwrap();
+    common::make_cold(&i.path().join("main.cf"));
+    std::fs::write(
+        i.path().join("master.cf"),
+        format!("{POSTLOG}broken unix-dgrm n - n - 1 postlogd\n"),
+    )
+    .unwrap();
+    let (code, _, err) = i.ctl("reload");
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("master.cf: line 2:") && err.contains("unix-dgrm"),
+        "{err}"
+    );
+    assert!(!i.log().contains("reload -- version"), "never signalled");
+    i.send("postlog", b"still served");
+    i.wait_for(|i| i.log().contains("still served"), "the running master");
+    std::fs::write(i.path().join("master.cf"), POSTLOG).unwrap();
+    let (code, _, err) = i.ctl("reload");
+    assert_eq!(code, 0, "{err}");
+}

@@ -76,7 +76,17 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
     crate::util::safe_env::set_var("MAIL_CONFIG", config_dir);
     // main.cf as the master reads it: a value the master would refuse is
     // refused here, on the terminal.
+    // A reload the master would refuse (it keeps its running
+    // configuration and only logs why) is refused here, with the file,
+    // line and reason, and exit status 1.  As `postfix`, Postfix's exit
+    // status stays (0: postfix-script does not check).
+    let refuse_reload = |why: &dyn std::fmt::Display| -> i32 {
+        fail(format!(
+            "{why}; nothing reloaded: the master keeps its running configuration"
+        ))
+    };
     let mc = match MasterConf::load(config_dir) {
+        Err(e) if command == "reload" && !postfix_voice() => return refuse_reload(&e),
         Ok(mc) => mc,
         // A running master can still be asked, reloaded or stopped: the
         // operator may be fixing the very main.cf that is broken.
@@ -101,6 +111,12 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
     // is reported here, on the terminal, not only in the log.
     // So is a built-in service that would die at start on a parameter,
     // and a command that does not exist.
+    if command == "reload"
+        && !postfix_voice()
+        && let Err(e) = mc.read_master_cf(config_dir, false, false, &mc.inet_interfaces)
+    {
+        return refuse_reload(&e);
+    }
     if command == "start" || command == "start-fg" {
         match mc.read_master_cf(config_dir, false, false, &mc.inet_interfaces) {
             Ok(ents) => {
