@@ -306,3 +306,34 @@ fn a_reload_the_master_would_refuse_says_why_and_fails() {
     let (code, _, err) = i.ctl("reload");
     assert_eq!(code, 0, "{err}");
 }
+
+/// Issue 23.3: an ordinary user asking root's running master (status,
+/// stop, reload, restart) is told that a master runs and whose its
+/// control socket is, not that the mail system is not running.
+#[test]
+fn another_user_is_told_the_running_master_is_roots() {
+    if !common::needs_root("another_user_is_told_the_running_master_is_roots") {
+        return;
+    }
+    let mut i = Instance::new(POSTLOG, "");
+    i.start();
+    let nobody = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ];
+    for verb in ["status", "stop", "reload", "restart"] {
+        let (code, _, err) = i.ctl_with(&nobody, verb);
+        assert_eq!(code, 1, "{verb}: {err}");
+        assert!(
+            err.contains(&format!(
+                "a master runs this configuration (PID {}",
+                i.master_pid()
+            )) && err.contains("are root's: run this command as root"),
+            "{verb}: {err}"
+        );
+        assert!(!err.contains("not running"), "{verb}: {err}");
+    }
+    assert!(common::instance::alive(i.master_pid()));
+}

@@ -34,6 +34,22 @@ pub enum MasterState {
 pub fn master_state(queue_directory: &str) -> MasterState {
     let q = Path::new(queue_directory);
     let Some(claimed) = running_master(queue_directory) else {
+        // A pid file this user may not open (root's, mode 0600) can still
+        // be locked: /proc/locks tells, by its inode.
+        let pid_file = q.join(PID_FILE);
+        if std::fs::File::open(&pid_file)
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied)
+            && let Some(holder) = flock_holder(&pid_file)
+        {
+            let owner = std::fs::metadata(q.join(CONTROL_SOCKET))
+                .ok()
+                .and_then(|m| nix::unistd::User::from_uid(m.uid().into()).ok().flatten())
+                .map_or_else(|| "another user".to_string(), |u| u.name);
+            return MasterState::Unproven(format!(
+                "a master runs this configuration (PID {holder}{}), but its control socket and pid file are {owner}'s: run this command as {owner}",
+                describe(holder)
+            ));
+        }
         return MasterState::NotRunning;
     };
     let who = describe(claimed);
@@ -120,6 +136,26 @@ pub fn holds_flock(path: &Path, pid: i32) -> bool {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         lists_flock(&read_proc_locks(), pid, want)
+    })
+}
+
+/// The process /proc/locks shows holding a flock() lock on `path`.
+fn flock_holder(path: &Path) -> Option<i32> {
+    let meta = std::fs::metadata(path).ok()?;
+    let want = (
+        nix::sys::stat::major(meta.dev()),
+        nix::sys::stat::minor(meta.dev()),
+        meta.ino(),
+    );
+    (0..10).find_map(|attempt| {
+        if attempt > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        read_proc_locks().lines().find_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let pid: i32 = f.get(4)?.parse().ok()?;
+            lists_flock(line, pid, want).then_some(pid)
+        })
     })
 }
 
