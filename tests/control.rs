@@ -337,3 +337,26 @@ fn another_user_is_told_the_running_master_is_roots() {
     }
     assert!(common::instance::alive(i.master_pid()));
 }
+
+/// Issue 23.3: `check` passes on postconf's "unused parameter" warning for
+/// a misspelled name instead of saying plainly that all is in order.
+#[test]
+fn check_warns_about_a_misspelled_parameter() {
+    let i = Instance::new(POSTLOG, "");
+    let (code, _, err) = i.ctl("check");
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("maillog_fiel"), "{err}");
+    // The test kit's own probe_log is a parameter postconf does not know.
+    let before = err.matches(": unused parameter: ").count();
+    i.append_main_cf("maillog_fiel = /var/log/typo\n");
+    let (code, _, err) = i.ctl("check");
+    assert_eq!(code, 0, "a warning, not a refusal: {err}");
+    assert!(
+        err.contains("main.cf: unused parameter: maillog_fiel=/var/log/typo"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("but for {} unused parameter(s) above", before + 1)),
+        "{err}"
+    );
+}

@@ -25,6 +25,20 @@ pub fn check(config_dir: &str, mc: &MasterConf) -> i32 {
             config_problems += 1;
         }
     }
+    // Names main.cf or master.cf set that nothing uses (a misspelling),
+    // in postconf's own words: a warning, not a refusal, as with Postfix.
+    let unused = unused_parameters(config_dir);
+    for u in &unused {
+        msg::warn(u);
+    }
+    let in_order = if unused.is_empty() {
+        "in order".to_string()
+    } else {
+        format!(
+            "in order but for {} unused parameter(s) above",
+            unused.len()
+        )
+    };
     let mut problems = config_problems;
     let mut report = |text: String| {
         msg::warn(&text);
@@ -41,7 +55,7 @@ pub fn check(config_dir: &str, mc: &MasterConf) -> i32 {
     if !q.exists() {
         if problems == 0 {
             msg::info(&format!(
-                "{config_dir}: main.cf and master.cf are in order; not started yet ({} is made by `postkit start`)",
+                "{config_dir}: main.cf and master.cf are {in_order}; not started yet ({} is made by `postkit start`)",
                 params.queue_directory
             ));
             return 0;
@@ -91,7 +105,7 @@ pub fn check(config_dir: &str, mc: &MasterConf) -> i32 {
     }
     if problems == 0 {
         msg::info(&format!(
-            "{config_dir}: main.cf, master.cf and {} are in order",
+            "{config_dir}: main.cf, master.cf and {} are {in_order}",
             params.queue_directory
         ));
         0
@@ -100,4 +114,27 @@ pub fn check(config_dir: &str, mc: &MasterConf) -> i32 {
     } else {
         1
     }
+}
+
+/// postconf's "unused parameter" warnings for the configuration, from
+/// postconf itself (this executable's), so that `check` says what
+/// `postconf` says.
+fn unused_parameters(config_dir: &str) -> Vec<String> {
+    let Ok(exe) = std::env::current_exe() else {
+        return Vec::new();
+    };
+    let Ok(out) = std::process::Command::new(exe)
+        .args(["postconf", "-c", config_dir, "-n"])
+        .env_remove("MAIL_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .output()
+    else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| l.split_once("warning: ").map(|(_, w)| w))
+        .filter(|w| w.contains(": unused parameter: "))
+        .map(str::to_string)
+        .collect()
 }
