@@ -12,11 +12,15 @@ control:
   abort               tell the master to stop, without waiting for it
   restart | upgrade   re-execute the master in place (upgrade: the program now
                       on disk), keeping every socket and running service
-  status              each service's processes, busy/idle, spawns, throttles
+  status [--json | --prometheus]
+                      each service's processes, busy/idle, spawns, throttles;
+                      exit status 0 healthy, 1 not running, 3 a service throttled
   check               validate main.cf, master.cf and the queue directories
   logrotate           rotate maillog_file
+(every verb answers --help)
 programs:
-  postconf [-dnxhH] [-o name=value] [name...]   show parameters
+  postconf [-dfhHnx] [-M|-F|-P] [-e|-X|-#] [-o name=value] [name...]
+                                                show or edit parameters
   postlog [-i] [-p priority] [-t tag] [text...] log a record
   master [-d] [-t] [-v] [-V] [-e secs]          the master daemon itself
   postlogd ...                                  the log service (run by a master)

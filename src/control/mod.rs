@@ -30,6 +30,42 @@ pub(crate) use voice::postfix_script;
 pub use voice::set_postfix_voice;
 use voice::{already_running, fail, not_running, postfix_voice, record, say};
 
+/// `postkit VERB --help`.
+fn verb_help(command: &str) -> String {
+    let (opts, what) = match command {
+        "start" => (
+            "",
+            "run the master in the background; exit status 0 once it serves",
+        ),
+        "start-fg" => (
+            " [-v] [-V]",
+            "run the master in the foreground (-v: more verbose; -V: records to stderr too);\n  writes a rootless default configuration to config_dir if it has no main.cf",
+        ),
+        "stop" => (
+            "",
+            "stop the master: services drain what was accepted, the log service last",
+        ),
+        "abort" => ("", "tell the master to stop, without waiting for it"),
+        "reload" => (
+            "",
+            "make the master re-read main.cf and master.cf (refused, with the reason, when\n  the master would refuse them)",
+        ),
+        "restart" => (
+            "",
+            "re-execute the master in place, keeping every socket and running service",
+        ),
+        "upgrade" => ("", "the same with the program now on disk, vetted first"),
+        "status" => (
+            " [--json | --prometheus]",
+            "each service's processes, busy/idle, spawns, throttles; exit status 0 when every\n  service is healthy, 1 when no master runs, 3 when a service is throttled",
+        ),
+        "check" => ("", "validate main.cf, master.cf and the queue directories"),
+        "logrotate" => ("", "rotate maillog_file"),
+        _ => ("", ""),
+    };
+    format!("usage: postkit [-c config_dir] {command}{opts}\n  {what}\n")
+}
+
 /// Runs a control command; `config_dir` comes from `-c` or MAIL_CONFIG.
 pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
     msg::set_tag(if postfix_voice() {
@@ -38,11 +74,22 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
         "postkit"
     });
     msg::set_stderr(true);
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        print!("{}", verb_help(command));
+        return 0;
+    }
     let status_request = match args.first().map(String::as_str) {
         Some("--json") => "status json",
         Some("--prometheus") => "status prometheus",
         _ => "status",
     };
+    if args.iter().any(|a| a == "--json") && args.iter().any(|a| a == "--prometheus") {
+        msg::log(
+            msg::Level::Fatal,
+            "--json and --prometheus together: choose one; usage: postkit [-c config_dir] status [--json | --prometheus]",
+        );
+        return 2;
+    }
     // Only start-fg takes options; anything else after a verb is a mistake
     // to point out, not to ignore.
     let allowed: &[&str] = match command {
@@ -260,6 +307,47 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
     }
 }
 
+/// `postkit status`'s exit status when the master runs but some service
+/// is throttled (0: every service healthy; 1: not running).
+pub const DEGRADED: i32 = 3;
+
+/// One line on the health of the services, and whether all are healthy
+/// (none throttled).
+fn health(report: &serde_json::Value) -> (String, bool) {
+    let services = report["services"].as_array().cloned().unwrap_or_default();
+    let procs: u64 = services
+        .iter()
+        .map(|s| s["processes"].as_u64().unwrap_or(0))
+        .sum();
+    let throttled: Vec<String> = services
+        .iter()
+        .filter(|s| s["throttled"] == true)
+        .map(|s| {
+            let name = s["name"].as_str().unwrap_or("?");
+            match s["last_failure"].as_str() {
+                Some(why) => format!("{name} ({why})"),
+                None => name.to_string(),
+            }
+        })
+        .collect();
+    if throttled.is_empty() {
+        (
+            format!("healthy: {} services, {procs} processes", services.len()),
+            true,
+        )
+    } else {
+        (
+            format!(
+                "degraded: {} of {} services throttled: {}",
+                throttled.len(),
+                services.len(),
+                throttled.join(", ")
+            ),
+            false,
+        )
+    }
+}
+
 /// The services the master counts failures for, with their last reason.
 fn failed_services(queue_directory: &str) -> Vec<String> {
     let Some(report) = status_json(queue_directory) else {
@@ -388,12 +476,25 @@ fn control_running(
                 say("the mail system is not running");
                 return 1;
             };
-            match query(queue_directory, status_request) {
-                Ok(text) => {
-                    print!("{text}");
-                    0
-                }
-                Err(e) => fail(format!("cannot ask the master: {e}")),
+            let text = match query(queue_directory, status_request) {
+                Ok(text) => text,
+                Err(e) => return fail(format!("cannot ask the master: {e}")),
+            };
+            print!("{text}");
+            // Health, for a monitor or a container's health check: the
+            // exit status (Postfix's `postfix status` keeps 0), and for
+            // people a last line.  Nothing is logged.
+            let Some(report) = status_json(queue_directory) else {
+                return 0;
+            };
+            let (summary, healthy) = health(&report);
+            if status_request == "status" {
+                println!("{summary}");
+            }
+            if healthy || postfix_voice() {
+                0
+            } else {
+                DEGRADED
             }
         }
         other => fail(format!("unknown command: {other}")),
