@@ -86,6 +86,7 @@ fn run_corpus(our_postlogd: bool) -> (String, Vec<String>) {
 }
 
 #[test]
+#[cfg_attr(postkit_unprivileged_build, ignore = "needs root")]
 fn postkit_postlogd_under_postfix_master_writes_what_postfix_writes() {
     if !ready("postkit_postlogd_under_postfix_master_writes_what_postfix_writes") {
         return;
@@ -116,6 +117,7 @@ fn postkit_postlogd_under_postfix_master_writes_what_postfix_writes() {
 }
 
 #[test]
+#[cfg_attr(postkit_unprivileged_build, ignore = "needs root")]
 fn both_postlog_clients_reach_postkit_postlogd_under_postfix_master() {
     if !ready("both_postlog_clients_reach_postkit_postlogd_under_postfix_master") {
         return;
@@ -257,6 +259,7 @@ impl LogCapture {
 type StartCase = (Vec<&'static str>, Vec<(&'static str, &'static str)>);
 
 #[test]
+#[cfg_attr(postkit_unprivileged_build, ignore = "needs root")]
 fn same_fatal_messages_as_postfix_postlogd() {
     if !ready("same_fatal_messages_as_postfix_postlogd") {
         return;
@@ -326,6 +329,7 @@ fn same_fatal_messages_as_postfix_postlogd() {
 /// Both postlog clients send the same bytes for the same input, apart
 /// from the time stamp and the pid.
 #[test]
+#[cfg_attr(postkit_unprivileged_build, ignore = "needs root")]
 fn postlog_clients_send_the_same_bytes() {
     if !ready("postlog_clients_send_the_same_bytes") {
         return;

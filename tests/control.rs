@@ -243,6 +243,7 @@ fn the_example_service_started_by_hand_prints_its_recipe() {
 /// A configuration first run by root, then started by another user: the
 /// start fails with the real reason on the terminal, not "see the log".
 #[test]
+#[cfg_attr(postkit_unprivileged_build, ignore = "needs root")]
 fn start_by_another_user_after_root_says_the_real_reason() {
     if !common::needs_root("start_by_another_user_after_root_says_the_real_reason") {
         return;
@@ -311,6 +312,7 @@ fn a_reload_the_master_would_refuse_says_why_and_fails() {
 /// stop, reload, restart) is told that a master runs and whose its
 /// control socket is, not that the mail system is not running.
 #[test]
+#[cfg_attr(postkit_unprivileged_build, ignore = "needs root")]
 fn another_user_is_told_the_running_master_is_roots() {
     if !common::needs_root("another_user_is_told_the_running_master_is_roots") {
         return;

@@ -329,6 +329,7 @@ fn missing_main_cf_is_logged_to_postlog_service() {
 /// As root: `-u` leaves only mail_owner's uid, gid and groups; `-c` puts the
 /// process in a chroot at queue_directory.
 #[test]
+#[cfg_attr(postkit_unprivileged_build, ignore = "needs root")]
 fn privilege_drop_and_chroot() {
     if !common::needs_root("privilege_drop_and_chroot") {
         return;
@@ -368,6 +369,7 @@ fn privilege_drop_and_chroot() {
 }
 
 #[test]
+#[cfg_attr(postkit_unprivileged_build, ignore = "needs root")]
 fn chroot_to_queue_directory() {
     if !common::needs_root("chroot_to_queue_directory") {
         return;

@@ -178,6 +178,7 @@ fn postlogd_never_sends_to_its_own_full_socket() {
 /// dropped: its own messages reach the log through the descriptor it
 /// opened as root, not by reopening the file by name as mail_owner.
 #[test]
+#[cfg_attr(postkit_unprivileged_build, ignore = "needs root")]
 fn full_file_system_as_root_is_reported_once_and_recovered() {
     if !common::needs_root("full_file_system_as_root_is_reported_once_and_recovered") {
         return;
@@ -307,6 +308,7 @@ fn graceful_stop_loses_nothing() {
 /// log and flock it.  A lock held by another user must not gate writing:
 /// every record is written, and the log says once that the lock was held.
 #[test]
+#[cfg_attr(postkit_unprivileged_build, ignore = "needs root")]
 fn lock_held_on_the_log_by_another_user_does_not_stop_logging() {
     if !common::needs_root("lock_held_on_the_log_by_another_user_does_not_stop_logging") {
         return;

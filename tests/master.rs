@@ -287,6 +287,7 @@ fn control_command_start_and_stop() {
 /// Postfix's own postlogd, run by postkit's master from Postfix's
 /// daemon_directory, logs what both clients send.
 #[test]
+#[cfg_attr(postkit_unprivileged_build, ignore = "needs root")]
 fn real_postfix_postlogd_under_postkit_master() {
     if !common::have_postfix("real_postfix_postlogd_under_postkit_master")
         || !common::needs_root("real_postfix_postlogd_under_postkit_master")

@@ -286,6 +286,7 @@ fn lists_of_what_postkit_supports() {
 /// `postconf -e` removes it and edits main.cf, as Postfix does; the link's
 /// target is untouched and main.cf stays root's.
 #[test]
+#[cfg_attr(postkit_unprivileged_build, ignore = "needs root")]
 fn a_planted_tmp_in_a_sticky_directory_is_removed() {
     if !common::needs_root("a_planted_tmp_in_a_sticky_directory_is_removed") {
         return;

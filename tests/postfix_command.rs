@@ -75,6 +75,7 @@ fn script_records(log: &str) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(postkit_unprivileged_build, ignore = "needs root")]
 fn as_postfix_it_answers_as_postfix_does() {
     if !common::needs_root("as_postfix_it_answers_as_postfix_does")
         || !common::have_postfix("as_postfix_it_answers_as_postfix_does")

@@ -52,6 +52,7 @@ fn stop_leaves_no_process(host: &StockHost) {
 }
 
 #[test]
+#[cfg_attr(postkit_unprivileged_build, ignore = "needs root")]
 fn stock_configuration_delivers_smtp_and_sendmail_mail() {
     if !ready("stock_configuration_delivers_smtp_and_sendmail_mail") {
         return;
@@ -75,6 +76,7 @@ fn stock_configuration_delivers_smtp_and_sendmail_mail() {
 }
 
 #[test]
+#[cfg_attr(postkit_unprivileged_build, ignore = "needs root")]
 fn postscreen_hands_smtp_to_smtpd_pass() {
     if !ready("postscreen_hands_smtp_to_smtpd_pass") {
         return;
@@ -107,6 +109,7 @@ fn postscreen_hands_smtp_to_smtpd_pass() {
 /// 20 reloads while 40 messages arrive over SMTP: every message is
 /// delivered exactly once, no connection is refused.
 #[test]
+#[cfg_attr(postkit_unprivileged_build, ignore = "needs root")]
 fn twenty_reloads_during_smtp_lose_and_duplicate_nothing() {
     if !ready("twenty_reloads_during_smtp_lose_and_duplicate_nothing") {
         return;

@@ -35,6 +35,7 @@ fn postfix_user() -> Option<nix::unistd::User> {
 }
 
 #[test]
+#[cfg_attr(postkit_unprivileged_build, ignore = "needs root")]
 fn unprivileged_chrooted_service_has_mail_owners_ids_only() {
     if !common::needs_root("unprivileged_chrooted_service_has_mail_owners_ids_only") {
         return;
@@ -206,6 +207,7 @@ fn check_reports_wrong_modes_and_owners() {
 /// socket's owner and mode.  The master must not follow it: the file stays
 /// root's, mode 0600 (the master makes the socket as mail_owner instead).
 #[test]
+#[cfg_attr(postkit_unprivileged_build, ignore = "needs root")]
 fn socket_swapped_for_a_symlink_after_bind_gives_root_nothing() {
     if !common::needs_root("socket_swapped_for_a_symlink_after_bind_gives_root_nothing") {
         return;
@@ -251,6 +253,7 @@ fn socket_swapped_for_a_symlink_after_bind_gives_root_nothing() {
 /// only the proven master (the control socket's peer, holding the pid
 /// file's lock), never the pid the file names.
 #[test]
+#[cfg_attr(postkit_unprivileged_build, ignore = "needs root")]
 fn stop_as_root_signals_only_the_proven_master() {
     if !common::needs_root("stop_as_root_signals_only_the_proven_master") {
         return;
@@ -324,6 +327,7 @@ fn maillog_file_outside_its_prefix_by_dot_dot_is_refused() {
 /// world-writable directory is refused, not adopted: no record goes into
 /// it.
 #[test]
+#[cfg_attr(postkit_unprivileged_build, ignore = "needs root")]
 fn log_file_planted_by_another_user_is_refused() {
     if !common::needs_root("log_file_planted_by_another_user_is_refused") {
         return;

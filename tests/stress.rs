@@ -123,6 +123,7 @@ fn smtpd_stress_args(master: i32) -> (usize, usize) {
 }
 
 #[test]
+#[cfg_attr(postkit_unprivileged_build, ignore = "needs root")]
 fn connection_flood_puts_smtpd_under_stress() {
     if !common::needs_root("connection_flood_puts_smtpd_under_stress")
         || !common::have_postfix("connection_flood_puts_smtpd_under_stress")

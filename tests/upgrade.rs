@@ -373,6 +373,7 @@ fn ten_upgrades_and_ten_restarts_under_load_lose_and_refuse_nothing() {
 /// `postkit restart` three times.  Postfix's figures are reported (they are
 /// Postfix's behaviour, not ours to assert); postkit's must be zero.
 #[test]
+#[cfg_attr(postkit_unprivileged_build, ignore = "needs root")]
 fn restart_compared_with_postfix_stop_start_under_the_same_load() {
     if !common::needs_root("restart_compared_with_postfix_stop_start_under_the_same_load")
         || !common::have_postfix("restart_compared_with_postfix_stop_start_under_the_same_load")

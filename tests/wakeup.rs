@@ -126,6 +126,7 @@ fn fifo_replaced_by_a_symlink_is_not_written_through() {
 /// write (root's, mode 0600) is refused with Postfix's "Permission
 /// denied", where root's own rights would have opened it.
 #[test]
+#[cfg_attr(postkit_unprivileged_build, ignore = "needs root")]
 fn wakeup_is_sent_with_mail_owners_rights() {
     if !common::needs_root("wakeup_is_sent_with_mail_owners_rights") {
         return;
