@@ -337,20 +337,12 @@ fn wakeup_timers_trigger_their_services() {
         "",
     );
     let notes = i.path().join("wakeups");
-    let script = i.path().join("libexec/waker");
-    std::fs::write(
-        &script,
+    i.install_command(
+        "waker",
         "#!/bin/sh\n# Takes the wake-up byte from the fifo (fd 6) and notes it.\n\
          eval last=\\${$#}\nbyte=$(dd bs=1 count=1 <&6 2>/dev/null)\necho \"woke $byte\" >> \"$last\"\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let cf = std::fs::read_to_string(i.path().join("master.cf")).unwrap();
-    std::fs::write(
-        i.path().join("master.cf"),
-        cf.replace("NOTES", &notes.display().to_string()),
-    )
-    .unwrap();
+    );
+    i.edit_master_cf("NOTES", &notes.display().to_string());
     i.start();
     i.wait_for(
         |_| {

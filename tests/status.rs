@@ -238,9 +238,7 @@ fn forged_counters_cannot_break_the_output_or_grow_the_master() {
         &format!("{POSTLOG}forger unix-dgram n n n - 1 forger\n"),
         "",
     );
-    let script = i.path().join("libexec/forger");
-    std::fs::write(&script, FORGER.replace("SNOWMAN", "\u{2603}")).unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    i.install_command("forger", &FORGER.replace("SNOWMAN", "\u{2603}"));
     i.start();
     let rss_before = common::procs::rss_kb(i.master_pid()).unwrap();
     // Work nobody takes: the first forger, then the second.
@@ -316,13 +314,10 @@ fn a_childs_escape_sequences_never_reach_the_terminal() {
         &format!("{POSTLOG}shouter unix-dgram n n n - 1 shouter\n"),
         "",
     );
-    let script = i.path().join("libexec/shouter");
-    std::fs::write(
-        &script,
+    i.install_command(
+        "shouter",
         "#!/bin/sh\nprintf 'postfix/shouter[1]: fatal: \\033[2J\\033[31mred\\a\\n' >&2\nexit 1\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    );
     i.start();
     i.send("shouter", b"wake it");
     i.wait_for(

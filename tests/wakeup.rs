@@ -34,12 +34,6 @@ while True:
 /// A service command that takes nothing and exits only when told to.
 const SLEEPER: &str = "#!/bin/sh\nexec sleep 3600\n";
 
-fn install(i: &Instance, name: &str, text: &str) {
-    let script = i.path().join("libexec").join(name);
-    std::fs::write(&script, text).unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
 fn notes_file(i: &Instance) -> std::path::PathBuf {
     let notes = i.path().join("notes");
     std::fs::write(&notes, "").unwrap();
@@ -47,19 +41,11 @@ fn notes_file(i: &Instance) -> std::path::PathBuf {
     notes
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Every service type Postfix wakes gets `W` and a null byte (a pass
 /// service on a descriptor passed to it), every second.
 #[test]
 fn wakeups_reach_unix_inet_and_pass_services() {
-    let port = free_port();
+    let port = common::free_port();
     let mut i = Instance::new(
         &format!(
             "{POSTLOG}uwake unix n - n 1 1 noter unix NOTES\n\
@@ -68,14 +54,9 @@ fn wakeups_reach_unix_inet_and_pass_services() {
         ),
         "",
     );
-    install(&i, "noter", NOTER);
+    i.install_command("noter", NOTER);
     let notes = notes_file(&i);
-    let cf = std::fs::read_to_string(i.path().join("master.cf")).unwrap();
-    std::fs::write(
-        i.path().join("master.cf"),
-        cf.replace("NOTES", &notes.display().to_string()),
-    )
-    .unwrap();
+    i.edit_master_cf("NOTES", &notes.display().to_string());
     i.start();
     for kind in ["unix", "inet", "pass"] {
         i.wait_for(
@@ -102,7 +83,7 @@ fn wakeups_reach_unix_inet_and_pass_services() {
 #[test]
 fn fifo_replaced_by_a_symlink_is_not_written_through() {
     let mut i = Instance::new(&format!("{POSTLOG}wake fifo n - n 1 1 sleeper\n"), "");
-    install(&i, "sleeper", SLEEPER);
+    i.install_command("sleeper", SLEEPER);
     i.start();
     let victim = i.path().join("passwd");
     std::fs::write(&victim, "root:x:0:0:root:/root:/bin/bash\n").unwrap();
@@ -132,7 +113,7 @@ fn wakeup_is_sent_with_mail_owners_rights() {
         return;
     }
     let mut i = Instance::new(&format!("{POSTLOG}wake fifo n - n 1 1 sleeper\n"), "");
-    install(&i, "sleeper", SLEEPER);
+    i.install_command("sleeper", SLEEPER);
     i.start();
     let fifo = i.path().join("queue/public/wake");
     std::fs::remove_file(&fifo).unwrap();
@@ -197,7 +178,7 @@ fn fill_backlog(path: &Path) -> Vec<std::os::fd::OwnedFd> {
 #[test]
 fn blackholed_unix_wakeup_does_not_freeze_the_master() {
     let mut i = Instance::new(&format!("{POSTLOG}pickup unix n - n 1 1 sleeper\n"), "");
-    install(&i, "sleeper", SLEEPER);
+    i.install_command("sleeper", SLEEPER);
     i.start();
     let sock = i.path().join("queue/public/pickup");
     std::fs::remove_file(&sock).unwrap();

@@ -83,6 +83,20 @@ impl Instance {
         self.dir.path()
     }
 
+    /// Puts an executable command `name` with `text` into daemon_directory.
+    pub fn install_command(&self, name: &str, text: &str) {
+        let path = self.path().join("libexec").join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// Replaces `from` with `to` everywhere in master.cf.
+    pub fn edit_master_cf(&self, from: &str, to: &str) {
+        let path = self.path().join("master.cf");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace(from, to)).unwrap();
+    }
+
     pub fn start(&mut self) {
         self.start_with(&[]);
     }

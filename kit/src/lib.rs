@@ -29,6 +29,15 @@ pub fn postkit_exe() -> PathBuf {
     p.join("postkit")
 }
 
+/// A loopback TCP port nobody listens on (now).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Whether real Postfix is installed.  With POSTKIT_REQUIRE_POSTFIX=1 (as in
 /// CI) a missing Postfix fails the test instead of skipping it.
 pub fn have_postfix(test: &str) -> bool {

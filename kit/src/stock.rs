@@ -26,14 +26,6 @@ fn stock(name: &str, template: &str) -> String {
         .unwrap_or_else(|e| panic!("no stock {name}: {e}"))
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl StockHost {
     /// The stock configuration; `postscreen` uncomments Debian's
     /// postscreen lines (postscreen on the SMTP address, `smtpd pass`,
@@ -42,7 +34,7 @@ impl StockHost {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let port = free_port();
+        let port = crate::free_port();
         let mut master_cf = String::new();
         for line in stock("master.cf", "master.cf.dist").lines() {
             let fields: Vec<&str> = line.split_whitespace().collect();
