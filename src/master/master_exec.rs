@@ -3,14 +3,13 @@
 //! for the vetting before): the services at start taken over or made, and
 //! the exec itself, with every descriptor the new program takes over.
 
-use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::process::CommandExt;
 
 use crate::{msg_info, msg_warn};
 
 use super::master::Master;
-use super::master_handover::{HANDOVER_ENV, START_LIMIT, ServiceState};
+use super::master_handover::{HANDOVER_ENV, START_LIMIT};
 
 /// Sets or clears close-on-exec on each of `fds`.
 fn set_cloexec(fds: &[BorrowedFd<'_>], on: bool) {
@@ -25,34 +24,6 @@ fn set_cloexec(fds: &[BorrowedFd<'_>], on: bool) {
 }
 
 impl Master {
-    /// The services of master.cf at start: those the previous program
-    /// handed over are taken over, the others made; children of handed
-    /// over services the new master.cf no longer has are stopped.
-    pub(super) fn take_services(
-        &mut self,
-        ents: Vec<super::master_ent::MasterEnt>,
-        mut inherited: HashMap<(String, String), ServiceState>,
-    ) {
-        for ent in ents {
-            match inherited.remove(&(ent.kind.name().to_string(), ent.name.clone())) {
-                Some(state) => self.adopt_service(ent, state),
-                None => {
-                    self.add_service(ent, true);
-                }
-            }
-        }
-        for (_, state) in inherited {
-            for (pid, ..) in state.procs {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGTERM,
-                );
-                self.orphans
-                    .insert(pid, "(a service the upgrade removed)".into());
-            }
-        }
-    }
-
     /// Re-executes the program in place, handing everything over (the
     /// new program was vetted by `master_upgrade`).  Returns only when the
     /// exec fails.

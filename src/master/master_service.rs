@@ -11,11 +11,41 @@ use crate::{msg_fatal, msg_warn};
 use super::master::Master;
 use super::master_counters::Counters;
 use super::master_ent::MasterEnt;
+use super::master_handover::ServiceState;
 use super::master_queue::owner_ids;
 use super::service::{Service, ServiceError};
 use super::service_table::ServiceId;
 
 impl Master {
+    /// The services of master.cf at start: made (a fresh start: nothing
+    /// was handed over), or taken over when the previous program handed
+    /// them over; children of handed over services the new master.cf no
+    /// longer has are stopped.
+    pub(super) fn take_services(
+        &mut self,
+        ents: Vec<super::master_ent::MasterEnt>,
+        mut inherited: std::collections::HashMap<(String, String), ServiceState>,
+    ) {
+        for ent in ents {
+            match inherited.remove(&(ent.kind.name().to_string(), ent.name.clone())) {
+                Some(state) => self.adopt_service(ent, state),
+                None => {
+                    self.add_service(ent, true);
+                }
+            }
+        }
+        for (_, state) in inherited {
+            for (pid, ..) in state.procs {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+                self.orphans
+                    .insert(pid, "(a service the upgrade removed)".into());
+            }
+        }
+    }
+
     /// Adds a service.  An endpoint that cannot be made ends a master that
     /// is starting (it would run without the service and say nothing); on a
     /// reload the service is left out with a warning and the rest runs on.
@@ -57,11 +87,7 @@ impl Master {
     /// Takes over a service the program this process ran before handed
     /// over: its sockets, its status channel and its children, which carry
     /// on; the entry is the new master.cf's, as on a reload.
-    pub(super) fn adopt_service(
-        &mut self,
-        ent: MasterEnt,
-        state: super::master_handover::ServiceState,
-    ) {
+    pub(super) fn adopt_service(&mut self, ent: MasterEnt, state: ServiceState) {
         let mut s = Service::with_endpoint(ent, state.listen);
         (s.spawns, s.failures, s.throttles) = state.counts;
         if let Some(text) = &state.counters {
