@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 # Debian's packages the tests use: postfix (compatibility), the Prometheus
 # client's parser (status --prometheus), systemd-socket-activate (systemd).
 need=()
-if ! command -v postconf >/dev/null 2>&1 || [ ! -x /usr/lib/postfix/sbin/master ]; then
+# By path: /usr/sbin is not on every user's PATH.
+if [ ! -x /usr/sbin/postconf ] || [ ! -x /usr/lib/postfix/sbin/master ]; then
     need+=(postfix)
 fi
 /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || need+=(python3-prometheus-client)
