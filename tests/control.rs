@@ -275,6 +275,10 @@ fn start_by_another_user_after_root_says_the_real_reason() {
 fn a_reload_the_master_would_refuse_says_why_and_fails() {
     let mut i = Instance::new(POSTLOG, "");
     i.start();
+    // postlogd running before main.cf breaks: a child started later reads
+    // the broken main.cf and dies, as Postfix's would.
+    i.send("postlog", b"before the bad edit");
+    i.wait_for(|i| i.log().contains("before the bad edit"), "postlogd");
     let main_cf = std::fs::read_to_string(i.path().join("main.cf")).unwrap();
     let n = main_cf.lines().count() + 1;
     i.append_main_cf("default_process_limit = 10o\n");
@@ -359,6 +363,51 @@ fn check_warns_about_a_misspelled_parameter() {
     );
     assert!(
         err.contains(&format!("but for {} unused parameter(s) above", before + 1)),
+        "{err}"
+    );
+}
+
+/// Issue 23.3: a configuration `start-fg` wrote, copied to another
+/// directory, fails `check` (its queue, data and log are still the
+/// original's) instead of passing it and failing at start.
+#[test]
+fn a_copied_default_configuration_fails_check() {
+    let original = tempfile::tempdir().unwrap();
+    let copy = tempfile::tempdir().unwrap();
+    let orig = std::fs::canonicalize(original.path()).unwrap();
+    // What start-fg writes (default_config), for the original's place.
+    let main_cf = format!(
+        "# Written by postkit for an instance that lives in this directory.\n\
+         compatibility_level = 3.6\nqueue_directory = {o}/queue\ndata_directory = {o}/data\n\
+         maillog_file = {o}/maillog\nmaillog_file_prefixes = {o}\n{}",
+        common::accounts_main_cf(),
+        o = orig.display()
+    );
+    for dir in [&orig, &copy.path().to_path_buf()] {
+        std::fs::write(dir.join("main.cf"), &main_cf).unwrap();
+        std::fs::write(dir.join("master.cf"), POSTLOG).unwrap();
+    }
+    let check = |dir: &std::path::Path| {
+        let o = Command::new(common::postkit())
+            .arg("-c")
+            .arg(dir)
+            .arg("check")
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, err) = check(&orig);
+    assert_eq!(code, Some(0), "the original is in order: {err}");
+    let (code, err) = check(copy.path());
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "written for an instance in {}, but it is in",
+            orig.display()
+        )) && err.contains("copied or moved"),
         "{err}"
     );
 }

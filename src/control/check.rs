@@ -49,6 +49,12 @@ pub fn check(config_dir: &str, mc: &MasterConf) -> i32 {
     // them too).
     let vetting = std::env::var_os(crate::master::master_upgrade::UPGRADE_CHECK_ENV).is_some();
     let root = nix::unistd::geteuid().is_root();
+    // What `start` makes must be makeable, and a configuration postkit
+    // wrote for another directory (copied or moved) must not quietly use
+    // that directory's queue and log.
+    for why in start_would_refuse(config_dir, params) {
+        report(why);
+    }
     let q = Path::new(&params.queue_directory);
     // A configuration that has never run: its queue is made at the first
     // start, so missing directories are not faults yet.
@@ -137,4 +143,60 @@ fn unused_parameters(config_dir: &str) -> Vec<String> {
         .filter(|w| w.contains(": unused parameter: "))
         .map(str::to_string)
         .collect()
+}
+
+/// The first line of the main.cf `start-fg` writes (default_config).
+const WRITTEN_HERE: &str = "# Written by postkit for an instance that lives in this directory.";
+
+/// What `start` would refuse about where things go: a main.cf postkit
+/// wrote for an instance in another directory (the configuration was
+/// copied or moved), and directories it must make where the running user
+/// cannot.
+fn start_would_refuse(
+    config_dir: &str,
+    params: &crate::global::mail_params::MailParams,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let main_cf = Path::new(config_dir).join("main.cf");
+    let here = std::fs::canonicalize(config_dir).unwrap_or_else(|_| config_dir.into());
+    if std::fs::read_to_string(&main_cf).is_ok_and(|t| t.starts_with(WRITTEN_HERE))
+        && let Some(there) = Path::new(&params.queue_directory).parent()
+        && there != here
+    {
+        out.push(format!(
+            "{}: written for an instance in {}, but it is in {}: its queue, data and log would be {}'s (copied or moved?); correct queue_directory, data_directory, maillog_file and maillog_file_prefixes, or remove main.cf to have `postkit start` write a new one",
+            main_cf.display(),
+            there.display(),
+            here.display(),
+            there.display()
+        ));
+    }
+    let mut places = vec![
+        params.queue_directory.as_str(),
+        params.data_directory.as_str(),
+    ];
+    if params.maillog_file.starts_with('/') && !params.maillog_file.starts_with("/dev/") {
+        places.push(params.maillog_file.as_str());
+    }
+    for place in places.into_iter().filter(|p| !p.is_empty()) {
+        let path = Path::new(place);
+        if path.exists() {
+            continue;
+        }
+        // The nearest directory that exists is where start makes it.
+        let Some(parent) = path.ancestors().skip(1).find(|a| a.exists()) else {
+            continue;
+        };
+        if let Err(e) = nix::unistd::access(
+            parent,
+            nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK,
+        ) {
+            out.push(format!(
+                "{place} cannot be made: {}: {}",
+                parent.display(),
+                crate::util::nix_text(e)
+            ));
+        }
+    }
+    out
 }
