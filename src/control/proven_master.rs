@@ -120,42 +120,42 @@ fn first_line_pid(report: &str) -> Option<i32> {
 
 /// Whether /proc/locks shows `pid` holding a flock() lock on `path`.
 pub fn holds_flock(path: &Path, pid: i32) -> bool {
-    let Ok(meta) = std::fs::metadata(path) else {
+    let Some(want) = file_id(path) else {
         return false;
     };
-    let want = (
-        nix::sys::stat::major(meta.dev()),
-        nix::sys::stat::minor(meta.dev()),
-        meta.ino(),
-    );
-    // /proc/locks is read in pieces; entries that come and go meanwhile
-    // (the log writers lock and unlock all the time) can make the reader
-    // skip one: one large read, and a few tries.
-    (0..10).any(|attempt| {
-        if attempt > 0 {
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        lists_flock(&read_proc_locks(), pid, want)
+    retried(|| {
+        flock_holders(&read_proc_locks(), want)
+            .contains(&pid)
+            .then_some(())
     })
+    .is_some()
 }
 
 /// The process /proc/locks shows holding a flock() lock on `path`.
 fn flock_holder(path: &Path) -> Option<i32> {
+    let want = file_id(path)?;
+    retried(|| flock_holders(&read_proc_locks(), want).first().copied())
+}
+
+/// A file as /proc/locks names it: (major, minor, inode).
+fn file_id(path: &Path) -> Option<(u64, u64, u64)> {
     let meta = std::fs::metadata(path).ok()?;
-    let want = (
+    Some((
         nix::sys::stat::major(meta.dev()),
         nix::sys::stat::minor(meta.dev()),
         meta.ino(),
-    );
+    ))
+}
+
+/// /proc/locks is read in pieces; entries that come and go meanwhile (the
+/// log writers lock and unlock all the time) can make the reader skip one:
+/// one large read, and a few tries.
+fn retried<T>(look: impl Fn() -> Option<T>) -> Option<T> {
     (0..10).find_map(|attempt| {
         if attempt > 0 {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        read_proc_locks().lines().find_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let pid: i32 = f.get(4)?.parse().ok()?;
-            lists_flock(line, pid, want).then_some(pid)
-        })
+        look()
     })
 }
 
@@ -175,24 +175,29 @@ fn read_proc_locks() -> String {
     String::from_utf8_lossy(&buf[..len]).into_owned()
 }
 
-/// Whether the text of /proc/locks lists `pid` holding a flock() lock on
+/// The processes the text of /proc/locks lists holding a flock() lock on
 /// the file `(major, minor, inode)`.
-fn lists_flock(locks: &str, pid: i32, want: (u64, u64, u64)) -> bool {
-    locks.lines().any(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        // `N: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE 0 EOF`; waiters have
-        // a `->` after the number.
-        if f.len() < 6 || f[1] != "FLOCK" {
-            return false;
-        }
-        let mut dev = f[5].split(':');
-        let parsed = (
-            dev.next().and_then(|m| u64::from_str_radix(m, 16).ok()),
-            dev.next().and_then(|m| u64::from_str_radix(m, 16).ok()),
-            dev.next().and_then(|i| i.parse::<u64>().ok()),
-        );
-        f[4].parse() == Ok(pid) && parsed == (Some(want.0), Some(want.1), Some(want.2))
-    })
+fn flock_holders(locks: &str, want: (u64, u64, u64)) -> Vec<i32> {
+    locks
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // `N: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE 0 EOF`; waiters
+            // have a `->` after the number.
+            if f.len() < 6 || f[1] != "FLOCK" {
+                return None;
+            }
+            let mut dev = f[5].split(':');
+            let parsed = (
+                dev.next().and_then(|m| u64::from_str_radix(m, 16).ok()),
+                dev.next().and_then(|m| u64::from_str_radix(m, 16).ok()),
+                dev.next().and_then(|i| i.parse::<u64>().ok()),
+            );
+            (parsed == (Some(want.0), Some(want.1), Some(want.2)))
+                .then(|| f[4].parse().ok())
+                .flatten()
+        })
+        .collect()
 }
 
 /// ` (COMMAND)` for a pid, when /proc tells.
