@@ -455,3 +455,24 @@ fn a_thousand_services_spawn_on_demand_across_a_reload() {
     let t49 = i.service("t49");
     assert_eq!(t49.idle, 1, "t49's one process, idle: {t49:?}");
 }
+
+/// Issue 22.6: a change of inet_protocols on reload is warned about as
+/// Postfix's master does (its master_vars watch), and the running master
+/// keeps the protocols it started with.
+#[test]
+fn reload_warns_about_an_inet_protocols_change() {
+    let mut i = Instance::new(POSTLOG, "inet_protocols = ipv4\n");
+    i.start();
+    i.append_main_cf("inet_protocols = all\n");
+    let (code, _, err) = i.ctl("reload");
+    assert_eq!(code, 0, "{err}");
+    i.wait_for(
+        |i| {
+            let log = i.log();
+            log.contains("warning: ignoring inet_protocols parameter value change")
+                && log.contains("warning: old value: \"ipv4\", new value: \"all\"")
+                && log.contains("warning: to change inet_protocols, stop and start Postfix")
+        },
+        "Postfix's three warnings",
+    );
+}

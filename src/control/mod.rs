@@ -160,12 +160,24 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
     // and a command that does not exist.
     if command == "reload"
         && !postfix_voice()
-        && let Err(e) = mc.read_master_cf(config_dir, false, false, &mc.inet_interfaces)
+        && let Err(e) = mc.read_master_cf(
+            config_dir,
+            false,
+            false,
+            &mc.inet_interfaces,
+            &mc.inet_protocols,
+        )
     {
         return refuse_reload(&e);
     }
     if command == "start" || command == "start-fg" {
-        match mc.read_master_cf(config_dir, false, false, &mc.inet_interfaces) {
+        match mc.read_master_cf(
+            config_dir,
+            false,
+            false,
+            &mc.inet_interfaces,
+            &mc.inet_protocols,
+        ) {
             Ok(ents) => {
                 let problems = mc.check_services(config_dir, &ents);
                 if !problems.is_empty() {

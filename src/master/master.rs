@@ -129,6 +129,8 @@ pub struct RunConf {
     /// inet_interfaces as the master started with it (a change needs a
     /// stop and start).
     pub(super) inet_interfaces: Option<String>,
+    /// inet_protocols as the master started with it (the same).
+    pub(super) inet_protocols: Option<String>,
     pub(super) throttle_time: Duration,
     /// The environment children get (import_environment).
     pub(super) child_env: Vec<(String, String)>,

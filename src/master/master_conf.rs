@@ -16,9 +16,10 @@ use super::master_ent::{MasterEnt, ServType};
 use super::master_vars::{MasterConf, child_environment};
 
 impl Master {
-    /// master.cf as this master reads it.  inet_interfaces is the value
-    /// the master started with: a change needs a stop and start, as with
-    /// Postfix (the warnings are Postfix's).
+    /// master.cf as this master reads it.  inet_interfaces and
+    /// inet_protocols are the values the master started with: a change
+    /// needs a stop and start, as with Postfix (the warnings are Postfix's,
+    /// inet_protocols' from its master_vars watch at reload).
     pub(super) fn read_master_cf(
         &mut self,
         mc: &MasterConf,
@@ -28,11 +29,17 @@ impl Master {
             .inet_interfaces
             .get_or_insert_with(|| mc.inet_interfaces.clone())
             .clone();
+        let protocols = self
+            .conf
+            .inet_protocols
+            .get_or_insert_with(|| mc.inet_protocols.clone())
+            .clone();
         let ents = mc.read_master_cf(
             &self.conf.config_dir,
             self.conf.opts.foreground,
             self.conf.opts.verbose > 0,
             &saved,
+            &protocols,
         )?;
         if saved != mc.inet_interfaces {
             for e in ents.iter().filter(|e| e.kind == ServType::Inet) {
@@ -67,6 +74,14 @@ impl Master {
                 "queue_directory",
                 &self.conf.params.queue_directory,
                 &mc.params.queue_directory,
+            ),
+            (
+                "inet_protocols",
+                self.conf
+                    .inet_protocols
+                    .as_ref()
+                    .unwrap_or(&mc.inet_protocols),
+                &mc.inet_protocols,
             ),
         ] {
             if old != new {

@@ -189,6 +189,7 @@ impl Master {
                 params,
                 main_cf: mc.conf.clone(),
                 inet_interfaces: None,
+                inet_protocols: None,
                 throttle_time: Duration::from_secs(mc.throttle_time as u64),
             },
             services: Services::default(),

@@ -75,14 +75,16 @@ impl MasterConf {
     }
 
     /// Parses `config_dir/master.cf` as a master with these options would,
-    /// inet services listening on `interfaces` (main.cf's inet_interfaces
-    /// when the master started); the error names the file and line.
+    /// inet services listening on `interfaces` with `protocols` (main.cf's
+    /// inet_interfaces and inet_protocols when the master started); the
+    /// error names the file and line.
     pub fn read_master_cf(
         &self,
         config_dir: &str,
         foreground: bool,
         verbose: bool,
         interfaces: &str,
+        protocols: &str,
     ) -> Result<Vec<MasterEnt>, ConfigError> {
         let path = format!("{config_dir}/master.cf");
         let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Open {
@@ -100,13 +102,12 @@ impl MasterConf {
             master_service_disable: self.service_disable.clone(),
         };
         let mut ents = parse_master_cf(&path, &text, &ctx, &mut |m| msg::warn(&m))?;
-        master_inet::resolve(&mut ents, interfaces, &self.inet_protocols, &mut |m| {
-            msg::warn(&m)
-        })
-        .map_err(|e| match e {
-            InetError::Entry(line, why) => ConfigError::MasterCf { path, line, why },
-            InetError::Param(name, why) => locate_text(&self.conf, name, why),
-        })?;
+        master_inet::resolve(&mut ents, interfaces, protocols, &mut |m| msg::warn(&m)).map_err(
+            |e| match e {
+                InetError::Entry(line, why) => ConfigError::MasterCf { path, line, why },
+                InetError::Param(name, why) => locate_text(&self.conf, name, why),
+            },
+        )?;
         Ok(ents)
     }
 }
