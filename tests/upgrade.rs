@@ -454,3 +454,61 @@ fn restart_compared_with_postfix_stop_start_under_the_same_load() {
     assert_eq!(refused, 0, "postkit refused sends during a restart");
     ours.assert_exactly_once();
 }
+
+/// The addresses the master's own descriptors listen on at `port`
+/// (`127.0.0.1`, `::1`), from /proc/net/tcp{,6} and /proc/PID/fd.
+fn master_listens(master: i32, port: u16) -> Vec<String> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{master}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            l.to_str()?
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')
+                .map(str::to_string)
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (table, name) in [("/proc/net/tcp", "127.0.0.1"), ("/proc/net/tcp6", "::1")] {
+        for line in std::fs::read_to_string(table)
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+        {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let local_port = f[1].rsplit(':').next().unwrap_or("");
+            if f[3] == "0A"
+                && u16::from_str_radix(local_port, 16) == Ok(port)
+                && inodes.iter().any(|i| i == f[9])
+            {
+                out.push(name.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Issue 22.6: a restart applies a changed inet_interfaces: a socket for an
+/// address main.cf still names is kept (never closed), a new address gets
+/// a socket, and an address no longer named is given up.
+#[test]
+fn restart_applies_a_changed_inet_interfaces() {
+    let _serial = one_at_a_time();
+    let port = common::free_port();
+    let mut i = Instance::new(
+        &format!("{POSTLOG}{port} inet n - n - 1 idler\n"),
+        "inet_interfaces = 127.0.0.1\ninet_protocols = all\n",
+    );
+    i.install_command("idler", "#!/bin/sh\nexec sleep 3600\n");
+    i.start();
+    let master = i.master_pid();
+    assert_eq!(master_listens(master, port), ["127.0.0.1"]);
+    i.append_main_cf("inet_interfaces = 127.0.0.1, [::1]\n");
+    let (code, _, err) = i.ctl("restart");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(master_listens(master, port), ["127.0.0.1", "::1"], "both");
+    i.append_main_cf("inet_interfaces = [::1]\n");
+    let (code, _, err) = i.ctl("restart");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(master_listens(master, port), ["::1"], "127.0.0.1 given up");
+}

@@ -117,6 +117,48 @@ fn make_endpoint(
 }
 
 /// A TCP listener on `addr`, as Postfix's inet_listen() makes it.
+/// The inet sockets for `ent` (a restart or upgrade): each handed over
+/// socket whose address `ent` still has is kept (never closed, so nothing
+/// waiting in it is lost), a new address gets a new socket, and a socket
+/// for an address main.cf no longer names is dropped.  So a changed
+/// inet_interfaces or inet_protocols takes effect at a restart.
+pub fn inet_rebind(ent: &MasterEnt, handed: Vec<OwnedFd>) -> Result<Vec<OwnedFd>, String> {
+    let mut handed: Vec<(Option<SocketAddr>, OwnedFd)> =
+        handed.into_iter().map(|fd| (local_addr(&fd), fd)).collect();
+    let mut out = Vec::new();
+    for a in &ent.addrs {
+        match handed.iter().position(|(h, _)| *h == Some(*a)) {
+            Some(i) => out.push(handed.swap_remove(i).1),
+            None => match inet_listen(a, ent.backlog) {
+                Ok(fd) => out.push(fd),
+                Err(e) => {
+                    // Nothing handed over is closed: a start that fails
+                    // goes back to the program it replaced (by exec, which
+                    // closes what was made here), and that program claims
+                    // the handed over descriptors again by number.
+                    out.into_iter()
+                        .chain(handed.into_iter().map(|(_, fd)| fd))
+                        .for_each(std::mem::forget);
+                    return Err(e);
+                }
+            },
+        }
+    }
+    Ok(out)
+}
+
+/// The address a socket is bound to.
+fn local_addr(fd: &OwnedFd) -> Option<SocketAddr> {
+    let a: nix::sys::socket::SockaddrStorage =
+        nix::sys::socket::getsockname(fd.as_raw_fd()).ok()?;
+    if let Some(v4) = a.as_sockaddr_in() {
+        Some(SocketAddr::from((v4.ip(), v4.port())))
+    } else {
+        a.as_sockaddr_in6()
+            .map(|v6| SocketAddr::from((v6.ip(), v6.port())))
+    }
+}
+
 fn inet_listen(addr: &SocketAddr, backlog: i32) -> Result<OwnedFd, String> {
     use nix::sys::socket::{
         AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage, bind, listen, setsockopt,

@@ -88,7 +88,16 @@ impl Master {
     /// over: its sockets, its status channel and its children, which carry
     /// on; the entry is the new master.cf's, as on a reload.
     pub(super) fn adopt_service(&mut self, ent: MasterEnt, state: ServiceState) {
-        let mut s = Service::with_endpoint(ent, state.listen);
+        // An inet service listens where main.cf now says.
+        let listen = if ent.kind == super::master_ent::ServType::Inet {
+            super::master_listen::inet_rebind(&ent, state.listen).unwrap_or_else(|e| {
+                self.life.fd_reserve.clear();
+                msg_fatal!("{e}")
+            })
+        } else {
+            state.listen
+        };
+        let mut s = Service::with_endpoint(ent, listen);
         (s.spawns, s.failures, s.throttles) = state.counts;
         if let Some(text) = &state.counters {
             s.counters = Counters::from_handover(text);
