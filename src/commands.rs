@@ -78,15 +78,15 @@ pub fn dispatch(args: &[String]) -> i32 {
         print!("{HELP}");
         return 0;
     };
+    if let Some(d) = crate::daemons::find(command) {
+        let mut v = vec![command.to_string()];
+        v.extend(rest[1..].iter().cloned());
+        return (d.main)(&v);
+    }
     match command.as_str() {
         "postconf" => crate::postconf::main(&with_config(&rest[1..])),
         "postlog" => crate::postlog::main(&with_config(&rest[1..])),
         "master" => crate::master::master::main(&with_config(&rest[1..])),
-        name if crate::daemons::find(name).is_some() => {
-            let mut v = vec![name.to_string()];
-            v.extend(rest[1..].iter().cloned());
-            (crate::daemons::find(name).expect("found").main)(&v)
-        }
         "start" | "start-fg" | "stop" | "abort" | "reload" | "restart" | "upgrade" | "status"
         | "check" | "logrotate" => {
             let dir = config_dir.unwrap_or_else(crate::global::mail_conf::config_dir_from_env);

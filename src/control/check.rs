@@ -13,13 +13,7 @@ use crate::util::msg;
 pub fn check(config_dir: &str, mc: &MasterConf) -> i32 {
     let params = &mc.params;
     let mut config_problems = 0;
-    match mc.read_master_cf(
-        config_dir,
-        false,
-        false,
-        &mc.inet_interfaces,
-        &mc.inet_protocols,
-    ) {
+    match mc.read_master_cf_as_configured(config_dir) {
         Ok(ents) => {
             for problem in mc.check_services(config_dir, &ents) {
                 msg::warn(&problem);

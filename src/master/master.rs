@@ -134,6 +134,9 @@ pub struct RunConf {
     pub(super) throttle_time: Duration,
     /// The environment children get (import_environment).
     pub(super) child_env: Vec<(String, String)>,
+    /// mail_owner's uid and gid when running as root (None otherwise):
+    /// looked up once per reading of main.cf, as Postfix's master does.
+    pub(super) owner: Option<(u32, u32)>,
 }
 
 /// The lifetime part: what the process holds from start to exit, and hands

@@ -97,6 +97,7 @@ impl Master {
         self.conf.throttle_time = Duration::from_secs(mc.throttle_time as u64);
         self.conf.main_cf = mc.conf.clone();
         self.conf.child_env = child_environment(&self.conf.params.import_environment);
+        self.conf.owner = super::master_queue::owner_ids(&self.conf.params);
         let tag = maillog_client::mail_task("master", Some(&self.conf.params));
         if let Err(e) = maillog_client::init(&tag, &self.conf.params, FallbackMode::LogWriter) {
             msg_warn!("{e}");

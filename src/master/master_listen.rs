@@ -148,7 +148,7 @@ pub fn inet_rebind(ent: &MasterEnt, handed: Vec<OwnedFd>) -> Result<Vec<OwnedFd>
 }
 
 /// The address a socket is bound to.
-fn local_addr(fd: &OwnedFd) -> Option<SocketAddr> {
+pub fn local_addr(fd: &OwnedFd) -> Option<SocketAddr> {
     let a: nix::sys::socket::SockaddrStorage =
         nix::sys::socket::getsockname(fd.as_raw_fd()).ok()?;
     if let Some(v4) = a.as_sockaddr_in() {

@@ -129,9 +129,8 @@ impl Master {
     /// service's listening state, and when this must run next.
     pub(super) fn housekeeping(&mut self) {
         self.throttle_timers();
-        let owner = super::master_queue::owner_ids(&self.conf.params);
         self.wakeups
-            .send_due(&mut self.services, owner, &self.events);
+            .send_due(&mut self.services, self.conf.owner, &self.events);
         self.stopped_children();
         self.control.expire(&self.events);
         self.wakeups.expire(&self.events);

@@ -12,7 +12,6 @@ use super::master::Master;
 use super::master_counters::Counters;
 use super::master_ent::MasterEnt;
 use super::master_handover::ServiceState;
-use super::master_queue::owner_ids;
 use super::service::{Service, ServiceError};
 use super::service_table::ServiceId;
 
@@ -67,7 +66,7 @@ impl Master {
                     .map(|_| s)
                     .map_err(ServiceError::Channel)
             }
-            None => Service::new(ent, owner_ids(&self.conf.params)),
+            None => Service::new(ent, self.conf.owner),
         };
         match made {
             Ok(s) => Some(self.push_service(s)),

@@ -184,6 +184,7 @@ impl Master {
         let mut master = Master {
             conf: RunConf {
                 child_env: child_environment(&params.import_environment),
+                owner: owner_ids(&params),
                 opts,
                 config_dir: config_dir.clone(),
                 params,

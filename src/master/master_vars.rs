@@ -74,6 +74,21 @@ impl MasterConf {
         })
     }
 
+    /// master.cf as a master starting now on this main.cf reads it (for
+    /// `check`, `start` and `reload`, which refuse what it would refuse).
+    pub fn read_master_cf_as_configured(
+        &self,
+        config_dir: &str,
+    ) -> Result<Vec<MasterEnt>, ConfigError> {
+        self.read_master_cf(
+            config_dir,
+            false,
+            false,
+            &self.inet_interfaces,
+            &self.inet_protocols,
+        )
+    }
+
     /// Parses `config_dir/master.cf` as a master with these options would,
     /// inet services listening on `interfaces` with `protocols` (main.cf's
     /// inet_interfaces and inet_protocols when the master started); the

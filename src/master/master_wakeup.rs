@@ -166,16 +166,8 @@ fn inet_target(s: &Service) -> std::io::Result<SocketAddr> {
         .listen
         .first()
         .ok_or_else(|| std::io::Error::from_raw_os_error(libc::ENOTCONN))?;
-    let addr: nix::sys::socket::SockaddrStorage =
-        nix::sys::socket::getsockname(std::os::fd::AsRawFd::as_raw_fd(fd))
-            .map_err(|e| std::io::Error::from_raw_os_error(e as i32))?;
-    let mut addr = if let Some(v4) = addr.as_sockaddr_in() {
-        SocketAddr::from((v4.ip(), v4.port()))
-    } else if let Some(v6) = addr.as_sockaddr_in6() {
-        SocketAddr::from((v6.ip(), v6.port()))
-    } else {
-        return Err(std::io::Error::from_raw_os_error(libc::EAFNOSUPPORT));
-    };
+    let mut addr = super::master_listen::local_addr(fd)
+        .ok_or_else(|| std::io::Error::from_raw_os_error(libc::EAFNOSUPPORT))?;
     if addr.ip().is_unspecified() {
         addr.set_ip(match addr.ip() {
             IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
