@@ -310,6 +310,15 @@ fn a_reload_the_master_would_refuse_says_why_and_fails() {
     std::fs::write(i.path().join("master.cf"), POSTLOG).unwrap();
     let (code, _, err) = i.ctl("reload");
     assert_eq!(code, 0, "{err}");
+    // With no master, the refusal does not speak of one.
+    i.stop();
+    i.append_main_cf("default_process_limit = 10o\n");
+    let (code, _, err) = i.ctl("reload");
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("nothing reloaded (the mail system is not running)"),
+        "{err}"
+    );
 }
 
 /// Issue 23.3: an ordinary user asking root's running master (status,

@@ -127,13 +127,21 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
     // configuration and only logs why) is refused here, with the file,
     // line and reason, and exit status 1.  As `postfix`, Postfix's exit
     // status stays (0: postfix-script does not check).
-    let refuse_reload = |why: &dyn std::fmt::Display| -> i32 {
-        fail(format!(
-            "{why}; nothing reloaded: the master keeps its running configuration"
-        ))
+    let refuse_reload = |why: &dyn std::fmt::Display, queue: Option<String>| -> i32 {
+        let state = queue.map(|q| master_state(&q));
+        let what = match state {
+            Some(MasterState::Postkit(_)) => {
+                "nothing reloaded: the master keeps its running configuration"
+            }
+            Some(MasterState::NotRunning) => "nothing reloaded (the mail system is not running)",
+            _ => "nothing reloaded",
+        };
+        fail(format!("{why}; {what}"))
     };
     let mc = match MasterConf::load(config_dir) {
-        Err(e) if command == "reload" && !postfix_voice() => return refuse_reload(&e),
+        Err(e) if command == "reload" && !postfix_voice() => {
+            return refuse_reload(&e, lenient_queue_directory(config_dir));
+        }
         Ok(mc) => mc,
         // A running master can still be asked, reloaded or stopped: the
         // operator may be fixing the very main.cf that is broken.
@@ -160,24 +168,12 @@ pub fn run(config_dir: &str, command: &str, args: &[String]) -> i32 {
     // and a command that does not exist.
     if command == "reload"
         && !postfix_voice()
-        && let Err(e) = mc.read_master_cf(
-            config_dir,
-            false,
-            false,
-            &mc.inet_interfaces,
-            &mc.inet_protocols,
-        )
+        && let Err(e) = mc.read_master_cf_as_configured(config_dir)
     {
-        return refuse_reload(&e);
+        return refuse_reload(&e, Some(mc.params.queue_directory.clone()));
     }
     if command == "start" || command == "start-fg" {
-        match mc.read_master_cf(
-            config_dir,
-            false,
-            false,
-            &mc.inet_interfaces,
-            &mc.inet_protocols,
-        ) {
+        match mc.read_master_cf_as_configured(config_dir) {
             Ok(ents) => {
                 let problems = mc.check_services(config_dir, &ents);
                 if !problems.is_empty() {
@@ -496,7 +492,12 @@ fn control_running(
             // Health, for a monitor or a container's health check: the
             // exit status (Postfix's `postfix status` keeps 0), and for
             // people a last line.  Nothing is logged.
-            let Some(report) = status_json(queue_directory) else {
+            let parsed = if status_request == "status json" {
+                serde_json::from_str(&text).ok()
+            } else {
+                status_json(queue_directory)
+            };
+            let Some(report) = parsed else {
                 return 0;
             };
             let (summary, healthy) = health(&report);

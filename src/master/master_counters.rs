@@ -111,14 +111,27 @@ impl Counters {
     /// A child's report `pid=P name=value ...`; `running` says whether the
     /// pid is one of the service's children.
     pub fn record(&mut self, line: &str, running: impl Fn(i32) -> bool) {
-        let mut pid = None;
+        let mut fields = line.split(' ').filter(|f| !f.is_empty());
+        // The pid first: a line that speaks for no child of this service
+        // declares and counts nothing.
+        let Some(pid) = fields
+            .find_map(|f| f.strip_prefix("pid="))
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            return;
+        };
+        let live = running(pid);
+        if !live && !self.retired.contains_key(&pid) {
+            return;
+        }
+        let mut seen_pid = false;
         let mut values = Vec::new();
         for field in line.split(' ').filter(|f| !f.is_empty()) {
             let parsed = field
                 .split_once('=')
                 .and_then(|(n, v)| Some((n, v.parse::<u64>().ok()?)));
             match parsed {
-                Some(("pid", v)) if pid.is_none() => pid = i32::try_from(v).ok(),
+                Some(("pid", _)) if !seen_pid => seen_pid = true,
                 Some((name, value)) => match self.index(name) {
                     Some(i) if !values.iter().any(|(j, _)| *j == i) => values.push((i, value)),
                     _ => self.ignored = self.ignored.saturating_add(1),
@@ -126,8 +139,7 @@ impl Counters {
                 None => self.ignored = self.ignored.saturating_add(1),
             }
         }
-        let Some(pid) = pid else { return };
-        if running(pid) {
+        if live {
             self.live.insert(pid, values);
         } else if let Some(before) = self.retired.remove(&pid) {
             for (i, value) in values {
@@ -245,6 +257,16 @@ mod tests {
         assert_eq!(t.keys().collect::<Vec<_>>(), vec!["handled"]);
         assert_eq!(t["handled"], u64::MAX, "saturates instead of wrapping");
         assert_eq!(c.ignored(), 7);
+    }
+
+    #[test]
+    fn a_line_for_no_child_of_the_service_counts_nothing() {
+        let mut c = Counters::default();
+        c.record("pid=9 mine=1 bad\"name=2 handled=3", |_| false);
+        c.record("handled=3 other=1", |_| true);
+        assert!(c.totals().is_empty());
+        assert_eq!(c.ignored(), 0);
+        assert!(c.declared.is_empty());
     }
 
     #[test]
