@@ -100,6 +100,10 @@ fn debian_package_installs_into_a_scratch_root_and_runs() {
     assert!(control.contains("\nSection: mail\n"), "{control}");
     let postinst = std::fs::read_to_string(info.join("postinst")).unwrap();
     assert!(postinst.contains("adduser --system --group"), "{postinst}");
+    assert!(
+        postinst.contains("addgroup --system postkitdrop"),
+        "{postinst}"
+    );
 
     // The packaged configuration is valid and is postkit's own, not Postfix's.
     let conf = run(Command::new(root.join("usr/sbin/postkit"))
@@ -132,5 +136,90 @@ fn debian_package_installs_into_a_scratch_root_and_runs() {
         }
         // Why the pages are named postkit-*: Postfix's own postlog(1).
         assert!(postfix.contains("/usr/share/man/man1/postlog.1.gz"));
+    }
+}
+
+/// Purges the package however the test ends.
+struct Installed;
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        let _ = Command::new("postkit")
+            .args(["-c", "/etc/postkit", "stop"])
+            .output();
+        let _ = Command::new("dpkg").args(["--purge", "postkit"]).output();
+    }
+}
+
+/// The packaged instance as an administrator meets it (issue 23): the
+/// package installs, its configuration passes `check` (the unit's
+/// ExecStartPre), starts, logs a `postlog` record to its log file, stops,
+/// and a purge leaves none of its queue, data or log behind.
+#[test]
+#[cfg_attr(postkit_unprivileged_build, ignore = "needs root")]
+fn debian_package_installs_starts_logs_stops_and_purges() {
+    let name = "debian_package_installs_starts_logs_stops_and_purges";
+    if !common::needs_root(name) || !common::needs_cargo_deb(name) {
+        return;
+    }
+    let installed = Command::new("dpkg-query")
+        .args(["-W", "-f", "${Status}", "postkit"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&installed.stdout).contains("installed"),
+        "a postkit package is installed on this host already; this test installs and purges its own"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let deb = build_deb(tmp.path());
+    let _guard = Installed;
+    let out = run(Command::new("dpkg").arg("-i").arg(&deb));
+    assert!(!out.contains("Warning"), "{out}");
+    for dir in ["/var/spool/postkit", "/var/lib/postkit"] {
+        assert!(Path::new(dir).is_dir(), "postinst made no {dir}");
+    }
+    let postkit = |args: &[&str]| {
+        let out = Command::new("/usr/sbin/postkit")
+            .args(["-c", "/etc/postkit"])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // As the unit's ExecStartPre runs it, before the first start.
+    let (code, err) = postkit(&["check"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = postkit(&["start"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = postkit(&["check"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = postkit(&["postlog", "-t", "pkgtest", "hello from the package"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = postkit(&["status"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = postkit(&["stop"]);
+    assert_eq!(code, Some(0), "{err}");
+    let log = std::fs::read_to_string("/var/log/postkit.log").unwrap();
+    assert!(
+        log.contains(" pkgtest[") && log.contains("]: hello from the package"),
+        "{log}"
+    );
+    assert!(log.contains("configuration /etc/postkit"), "{log}");
+
+    run(Command::new("dpkg").args(["--purge", "postkit"]));
+    for path in [
+        "/etc/postkit",
+        "/var/spool/postkit",
+        "/var/lib/postkit",
+        "/var/log/postkit.log",
+        "/usr/sbin/postkit",
+    ] {
+        assert!(
+            std::fs::symlink_metadata(path).is_err(),
+            "{path} is left after a purge"
+        );
     }
 }

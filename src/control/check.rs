@@ -78,7 +78,12 @@ pub fn check(config_dir: &str, mc: &MasterConf) -> i32 {
             report(format!("not owned by root: {}", q.display()));
         }
     }
-    for d in QUEUE_DIRS {
+    // The queue directory alone, none of its subdirectories: made by a
+    // package (as the mail_owner's home), not started yet.
+    let never_started = QUEUE_DIRS
+        .iter()
+        .all(|d| std::fs::symlink_metadata(q.join(d.name)).is_err());
+    for d in QUEUE_DIRS.iter().filter(|_| !never_started) {
         let dir = q.join(d.name);
         match std::fs::symlink_metadata(&dir) {
             Err(_) => report(format!("missing directory {}", dir.display())),
@@ -109,7 +114,13 @@ pub fn check(config_dir: &str, mc: &MasterConf) -> i32 {
             }
         }
     }
-    if problems == 0 {
+    if problems == 0 && never_started {
+        msg::info(&format!(
+            "{config_dir}: main.cf and master.cf are {in_order}; not started yet (the directories of {} are made by `postkit start`)",
+            params.queue_directory
+        ));
+        0
+    } else if problems == 0 {
         msg::info(&format!(
             "{config_dir}: main.cf, master.cf and {} are {in_order}",
             params.queue_directory
