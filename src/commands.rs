@@ -19,10 +19,14 @@ control:
   logrotate           rotate maillog_file
 (every verb answers --help)
 programs:
-  postconf [-dfhHnx] [-M|-F|-P] [-e|-X|-#] [-o name=value] [name...]
-                                                show or edit parameters
+  postconf [-dfhHnpx] [-M|-F|-P] [-e|-X|-#] [-C class] [-o name=value] [name...]
+                                                show or edit parameters (as Postfix's
+                                                postconf; -b/-t run Postfix's bounce,
+                                                -a/-A/-T describe Postfix's own build and
+                                                are answered by its postconf)
   postlog [-i] [-p priority] [-t tag] [text...] log a record
-  master [-d] [-t] [-v] [-V] [-e secs]          the master daemon itself
+  master [-DdistvVw] [-e secs]                  the master daemon itself (as
+                                                Postfix's master(8); -V: log to stderr)
   postlogd ...                                  the log service (run by a master)
 ";
 
@@ -43,9 +47,9 @@ pub fn dispatch(args: &[String]) -> i32 {
     let argv0 = args.first().map(String::as_str).unwrap_or("postkit");
     let base = argv0.rsplit('/').next().unwrap_or(argv0);
     match base {
-        "postconf" => return crate::postconf::main(&args[1..]),
+        "postconf" => return crate::postconf::main(argv0, &args[1..]),
         "postlog" => return crate::postlog::main(&args[1..]),
-        "master" => return crate::master::master::main(&args[1..]),
+        "master" => return crate::master::master::main(args),
         // Postfix's own command, for the verbs postkit's master serves.
         "postfix" => return crate::control::postfix_cmd::main(args),
         _ => {}
@@ -84,9 +88,13 @@ pub fn dispatch(args: &[String]) -> i32 {
         return (d.main)(&v);
     }
     match command.as_str() {
-        "postconf" => crate::postconf::main(&with_config(&rest[1..])),
+        "postconf" => crate::postconf::main("postconf", &with_config(&rest[1..])),
         "postlog" => crate::postlog::main(&with_config(&rest[1..])),
-        "master" => crate::master::master::main(&with_config(&rest[1..])),
+        "master" => {
+            let mut v = vec!["master".to_string()];
+            v.extend(with_config(&rest[1..]));
+            crate::master::master::main(&v)
+        }
         "start" | "start-fg" | "stop" | "abort" | "reload" | "restart" | "upgrade" | "status"
         | "check" | "logrotate" => {
             let dir = config_dir.unwrap_or_else(crate::global::mail_conf::config_dir_from_env);

@@ -158,8 +158,9 @@ impl Drop for Installed {
 #[test]
 #[cfg_attr(postkit_unprivileged_build, ignore = "needs root")]
 fn debian_package_installs_starts_logs_stops_and_purges() {
-    let name = "debian_package_installs_starts_logs_stops_and_purges";
-    if !common::needs_root(name) || !common::needs_cargo_deb(name) {
+    if !common::needs_root("debian_package_installs_starts_logs_stops_and_purges")
+        || !common::needs_cargo_deb("debian_package_installs_starts_logs_stops_and_purges")
+    {
         return;
     }
     let installed = Command::new("dpkg-query")

@@ -142,4 +142,46 @@ fn as_postfix_it_answers_as_postfix_does() {
     assert_eq!(out.status.code(), Some(1));
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("unknown command: 'no-such-verb'"), "{text}");
+
+    // `flush` (issue 23), on a configuration whose daemon_directory is
+    // postkit's (no postfix-script there): done as postfix-script does it,
+    // with Postfix's postqueue; the same answer as Postfix's command on
+    // Postfix's daemon_directory (both systems are stopped here).
+    let flush = |program: &Path, etc: &Path| {
+        let out = Command::new(program)
+            .arg0("postfix")
+            .arg("-c")
+            .arg(etc)
+            .arg("flush")
+            .env_remove("MAIL_CONFIG")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let theirs = flush(Path::new("/usr/sbin/postfix"), &p.etc());
+    let ours = flush(&link, &q.etc());
+    assert_eq!(theirs, ours);
+    assert!(
+        ours.1
+            .contains("postqueue: fatal: Cannot flush mail queue - mail system is down"),
+        "{ours:?}"
+    );
+    // Another of Postfix's own verbs there: said plainly, not a missing
+    // file of Postfix's.
+    let out = Command::new(&link)
+        .arg0("postfix")
+        .arg("-c")
+        .arg(q.etc())
+        .arg("set-permissions")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = std::fs::read_to_string(q.log_path()).unwrap();
+    assert!(
+        text.contains("fatal: 'set-permissions' is Postfix's own command, run by Postfix's postfix-script, and daemon_directory"),
+        "{text}"
+    );
 }

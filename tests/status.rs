@@ -9,13 +9,14 @@ use common::status::{Report, ServiceReport};
 /// The README's example parses with the schema too.
 #[test]
 fn readme_example_of_status_json_follows_the_schema() {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../docs/operations.md");
     let start = readme
         .find("`postkit status --json` prints one object:\n\n```json\n")
-        .expect("the README documents status --json");
+        .expect("docs/operations.md documents status --json");
     let example = &readme[start..];
     let example = &example[example.find("{").unwrap()..example.find("\n```\n").unwrap()];
-    let r: Report = serde_json::from_str(example).expect("the README's example follows the schema");
+    let r: Report =
+        serde_json::from_str(example).expect("the documented example follows the schema");
     assert_eq!(r.services[0].counters["records_written"], 4);
 }
 

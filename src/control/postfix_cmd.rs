@@ -5,10 +5,13 @@
 //! postfix-script's records (`postfix/postfix-script: the Postfix mail
 //! system is running: PID: N`) in the log and, when standard error is a
 //! terminal, there; nothing else.  So a service manager or a script written
-//! for Postfix can be pointed at it.  The verbs that remain Postfix's own
-//! (`flush`, `set-permissions`, `upgrade-configuration`, `tls`, `drain`,
+//! for Postfix can be pointed at it.  `flush` is done as postfix-script
+//! does it (Postfix's `postqueue -f`).  The verbs that remain Postfix's own
+//! (`set-permissions`, `upgrade-configuration`, `tls`, `drain`,
 //! `quick-stop`, `post-install`, ...) are handed to Postfix's own command
-//! when it is installed (and is not this program).
+//! when it is installed (and is not this program), provided the
+//! configuration's daemon_directory has Postfix's postfix-script for it to
+//! run; otherwise they are refused with the reason.
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -59,6 +62,29 @@ pub fn main(args: &[String]) -> i32 {
     if POSTKIT_VERBS.contains(&verb.as_str()) {
         return super::run(&config_dir, verb, &rest[1..]);
     }
+    // `flush` as postfix-script does it: Postfix's postqueue, in the queue
+    // directory.  It needs no postfix-script, which a daemon_directory of
+    // postkit's does not have.
+    let params = crate::master::master_vars::MasterConf::load(&config_dir)
+        .ok()
+        .map(|mc| mc.params);
+    if let Some(p) = &params {
+        if verb == "flush" && rest.len() == 1 {
+            return flush(&config_dir, p);
+        }
+        let script = Path::new(&p.daemon_directory).join("postfix-script");
+        if !script.exists() {
+            super::postfix_script(
+                Some(p),
+                crate::util::msg::Level::Fatal,
+                &format!(
+                    "'{verb}' is Postfix's own command, run by Postfix's postfix-script, and daemon_directory {} has none: use a configuration whose daemon_directory is Postfix's",
+                    p.daemon_directory
+                ),
+            );
+            return 1;
+        }
+    }
     // Postfix's own verbs: Postfix's own command does them.
     let own = std::env::current_exe().ok();
     let postfix = Path::new(POSTFIX_COMMAND);
@@ -85,4 +111,33 @@ pub fn main(args: &[String]) -> i32 {
         "usage: postfix start (or stop, reload, abort, flush, check, status, set-permissions, upgrade-configuration)",
     );
     1
+}
+
+/// `postfix flush`: postfix-script's recipe (`$command_directory/postqueue
+/// -f`, from the queue directory, for this configuration).
+fn flush(config_dir: &str, p: &crate::global::mail_params::MailParams) -> i32 {
+    if let Err(e) = std::env::set_current_dir(&p.queue_directory) {
+        super::postfix_script(
+            Some(p),
+            crate::util::msg::Level::Fatal,
+            &format!("no Postfix queue directory {}! ({e})", p.queue_directory),
+        );
+        return 1;
+    }
+    let postqueue = Path::new(&p.command_directory).join("postqueue");
+    match std::process::Command::new(&postqueue)
+        .arg("-f")
+        .env("MAIL_CONFIG", config_dir)
+        .status()
+    {
+        Ok(st) => st.code().unwrap_or(1),
+        Err(e) => {
+            super::postfix_script(
+                Some(p),
+                crate::util::msg::Level::Fatal,
+                &format!("cannot run {}: {e}", postqueue.display()),
+            );
+            1
+        }
+    }
 }

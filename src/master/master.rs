@@ -54,41 +54,124 @@ pub struct MasterOptions {
     pub stderr: bool,
     /// `-e SECONDS`: exit after this long.
     pub exit_after: Option<u64>,
+    /// `-D`: run `debugger_command` once initialized.
+    pub debug: bool,
+    /// `-i`: init mode, as PID 1 of a container: no session of its own,
+    /// stdout kept, exit 0 on SIGTERM.
+    pub init_mode: bool,
+    /// `-s` (and `-i`): stdout is not detached, for `maillog_file =
+    /// /dev/stdout`.
+    pub keep_stdout: bool,
+    /// `-w`: a foreground process waits until the master has initialized
+    /// (`master_monitor`).
+    pub wait: bool,
 }
 
-const USAGE: &str = "usage: master [-c config_dir] [-d (don't detach from terminal)] [-e exit_time] [-t (test)] [-v] [-V (log to stderr)]";
+impl MasterOptions {
+    /// The command line that gives these options (without `-w`): what the
+    /// monitor starts the master with.
+    pub fn args(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some(dir) = &self.config_dir {
+            v.extend(["-c".to_string(), dir.clone()]);
+        }
+        v.extend(self.flags());
+        v
+    }
 
-/// A command line the master does not take; shown as its usage text.
+    /// The same without `-c`: what a master re-executed in place (restart,
+    /// upgrade) runs with beside its configuration directory.
+    pub fn flags(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        for (on, flag) in [
+            (self.debug, "-D"),
+            (self.foreground, "-d"),
+            (self.keep_stdout && !self.init_mode, "-s"),
+            (self.init_mode, "-i"),
+            (self.test, "-t"),
+            (self.stderr, "-V"),
+        ] {
+            if on {
+                v.push(flag.to_string());
+            }
+        }
+        if let Some(secs) = self.exit_after {
+            v.extend(["-e".to_string(), secs.to_string()]);
+        }
+        v.extend(std::iter::repeat_n("-v".to_string(), self.verbose as usize));
+        v
+    }
+}
+
+/// A command line the master does not take: Postfix's usage text, with
+/// the program name as invoked.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsageError;
+pub struct UsageError(pub String);
 
 impl std::fmt::Display for UsageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(USAGE)
+        write!(
+            f,
+            "usage: {} [-c config_dir] [-D (debug)] [-d (don't detach from terminal)] [-e exit_time] [-t (test)] [-v] [-w (wait for initialization)]",
+            self.0
+        )
     }
 }
 
 impl std::error::Error for UsageError {}
 
-/// Parses the master's options.
-pub fn parse_options(args: &[String]) -> Result<MasterOptions, UsageError> {
+/// Parses the master's options (`args` without the program name `me`).
+/// Beside Postfix's own: `-V`, copy log records to stderr.
+pub fn parse_options(me: &str, args: &[String]) -> Result<MasterOptions, UsageError> {
+    let usage = || UsageError(me.to_string());
     let mut o = MasterOptions::default();
-    let mut g = Getopt::new(args, "c:de:tvV");
+    let mut g = Getopt::new(args, "c:Dde:istvVw");
     for opt in g.by_ref() {
-        match opt.map_err(|_| UsageError)? {
+        match opt.map_err(|_| usage())? {
+            Opt::Flag('D') => o.debug = true,
             Opt::Flag('d') => o.foreground = true,
+            Opt::Flag('i') => {
+                o.init_mode = true;
+                o.keep_stdout = true;
+            }
+            Opt::Flag('s') => o.keep_stdout = true,
             Opt::Flag('t') => o.test = true,
             Opt::Flag('v') => o.verbose += 1,
             Opt::Flag('V') => o.stderr = true,
+            Opt::Flag('w') => o.wait = true,
             Opt::Value('c', v) => o.config_dir = Some(v),
-            Opt::Value('e', v) => o.exit_after = Some(v.parse().map_err(|_| UsageError)?),
-            _ => return Err(UsageError),
+            // atoi(), as Postfix: what is not a number is no time limit.
+            Opt::Value('e', v) => o.exit_after = Some(leading_number(&v)),
+            _ => return Err(usage()),
         }
     }
     if !g.rest().is_empty() {
-        return Err(UsageError);
+        return Err(usage());
     }
     Ok(o)
+}
+
+/// The number a text starts with, as atoi() reads it (0 when none).
+fn leading_number(text: &str) -> u64 {
+    let t = text.trim_start();
+    let digits: String = t.chars().take_while(char::is_ascii_digit).collect();
+    digits
+        .parse()
+        .unwrap_or(if digits.is_empty() { 0 } else { u64::MAX })
+}
+
+/// Postfix's refusals of option combinations, and of `-i` outside PID 1.
+pub fn check_options(o: &MasterOptions) -> Result<(), String> {
+    if o.init_mode && std::process::id() != 1 {
+        return Err("-i is allowed only for PID 1 process".into());
+    }
+    if o.test && o.wait {
+        return Err("the -t and -w options cannot be used together".into());
+    }
+    if o.init_mode && (o.debug || o.foreground || o.wait) {
+        return Err("the -i option cannot be used with -D, -d, or -w".into());
+    }
+    Ok(())
 }
 
 /// The running master's state, in parts; each `master_*` module adds its
@@ -161,12 +244,21 @@ pub struct Lifetime {
     pub(super) fd_reserve: Vec<std::fs::File>,
 }
 
-/// `postkit master [-c dir] [-d] [-t] [-v] [-V] [-e secs]`.
+/// `master [-c dir] [-D] [-d] [-e secs] [-i] [-s] [-t] [-v] [-V] [-w]`
+/// (`args[0]`, the program name as invoked, included).
 pub fn main(args: &[String]) -> i32 {
     msg::set_tag("postfix/master");
-    let opts = parse_options(args).unwrap_or_else(|e| {
+    let me = args.first().map_or("master", String::as_str);
+    let fatal = |e: &dyn std::fmt::Display| -> ! {
         msg::set_stderr(true);
         msg::fatal(e)
-    });
+    };
+    let opts = parse_options(me, &args[1.min(args.len())..]).unwrap_or_else(|e| fatal(&e));
+    if let Err(e) = check_options(&opts) {
+        fatal(&e);
+    }
+    if opts.wait {
+        super::master_monitor::monitor(me, &opts);
+    }
     Master::run(opts)
 }

@@ -39,16 +39,8 @@ impl Master {
         fds.extend(old_exe.as_ref().map(|f| f.as_fd()));
         set_cloexec(&fds, false);
         let mut cmd = std::process::Command::new(&self.life.exe);
-        cmd.args(["master", "-c", &self.conf.config_dir]);
-        if self.conf.opts.foreground {
-            cmd.arg("-d");
-        }
-        for _ in 0..self.conf.opts.verbose {
-            cmd.arg("-v");
-        }
-        if self.conf.opts.stderr {
-            cmd.arg("-V");
-        }
+        cmd.args(["master", "-c", &self.conf.config_dir])
+            .args(self.conf.opts.flags());
         cmd.env(HANDOVER_ENV, &text);
         msg_info!("upgrade: executing {}", self.life.exe.display());
         // The new master must say it serves within START_LIMIT, or the

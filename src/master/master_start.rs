@@ -22,6 +22,7 @@ use super::master_events::Events;
 use super::master_handover::{
     HANDOVER_ENV, Handover, ServiceState, UPGRADE_FAILED_ENV, install_way_back,
 };
+use super::master_monitor::{report_ready, take_monitor_fd};
 use super::master_queue::{
     PID_FILE, lock_pid_file, make_queue_dirs, owner_ids, running_master, set_dir_owner_mode,
 };
@@ -129,13 +130,27 @@ impl Master {
         }
         // The service manager's sockets sit at descriptors 3 on: claim them
         // before anything else is opened.
+        let monitor = take_monitor_fd();
         let systemd = Systemd::from_env();
         let handover = take_handover(&opts);
         let took_over = handover.is_some();
+        // Started by `postkit start`: records go to its terminal too until
+        // the master is ready.
+        let startup_stderr = std::env::var_os(STARTUP_STDERR).is_some();
+        crate::util::safe_env::remove_var(STARTUP_STDERR);
+        if !opts.foreground && !took_over {
+            detach_stdio(
+                opts.keep_stdout,
+                opts.stderr || startup_stderr || systemd.managed(),
+            );
+        }
         // Detached, a session of its own, as Postfix's master: its
         // children share its process group, apart from the caller's
-        // terminal and signals.  (A re-executed master already is.)
+        // terminal and signals.  (A re-executed master already is; PID 1
+        // and a master under a debugger stay where they are.)
         if !opts.foreground
+            && !opts.init_mode
+            && !opts.debug
             && !took_over
             && let Err(e) = nix::unistd::setsid()
             && nix::unistd::getsid(None).ok() != Some(nix::unistd::getpid())
@@ -146,10 +161,6 @@ impl Master {
             );
         }
         msg::set_verbose(opts.verbose);
-        // Started by `postkit start`: records go to its terminal too until
-        // the master is ready.
-        let startup_stderr = std::env::var_os(STARTUP_STDERR).is_some();
-        crate::util::safe_env::remove_var(STARTUP_STDERR);
         msg::set_stderr(opts.stderr || startup_stderr);
         raise_open_limit();
         maillog_client::init_from_env(&maillog_client::mail_task("master", None), false);
@@ -179,6 +190,16 @@ impl Master {
         };
         if !nix::unistd::geteuid().is_root() {
             msg_warn!("not running as root: privilege separation (-u, chroot) is not in effect");
+        }
+        if opts.debug {
+            // Expanded now, as Postfix's: $process_id is this master's.
+            debug_process(
+                &mc.conf
+                    .lookup_eval("debugger_command")
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default(),
+            );
         }
         let signals = Signals::install().unwrap_or_else(|e| msg_fatal!("signals: {e}"));
         let mut master = Master {
@@ -230,6 +251,7 @@ impl Master {
             master.control.socket.publish();
             msg_info!("daemon started -- version {VERSION}, configuration {config_dir}");
             master.systemd.notify_ready(&master.services);
+            report_ready(monitor);
         } else {
             msg_info!("daemon restarted in place -- version {VERSION}, configuration {config_dir}");
         }
@@ -272,17 +294,47 @@ fn take_handover(opts: &MasterOptions) -> Option<Handover> {
             "-c".to_string(),
             crate::global::mail_conf::config_dir_from_env(),
         ];
-        if opts.foreground {
-            args.push("-d".into());
-        }
-        args.extend(std::iter::repeat_n("-v".to_string(), opts.verbose as usize));
-        if opts.stderr {
-            args.push("-V".into());
-        }
+        args.extend(opts.flags());
         install_way_back(&h, args);
         fault_injection::at(Fault::UpgradedStart);
     }
     Some(h)
+}
+
+/// Standard input, output and error to /dev/null, as Postfix's master
+/// without `-d`: no terminal is held open by the mail system, and a caller
+/// that reads the master's output (`$(postfix start)`) is not kept
+/// waiting.  `-s` and `-i` keep stdout (`maillog_file = /dev/stdout`);
+/// stderr stays where the records are also copied (`-V`, a start that
+/// reads them, a service manager's journal).
+fn detach_stdio(keep_stdout: bool, keep_stderr: bool) {
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .unwrap_or_else(|e| msg_fatal!("open /dev/null: {}", crate::util::errno_text(&e)));
+    let mut done = nix::unistd::dup2_stdin(&null);
+    if !keep_stdout {
+        done = done.and(nix::unistd::dup2_stdout(&null));
+    }
+    if !keep_stderr {
+        done = done.and(nix::unistd::dup2_stderr(&null));
+    }
+    if let Err(e) = done {
+        msg_fatal!("dup2 /dev/null: {}", crate::util::nix_text(e));
+    }
+}
+
+/// `-D`: debugger_command, as Postfix's debug_process runs it, once the
+/// master holds its locks.
+fn debug_process(command: &str) {
+    if command.is_empty() {
+        msg_fatal!("no debugger_command variable set up");
+    }
+    msg_info!("running: {command}");
+    let _ = std::process::Command::new("/bin/sh")
+        .args(["-c", command])
+        .status();
 }
 
 /// Raises the soft limit on open files to the hard limit, as Postfix's

@@ -78,6 +78,11 @@ impl Master {
         );
         kill_left(left);
         let _ = std::fs::remove_file(CONTROL_SOCKET);
+        // As Postfix's master: ended by the signal (a shell sees 128+N),
+        // but as PID 1 (where a default action is no action) an exit.
+        if !self.conf.opts.init_mode {
+            let _ = signal_hook::low_level::emulate_default_handler(sig);
+        }
         std::process::exit(0);
     }
 }

@@ -52,6 +52,12 @@ impl Systemd {
         }
     }
 
+    /// Whether a service manager runs the master (its stderr is the
+    /// manager's journal, not a terminal).
+    pub fn managed(&self) -> bool {
+        self.notify
+    }
+
     fn send(&self, states: &[NotifyState]) {
         if self.notify {
             let _ = sd_notify::notify(false, states);

@@ -2,7 +2,8 @@
 //! concept; the files that name a type (the parts of the master's state)
 //! import nothing that adds to `Master`, so nothing imports in a circle.
 //!
-//! - `master` (the options and the state), `master_start` (start-up, fresh
+//! - `master` (the options and the state), `master_monitor` (`-w`: waiting
+//!   for the master to initialize), `master_start` (start-up, fresh
 //!   or taken over), `master_loop` (the event loop and its timers),
 //!   `master_stop` (stopping without losing what was accepted);
 //! - `master_vars` (main.cf and master.cf as files, what services declare),
@@ -39,6 +40,7 @@ pub mod master_inet;
 pub mod master_listen;
 pub mod master_loop;
 pub mod master_metrics;
+pub mod master_monitor;
 pub mod master_queue;
 pub mod master_service;
 pub mod master_sig;

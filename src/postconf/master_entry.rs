@@ -33,6 +33,9 @@ pub struct Entry {
     pub argv: Vec<String>,
     /// Its `-o name=value` settings.
     pub params: BTreeMap<String, String>,
+    /// Their names in the order first given (Postfix walks them in its
+    /// hash table's order, which follows from this one).
+    pub param_order: Vec<String>,
 }
 
 impl Entry {
@@ -56,15 +59,14 @@ impl Entry {
     }
 }
 
-/// `{ text }` as `text`.
+/// `{ text }` as `text`, as Postfix's postconf extracts a master.cf
+/// argument (warning about a malformed group).
 fn extract(arg: &str) -> String {
-    match arg.strip_prefix('{').and_then(|a| a.strip_suffix('}')) {
-        Some(inner) => inner.trim_matches(is_blank).to_string(),
-        None => {
-            msg::warn(&format!("master.cf: missing '}}' in \"{arg}\""));
-            arg.trim_start_matches('{').to_string()
-        }
+    let (inner, err) = crate::util::extpar::extpar(arg, true);
+    if let Some(err) = err {
+        msg::warn(&format!("master.cf: {err}"));
     }
+    inner
 }
 
 fn check(argv: &[String], raw: &str) {
@@ -81,7 +83,7 @@ fn check(argv: &[String], raw: &str) {
         }
     }
     let wakeup = argv[5].strip_suffix('?').unwrap_or(&argv[5]);
-    if argv[5] != "-" && !wakeup.bytes().all(|b| b.is_ascii_digit()) {
+    if wakeup != "-" && (wakeup.is_empty() || !wakeup.bytes().all(|b| b.is_ascii_digit())) {
         bad("wakeup", &argv[5]);
     }
     if argv[6] != "-" && !argv[6].bytes().all(|b| b.is_ascii_digit()) {
@@ -145,17 +147,24 @@ pub fn parse_entry(text: &str) -> Result<Entry, &'static str> {
     check(&argv, text);
     normalize(&mut argv);
     let mut params = BTreeMap::new();
+    let mut param_order = Vec::new();
     let mut field = COMMAND + 1;
     while field + 1 < argv.len() && argv[field].starts_with('-') && argv[field] != "--" {
         if argv[field] == "-o" {
-            if let Ok((n, v)) = split_nameval(&argv[field + 1]) {
-                params.insert(n.to_string(), v.to_string());
+            if let Ok((n, v)) = split_nameval(&argv[field + 1])
+                && params.insert(n.to_string(), v.to_string()).is_none()
+            {
+                param_order.push(n.to_string());
             }
             field += 1;
         }
         field += 1;
     }
-    Ok(Entry { argv, params })
+    Ok(Entry {
+        argv,
+        params,
+        param_order,
+    })
 }
 
 /// Reads master.cf as postconf does; fatal on a malformed entry.
@@ -219,10 +228,17 @@ impl Entry {
                     self.argv.insert(field, "-o".into());
                     self.argv.insert(field + 1, format!("{name}={v}"));
                 }
-                self.params.insert(name.to_string(), v.to_string());
+                if self
+                    .params
+                    .insert(name.to_string(), v.to_string())
+                    .is_none()
+                {
+                    self.param_order.push(name.to_string());
+                }
             }
             None => {
                 self.params.remove(name);
+                self.param_order.retain(|n| n != name);
             }
         }
     }

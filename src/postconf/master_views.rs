@@ -70,6 +70,8 @@ fn print_args(out: &mut String, e: &Entry, from: usize, mut line_len: usize, sty
         let mut aval: Option<String> = None;
         let mut parens = false;
         if in_options {
+            // (The first argument after the options is never braced, as
+            // in Postfix's postconf.)
             if !arg.starts_with('-') || arg == "--" {
                 in_options = false;
             } else if arg.as_bytes().get(1) == Some(&b'o') && field + 1 < e.argv.len() {
@@ -86,8 +88,7 @@ fn print_args(out: &mut String, e: &Entry, from: usize, mut line_len: usize, sty
                 }
                 aval = Some(v);
             }
-        }
-        if !in_options {
+        } else {
             parens = arg.contains(is_blank);
         }
         if line_len > INDENT.len() {

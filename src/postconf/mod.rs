@@ -53,9 +53,44 @@ impl Postconf {
             || self.user_valid.contains(name)
     }
 
+    /// main.cf's names in the order Postfix's postconf walks them: its
+    /// dictionary holds config_directory first when the directory was
+    /// given (-c, MAIL_CONFIG), then main.cf's names as first set.
+    fn main_cf_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        if self.explicit_dir {
+            names.push("config_directory".to_string());
+        }
+        names.extend(
+            self.conf
+                .file_names()
+                .iter()
+                .filter(|n| !(self.explicit_dir && *n == "config_directory"))
+                .cloned(),
+        );
+        dict_order(names)
+    }
+
+    /// The parameter class of a known name (options::CLASS_*), for -C.
+    fn class_of(&self, name: &str) -> u8 {
+        if mail_params::find(name).is_some() {
+            options::CLASS_BUILTIN
+        } else if self.service.contains_key(name) {
+            options::CLASS_SERVICE
+        } else {
+            options::CLASS_USER
+        }
+    }
+
     /// The value before expansion: main.cf's, else the default.
     fn raw_value(&self, name: &str, defaults_only: bool) -> Option<String> {
-        if !defaults_only && let Some(v) = self.conf.lookup(name) {
+        // A read-only parameter set in main.cf is warned about and keeps
+        // its built-in value.
+        let read_only = mail_params::find(name).is_some_and(|d| d.read_only);
+        if !defaults_only
+            && !read_only
+            && let Some(v) = self.conf.lookup(name)
+        {
             return Some(v.to_string());
         }
         if name == "mydomain" {
@@ -183,7 +218,10 @@ impl Postconf {
                     );
                 }
             }
-            for n in &names {
+            for n in names
+                .iter()
+                .filter(|n| self.class_of(n) & self.opts.classes != 0)
+            {
                 self.print(n, &mut out);
             }
         }
@@ -192,7 +230,7 @@ impl Postconf {
         let _ = std::io::stdout().flush();
         if !self.opts.defaults {
             let dir = &self.conf.config_dir;
-            for n in self.conf.file_names() {
+            for n in &self.main_cf_names() {
                 if !self.known(n) {
                     let v = self.conf.lookup(n).unwrap_or_default();
                     msg_warn!("{dir}/main.cf: unused parameter: {n}={v}");
@@ -203,12 +241,94 @@ impl Postconf {
     }
 }
 
-/// Entry point; `args` excludes the program name.
-pub fn main(args: &[String]) -> i32 {
-    msg::set_tag("postconf");
+/// Postfix's own postconf, for what describes Postfix's build.
+const POSTFIX_POSTCONF: &str = "/usr/sbin/postconf";
+
+/// The default daemon_directory of Debian's Postfix, where its bounce is.
+const POSTFIX_DAEMON_DIRECTORY: &str = "/usr/lib/postfix/sbin";
+
+/// `-a`, `-A`, `-T mode`: the SASL plug-ins and TLS of Postfix's own
+/// build, which only the installed Postfix's postconf knows; its answer,
+/// or a refusal that says why.
+fn postfix_build_info(me: &str, args: &[String]) -> i32 {
+    use std::os::unix::process::CommandExt;
+    let theirs = std::path::Path::new(POSTFIX_POSTCONF);
+    let ours = std::env::current_exe().ok();
+    let same = ours
+        .as_deref()
+        .and_then(|o| std::fs::canonicalize(o).ok())
+        .is_some_and(|o| std::fs::canonicalize(theirs).is_ok_and(|t| t == o));
+    if theirs.exists() && !same {
+        let e = std::process::Command::new(theirs)
+            .arg0(me)
+            .args(args)
+            .exec();
+        msg_fatal!("cannot run {POSTFIX_POSTCONF}: {e}");
+    }
+    msg_fatal!(
+        "-a, -A and -T describe the SASL and TLS support Postfix itself was built with, which only Postfix's own postconf knows; {POSTFIX_POSTCONF} is not installed"
+    )
+}
+
+/// `-b` and `-t`: bounce message templates, expanded or dumped (from
+/// `file` when given) by Postfix's bounce daemon, which Postfix's postconf
+/// runs for this.  The configuration's daemon_directory has it on a
+/// Postfix host; else Postfix's own daemon_directory does.
+fn bounce_templates(dir: &str, mode: &str, names: &[String]) -> i32 {
+    use std::os::unix::process::CommandExt;
+    if names.len() > 1 {
+        msg_fatal!("options -b and -t require at most one template file");
+    }
+    let conf = MailConf::read(dir, &mut |m| msg::warn(&m)).unwrap_or_else(|e| msg_fatal!("{e}"));
+    let daemon_dir = conf
+        .lookup_eval("daemon_directory")
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| POSTFIX_DAEMON_DIRECTORY.to_string());
+    let bounce = [daemon_dir.as_str(), POSTFIX_DAEMON_DIRECTORY]
+        .iter()
+        .map(|d| std::path::Path::new(d).join("bounce"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            msg_fatal!(
+                "bounce templates are expanded by Postfix's bounce daemon, and neither {daemon_dir} nor {POSTFIX_DAEMON_DIRECTORY} has one"
+            )
+        });
+    let mut cmd = std::process::Command::new(&bounce);
+    cmd.arg0("bounce").arg(format!("-SVn{mode}"));
+    if let Some(file) = names.first() {
+        cmd.arg("-o").arg(format!("bounce_template_file={file}"));
+    }
+    let e = cmd
+        .arg("-o")
+        .arg("queue_directory=.")
+        .env("MAIL_CONFIG", dir)
+        .exec();
+    msg_fatal!("mail_run_replace: execvp {}: {e}", bounce.display())
+}
+
+/// Names in the order Postfix lists a hash table it entered them into in
+/// this order: the fixed order under `NORANDOMIZE`, else as given (a
+/// random order in Postfix).
+fn dict_order(names: Vec<String>) -> Vec<String> {
+    if !crate::util::htable_order::fixed() {
+        return names;
+    }
+    let keys: Vec<&str> = names.iter().map(String::as_str).collect();
+    crate::util::htable_order::listed(&keys)
+        .into_iter()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Entry point; `me` is the program name as invoked (its messages start
+/// with it, as Postfix's postconf's: `./postconf: warning: ...`), `args`
+/// the rest.
+pub fn main(me: &str, args: &[String]) -> i32 {
+    msg::set_tag(me);
     mail_params::set_program_name("postconf");
     msg::set_stderr(true);
-    let opts = parse_args(args).unwrap_or_else(|e| msg_fatal!("{e}"));
+    let opts = parse_args(me, args).unwrap_or_else(|e| msg_fatal!("{e}"));
     let explicit_dir =
         opts.config_dir.is_some() || std::env::var_os("MAIL_CONFIG").is_some_and(|v| !v.is_empty());
     let dir = opts
@@ -220,6 +340,12 @@ pub fn main(args: &[String]) -> i32 {
     } else {
         dir
     };
+    if opts.build_info {
+        return postfix_build_info(me, args);
+    }
+    if let Some(mode) = opts.templates {
+        return bounce_templates(&dir, mode, &opts.names);
+    }
     // What postkit supports: the table types its programs open, and the
     // one lock its programs take (postlogd's flock on the log).
     match opts.list {

@@ -25,6 +25,41 @@ pub(super) struct Options {
     pub(super) list: Option<char>,
     /// Every option letter given, for postconf's compatibility checks.
     pub(super) letters: Vec<char>,
+    /// -C: the classes of parameters listed (CLASS_* bits; all when not
+    /// given).
+    pub(super) classes: u8,
+    /// -a, -A or -T MODE: what Postfix's own build has (SASL plug-ins,
+    /// TLS); answered by the installed Postfix's postconf.
+    pub(super) build_info: bool,
+    /// -b or -t: bounce templates, expanded or dumped by Postfix's bounce
+    /// daemon, as Postfix's postconf has it do.
+    pub(super) templates: Option<&'static str>,
+}
+
+/// Parameters Postfix itself defines.
+pub(super) const CLASS_BUILTIN: u8 = 1;
+/// Parameters master.cf's services define (`SERVICE_name`).
+pub(super) const CLASS_SERVICE: u8 = 2;
+/// Parameters main.cf or master.cf define and something refers to.
+pub(super) const CLASS_USER: u8 = 4;
+
+/// `-C builtin,service,user,all` (any case, comma or space separated), as
+/// postconf's name_mask_opt reads it.
+fn parse_classes(text: &str) -> Result<u8, String> {
+    let mut mask = 0;
+    for word in text
+        .split([',', ' ', '\t', '\r', '\n'])
+        .filter(|w| !w.is_empty())
+    {
+        mask |= match word.to_ascii_lowercase().as_str() {
+            "builtin" => CLASS_BUILTIN,
+            "service" => CLASS_SERVICE,
+            "user" => CLASS_USER,
+            "all" => CLASS_BUILTIN | CLASS_SERVICE | CLASS_USER,
+            _ => return Err(format!("unknown -C option value \"{word}\" in \"{text}\"")),
+        };
+    }
+    Ok(mask)
 }
 
 /// Option letters in the order postconf names them in its messages.
@@ -32,11 +67,20 @@ const LETTER_ORDER: &str = "aAbCdefFhHlmMnopPtTxX#";
 
 /// Options that exclude each other, by group, as postconf checks them:
 /// the major modes first, then the modifiers.
-const EXCLUSIVE: &[&str] = &["lmMFP", "den#X", "fe#X", "xe#X", "ode#X", "he#XH"];
+const EXCLUSIVE: &[&str] = &["aAbltmTpMFP", "den#X", "fe#X", "xe#X", "ode#X", "he#XH"];
+
+/// The major modes: one at most; `-p` (main.cf's parameters) when none.
+const MAJOR: &str = "aAbltmTpMFP";
 
 /// Each major mode and the modifiers it takes (postconf's table; main.cf's
 /// parameters are the mode when no other is given).
 const COMPATIBLE: &[(char, &str)] = &[
+    ('a', ""),
+    ('A', ""),
+    ('b', ""),
+    ('T', ""),
+    ('t', ""),
+    ('p', "eX#fhCxdnoH"),
     ('M', "eX#fox"),
     ('F', "efhoxH"),
     ('P', "eXfhoxH"),
@@ -81,21 +125,28 @@ fn check_exclusive(letters: &[char]) -> Result<(), String> {
     Ok(())
 }
 
-const USAGE: &str = "usage: postconf [-c config_dir] [-d] [-e] [-h] [-H] [-n] [-o name=value] [-x] [-X] [-#] [parameter ...]";
+/// Postfix's usage text, word for word (its `-c param_class` included),
+/// after the program name.
+const USAGE: &str = "[-a (server SASL types)] [-A (client SASL types)] [-b (bounce templates)] [-c config_dir] [-c param_class] [-d (parameter defaults)] [-e (edit configuration)] [-f (fold lines)] [-F (master.cf fields)] [-h (no names)] [-H (no values)] [-l (lock types)] [-m (map types)] [-M (master.cf)] [-n (non-default parameters)] [-o name=value (override parameter value)] [-p (main.cf, default)] [-P (master.cf parameters)] [-t (bounce templates)] [-T compile-version|run-version|public-key-algorithms] [-v (verbose)] [-x (expand parameter values)] [-X (exclude)] [-# (comment-out)] [name...]";
 
 /// Parses the options with Postfix's getopt rules (options stop at the
 /// first parameter name).
-pub(super) fn parse_args(args: &[String]) -> Result<Options, String> {
-    let mut o = Options::default();
-    let mut g = Getopt::new(args, "c:dnxhHo:eX#MFPflm");
+pub(super) fn parse_args(me: &str, args: &[String]) -> Result<Options, String> {
+    let usage = || format!("usage: {me} {USAGE}");
+    let mut o = Options {
+        classes: CLASS_BUILTIN | CLASS_SERVICE | CLASS_USER,
+        ..Default::default()
+    };
+    let mut g = Getopt::new(args, "aAbc:C:deEfFhHlmMno:pPtT:vxX#");
     for opt in g.by_ref() {
         if let Ok(Opt::Flag(c) | Opt::Value(c, _)) = &opt
-            && *c != 'c'
+            && !"cCv".contains(*c)
         {
             o.letters.push(*c);
         }
         match opt {
             Ok(Opt::Value('c', v)) => o.config_dir = Some(v),
+            Ok(Opt::Value('C', v)) => o.classes = parse_classes(&v)?,
             Ok(Opt::Flag('d')) => o.defaults = true,
             Ok(Opt::Flag('n')) => o.non_default = true,
             Ok(Opt::Flag('x')) => o.expand = true,
@@ -110,12 +161,27 @@ pub(super) fn parse_args(args: &[String]) -> Result<Options, String> {
             Ok(Opt::Flag('P')) => o.view = Some(master_views::View::Params),
             Ok(Opt::Flag('f')) => o.fold = true,
             Ok(Opt::Flag(c @ ('l' | 'm'))) => o.list = Some(c),
-            Err(GetoptError::Unknown(c)) | Ok(Opt::Flag(c) | Opt::Value(c, _)) => {
-                return Err(format!(
-                    "option -{c} is not supported by postkit postconf; {USAGE}"
-                ));
+            Ok(Opt::Flag('p' | 'v')) => {}
+            Ok(Opt::Flag('a' | 'A')) => o.build_info = true,
+            Ok(Opt::Value('T', _)) => {
+                if o.build_info && o.letters.iter().filter(|c| **c == 'T').count() > 1 {
+                    return Err("At most one -T <mode> option may be specified".into());
+                }
+                o.build_info = true;
             }
-            Err(GetoptError::MissingValue(_)) => return Err(USAGE.to_string()),
+            Ok(Opt::Flag(c @ ('b' | 't'))) => {
+                if o.templates.is_some() {
+                    return Err("specify one of -b and -t".into());
+                }
+                o.templates = Some(if c == 'b' {
+                    "expand_templates"
+                } else {
+                    "dump_templates"
+                });
+            }
+            Err(GetoptError::Unknown(_) | GetoptError::MissingValue(_)) | Ok(_) => {
+                return Err(usage());
+            }
         }
     }
     o.names = g.rest().to_vec();
@@ -125,7 +191,11 @@ pub(super) fn parse_args(args: &[String]) -> Result<Options, String> {
         o.edit.get_or_insert(edit_main::EditMode::Set);
     }
     check_exclusive(&o.letters)?;
-    check_compatible(&o.letters)?;
+    let mut letters = o.letters.clone();
+    if !letters.iter().any(|c| MAJOR.contains(*c)) {
+        letters.push('p');
+    }
+    check_compatible(&letters)?;
     if o.letters.contains(&'e') && o.names.is_empty() {
         return Err("-e requires name=value argument".into());
     }

@@ -119,6 +119,7 @@ const DBMS: &[(&str, &[&str])] = &[
         &[
             "backup",
             "data_size_limit",
+            "domain",
             "flags",
             "key_format",
             "line_size_limit",
@@ -201,20 +202,25 @@ impl Postconf {
     /// settings.
     fn scan_namespace(&mut self, local: Option<usize>) {
         let pairs: Vec<(String, String)> = match local {
-            Some(i) => self.entries[i]
-                .params
-                .iter()
-                .map(|(n, v)| (n.clone(), v.clone()))
-                .collect(),
+            Some(i) => {
+                let e = &self.entries[i];
+                super::dict_order(e.param_order.clone())
+                    .into_iter()
+                    .map(|n| {
+                        let v = e.params.get(&n).cloned().unwrap_or_default();
+                        (n, v)
+                    })
+                    .collect()
+            }
             None => self
-                .conf
-                .file_names()
-                .iter()
+                .main_cf_names()
+                .into_iter()
                 .map(|n| {
-                    (
-                        n.clone(),
-                        self.conf.lookup(n).unwrap_or_default().to_string(),
-                    )
+                    let v = match self.conf.lookup(&n) {
+                        Some(v) => v.to_string(),
+                        None => self.conf.config_dir.clone(),
+                    };
+                    (n, v)
                 })
                 .collect(),
         };
@@ -311,11 +317,26 @@ impl Postconf {
         }
     }
 
+    /// The inside of a `{...}` group in a value, warned about as Postfix's
+    /// postconf does when malformed (`main.cf: ...`, or
+    /// `master.cf:service/type: ...`).
+    fn extpar_warn(&self, group: &str, local: Option<usize>) -> String {
+        let (inner, err) = crate::util::extpar::extpar(group, false);
+        if let Some(err) = err {
+            match local {
+                Some(i) => msg_warn!("master.cf:{}: {err}", self.entries[i].name_space()),
+                None => msg_warn!("main.cf: {err}"),
+            }
+        }
+        inner
+    }
+
     /// The tables named in `value` (postconf's dbms helper).
     fn register_dbms(&mut self, value: &str, local: Option<usize>) {
         for token in crate::util::dict::split_quoted(value) {
-            if let Some(inner) = token.strip_prefix('{') {
-                self.register_dbms(inner.strip_suffix('}').unwrap_or(inner), local);
+            if token.starts_with('{') {
+                let inner = self.extpar_warn(&token, local);
+                self.register_dbms(&inner, local);
                 continue;
             }
             let mut db_type = token.as_str();
@@ -339,8 +360,9 @@ impl Postconf {
             if prefix.starts_with('.') {
                 continue;
             }
-            if let Some(inner) = prefix.strip_prefix('{') {
-                self.register_dbms(inner.strip_suffix('}').unwrap_or(inner), local);
+            if prefix.starts_with('{') {
+                let inner = self.extpar_warn(prefix, local);
+                self.register_dbms(&inner, local);
                 continue;
             }
             if let Some((_, suffixes)) = DBMS.iter().find(|(t, _)| *t == db_type) {
@@ -378,7 +400,8 @@ impl Postconf {
     /// master.cf `-o` settings that nothing uses.
     pub(super) fn warn_unused_master(&self) {
         for (e, valid) in self.entries.iter().zip(&self.local_valid) {
-            for (name, value) in &e.params {
+            for name in &super::dict_order(e.param_order.clone()) {
+                let value = e.params.get(name).map_or("", String::as_str);
                 if !self.known(name) && !valid.contains(name) {
                     msg_warn!(
                         "{}/master.cf: unused parameter: {name}={value}",

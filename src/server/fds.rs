@@ -9,8 +9,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 ///
 /// Call once per number: two owners of one descriptor would close it twice.
 pub fn inherited(fd: i32) -> Option<OwnedFd> {
-    // SAFETY: F_GETFD only queries the descriptor table.
-    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+    if !is_open(fd) {
         return None;
     }
     // SAFETY: the descriptor is open (checked above) and, by the protocol
@@ -18,6 +17,12 @@ pub fn inherited(fd: i32) -> Option<OwnedFd> {
     // or the numbers a master's hand-over names), it belongs to the caller
     // alone; each is claimed once, at start-up, so nobody else owns it.
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Whether descriptor `fd` is open (without claiming it).
+pub fn is_open(fd: i32) -> bool {
+    // SAFETY: F_GETFD only queries the descriptor table.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
 }
 
 /// Marks a descriptor close-on-exec, so that programs a service runs do not

@@ -43,6 +43,20 @@ pub(super) fn start<S>(
     // 3-4. Logging from the environment, then main.cf.
     let argv0 = args.first().cloned().unwrap_or_else(process_name);
     let proc_name = argv0.rsplit('/').next().unwrap_or("").to_string();
+    // Started by hand, without a terminal (a script, a unit written for a
+    // stand-alone daemon): Postfix's fatal texts say what is missing
+    // (`requires a process limit of 1`), not why.  With no master in
+    // sight (no GENERATION, no status channel) the person also learns
+    // who starts a service.  Only on stderr: the log keeps Postfix's texts.
+    if std::env::var_os(MASTER_GEN_NAME).is_none() && !fds::is_open(MASTER_STATUS_FD) {
+        let name = proc_name.clone();
+        msg::set_fatal_hook(Some(Box::new(move |_| {
+            eprintln!(
+                "{name}: started without a master: this is a service, which a master starts \
+                 from a master.cf entry (see `postkit start` and master.cf(5)); it does not run by hand"
+            );
+        })));
+    }
     // Fatal texts go to stderr always: the master captures them (a service
     // that dies at start says why even when it cannot log), and under a
     // foreground master they reach the terminal.
