@@ -34,9 +34,15 @@
 //! its recipe.
 //!
 //! The surface:
-//! - [`server`]: the skeleton ([`server::dgram_server`]), the master/child
+//! - [`server`]: the skeletons ([`server::dgram_server`] for datagrams,
+//!   [`server::single_server`] for one client at a time,
+//!   [`server::multi_server`] for many clients per process), what they
+//!   share ([`server::mail_server`]: the builder, [`server::mail_server::Ctx`]),
+//!   a stream client ([`server::client::Client`]), the master/child
 //!   protocol ([`server::master_proto`]) and flow tokens
 //!   ([`server::mail_flow`]);
+//! - [`attr`]: Postfix's attribute protocol, plain and base64 (a policy
+//!   service's requests and replies);
 //! - [`params`]: typed main.cf parameters, as the skeleton's `*_param`
 //!   methods read them;
 //! - [`msg`] and the `msg_info!` … `msg_panic!` macros: Postfix's
@@ -70,6 +76,15 @@ pub mod params {
 /// these.
 pub mod msg {
     pub use crate::util::msg::{Level, error, fatal, info, panic, verbose, warn};
+}
+
+/// Postfix's attribute protocol (attr_print/attr_scan): the plain form
+/// (`name=value` lines, as the policy delegation protocol speaks it) and
+/// the base64 form (Postfix's default; `pass` connection attributes).
+pub mod attr {
+    pub use crate::util::attr::{
+        Attrs, MAX_LINE, ScanError, lines_of, print_plain, print64, scan_plain, scan64,
+    };
 }
 
 /// Lookup tables a service may be given.

@@ -3,7 +3,8 @@
 //! that is not loopback (so remote clients reach it and it gets Postfix's
 //! `-o stress=`), flooded with silent clients.  The address lives in a
 //! network namespace the test makes (192.0.2.1, a documentation address,
-//! on the namespace's own loopback device): no traffic leaves it.  Needs
+//! on the namespace's own loopback device): no traffic leaves it.  The
+//! same flood under Postfix's own master gives the same warnings.  Needs
 //! root, the postfix package and `ip` (iproute2).
 
 mod common;
@@ -233,4 +234,69 @@ fn connection_flood_puts_smtpd_under_stress() {
         closed.iter().all(|d| *d >= 5.0 && *d < 60.0),
         "each after about 10 s: {closed:?}"
     );
+
+    // The same flood under Postfix's own master (`master -w`, in the same
+    // namespace, on the same configuration): the same warnings, and
+    // smtpd processes with stress=yes too.
+    let ours = stress_warnings(&log);
+    let before = host.log().len();
+    let out = ns
+        .command("/usr/lib/postfix/sbin/master")
+        .arg("-c")
+        .arg(host.path())
+        .arg("-w")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "Postfix's master -w: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs_pid: i32 = std::fs::read_to_string(host.path().join("queue/pid/master.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let flood = ns
+        .command("/usr/bin/python3")
+        .args(["-c", FLOOD, addr, &port.to_string(), "30", "15"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let mut their_stressed = 0;
+    while start.elapsed() < Duration::from_secs(12) {
+        their_stressed = their_stressed.max(smtpd_stress_args(theirs_pid).0);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let _ = flood.wait_with_output();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(theirs_pid),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    host.wait_for(
+        |h| h.log()[before..].contains("terminating on signal 15"),
+        "Postfix's master stopped",
+    );
+    let their_log = host.log()[before..].to_string();
+    assert!(
+        their_stressed >= 1,
+        "Postfix's master ran an smtpd with stress=yes"
+    );
+    assert_eq!(
+        stress_warnings(&their_log),
+        ours,
+        "the master's stress warnings, Postfix's then postkit's"
+    );
+}
+
+/// The master's stress warnings in a log (text after the pid), each once.
+fn stress_warnings(log: &str) -> std::collections::BTreeSet<String> {
+    log.lines()
+        .filter(|l| l.contains("postfix/master["))
+        .filter_map(|l| l.split_once("]: ").map(|(_, t)| t.to_string()))
+        .filter(|t| {
+            t.contains("process limit") || t.contains("STRESS_README") || t.contains("stress")
+        })
+        .collect()
 }

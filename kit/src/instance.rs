@@ -39,7 +39,12 @@ impl Instance {
         let d = dir.path();
         let daemon = d.join("libexec");
         std::fs::create_dir_all(&daemon).unwrap();
-        for name in ["skeleton_probe", "event_counter"] {
+        for name in [
+            "skeleton_probe",
+            "event_counter",
+            "policy_service",
+            "line_echo",
+        ] {
             std::os::unix::fs::symlink(examples_dir().join(name), daemon.join(name)).unwrap();
         }
         std::os::unix::fs::symlink(crate::postkit_exe(), daemon.join("postlogd")).unwrap();

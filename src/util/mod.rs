@@ -29,6 +29,7 @@ pub fn nix_text(e: nix::errno::Errno) -> String {
     }
 }
 pub mod append_lines;
+pub mod attr;
 pub mod chroot_uid;
 pub mod dict;
 pub mod edit_file;

@@ -16,34 +16,9 @@ use crate::util::msg;
 use crate::util::myflock::{LockOp, myflock};
 use crate::{msg_fatal, msg_info};
 
-use super::{
-    Ctx, DRAIN_BATCHES, DRAIN_ON_EXIT, Handler, Hook, LINGER, LoopHook, STATS_PREFIX, StatsHook,
-};
+use super::{Ctx, DRAIN_BATCHES, DRAIN_ON_EXIT, Handler, LINGER, STATS_PREFIX};
 
-/// The hooks the service gave, by kind.
-pub(super) struct Hooks<S> {
-    pub pre_init: Option<Hook<S>>,
-    pub post_init: Option<Hook<S>>,
-    pub loop_hook: Option<LoopHook<S>>,
-    pub exit: Option<Hook<S>>,
-    pub pre_accept: Option<Hook<S>>,
-    pub batch_end: Option<Hook<S>>,
-    pub stats: Option<StatsHook<S>>,
-}
-
-impl<S> Default for Hooks<S> {
-    fn default() -> Self {
-        Hooks {
-            pre_init: None,
-            post_init: None,
-            loop_hook: None,
-            exit: None,
-            pre_accept: None,
-            batch_end: None,
-            stats: None,
-        }
-    }
-}
+pub(super) use crate::server::mail_server::Hooks;
 
 /// Where the process stands with the master.
 ///

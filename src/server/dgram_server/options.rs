@@ -1,5 +1,6 @@
-//! The skeleton's command-line options (Postfix's getopt string
-//! `cdDi:lm:n:o:s:t:uvVz`), as the master builds them from master.cf.
+//! The skeletons' command-line options (Postfix's getopt string
+//! `cdDi:lm:n:o:s:t:uvVz`, and `S` for the stream skeletons), as the master
+//! builds them from master.cf.
 
 use crate::util::getopt::{Getopt, GetoptError, Opt};
 
@@ -32,6 +33,9 @@ pub struct DaemonOptions {
     pub updates: Vec<(String, String)>,
     /// The arguments after the options.
     pub rest: Vec<String>,
+    /// `-S` (stream skeletons): one client on standard input and output,
+    /// no master.
+    pub stand_alone: bool,
 }
 
 /// A bad command line: Postfix's fatal text, and the options read before
@@ -76,12 +80,20 @@ impl std::error::Error for OptionError {}
 
 /// Parses the daemon options with getopt's rules.
 pub fn parse_options(args: &[String]) -> Result<DaemonOptions, Box<OptionError>> {
+    parse_options_with(args, "cdDi:lm:n:o:s:t:uvVz")
+}
+
+/// The same with a skeleton's own getopt string.
+pub fn parse_options_with(
+    args: &[String],
+    getopt: &str,
+) -> Result<DaemonOptions, Box<OptionError>> {
     let mut o = DaemonOptions {
         daemon_mode: true,
         socket_count: 1,
         ..Default::default()
     };
-    let mut g = Getopt::new(args, "cdDi:lm:n:o:s:t:uvVz");
+    let mut g = Getopt::new(args, getopt);
     for opt in g.by_ref() {
         let fail = |o: DaemonOptions, kind| Err(Box::new(OptionError { partial: o, kind }));
         match opt {
@@ -111,6 +123,7 @@ pub fn parse_options(args: &[String]) -> Result<DaemonOptions, Box<OptionError>>
             Ok(Opt::Flag('v')) => o.verbose += 1,
             Ok(Opt::Flag('V')) => o.stderr = true,
             Ok(Opt::Flag('z')) => o.zero_limit = true,
+            Ok(Opt::Flag('S')) => o.stand_alone = true,
             Ok(Opt::Flag(c) | Opt::Value(c, _)) => return fail(o, OptionErrorKind::Invalid(c)),
             Err(e @ (GetoptError::Unknown(_) | GetoptError::MissingValue(_))) => {
                 return fail(o, OptionErrorKind::Invalid(e.option()));

@@ -1,0 +1,193 @@
+//! One client connection of a stream skeleton (Postfix's VSTREAM as the
+//! skeletons hand it to a service): buffered line reads with the IPC time
+//! limit (`ipc_timeout`, as Postfix's timed_ipc_setup), whole writes, the
+//! connection attributes a `pass` service receives with the descriptor,
+//! and the service's request to end the connection.
+
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::Duration;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use crate::util::attr::{self, Attrs, ScanError};
+
+/// A connection to one client.
+pub struct Client {
+    fd: OwnedFd,
+    buf: Vec<u8>,
+    pos: usize,
+    timeout: Duration,
+    attrs: Option<Attrs>,
+    disconnect: bool,
+    /// Where writes go when not to `fd` (`-S`: standard output).
+    out: Option<OwnedFd>,
+}
+
+impl Client {
+    pub(crate) fn new(fd: OwnedFd, timeout: Duration, attrs: Option<Attrs>) -> Client {
+        Client {
+            fd,
+            buf: Vec::new(),
+            pos: 0,
+            timeout,
+            attrs,
+            disconnect: false,
+            out: None,
+        }
+    }
+
+    /// `-S`: replies go to standard output (the request comes on
+    /// standard input).
+    pub(crate) fn write_to_stdout(&mut self) {
+        self.out = std::io::stdout().as_fd().try_clone_to_owned().ok();
+    }
+
+    /// The attributes that came with a `pass` connection (the client's
+    /// address and the like, as postscreen sends them); None for `unix`
+    /// and `inet`.
+    pub fn pass_attrs(&self) -> Option<&Attrs> {
+        self.attrs.as_ref()
+    }
+
+    /// Ends the connection once the handler returns (Postfix's
+    /// `multi_server_disconnect`).  A single_server connection always ends
+    /// when its handler returns.
+    pub fn disconnect(&mut self) {
+        self.disconnect = true;
+    }
+
+    pub(crate) fn wants_disconnect(&self) -> bool {
+        self.disconnect
+    }
+
+    /// Whether input is buffered already (a request that came with the
+    /// previous one).
+    pub fn has_buffered(&self) -> bool {
+        self.pos < self.buf.len()
+    }
+
+    /// Reads what the socket has, waiting at most the IPC time limit;
+    /// 0 at end of input.
+    fn fill(&mut self) -> std::io::Result<usize> {
+        if self.pos >= self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        }
+        let ms = PollTimeout::try_from(self.timeout.as_millis().min(i32::MAX as u128) as i32)
+            .unwrap_or(PollTimeout::MAX);
+        loop {
+            match poll(&mut [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)], ms) {
+                Ok(0) => {
+                    return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "timeout"));
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+                Ok(_) => break,
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        let n = loop {
+            match nix::unistd::read(&self.fd, &mut chunk) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => break other?,
+            }
+        };
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(n)
+    }
+
+    /// One line without its newline (a carriage return before it is
+    /// kept, as Postfix's line reads keep it); None at end of input.  A
+    /// line longer than `attr::MAX_LINE` is an error.
+    pub fn read_line(&mut self) -> std::io::Result<Option<String>> {
+        loop {
+            if let Some(i) = self.buf[self.pos..].iter().position(|b| *b == b'\n') {
+                let line = String::from_utf8_lossy(&self.buf[self.pos..self.pos + i]).into_owned();
+                self.pos += i + 1;
+                return Ok(Some(line));
+            }
+            if self.buf.len() - self.pos > attr::MAX_LINE {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "line too long",
+                ));
+            }
+            if self.fill()? == 0 {
+                if self.has_buffered() {
+                    let line = String::from_utf8_lossy(&self.buf[self.pos..]).into_owned();
+                    self.pos = self.buf.len();
+                    return Ok(Some(line));
+                }
+                return Ok(None);
+            }
+        }
+    }
+
+    /// One list of attributes in the plain form (a policy request).
+    pub fn read_attrs_plain(&mut self) -> Result<Attrs, ScanError> {
+        attr::scan_plain(|| self.read_line())
+    }
+
+    /// Writes attributes in the plain form (a policy reply).
+    pub fn write_attrs_plain(&mut self, attrs: &[(&str, &str)]) -> std::io::Result<()> {
+        let mut out = Vec::new();
+        attr::print_plain(&mut out, attrs);
+        self.write_all(&out)
+    }
+
+    /// Whether the peer has more to say or has closed (Postfix's peekfd():
+    /// bytes waiting, or end of input).
+    pub(crate) fn readable_input(&self) -> bool {
+        if self.has_buffered() {
+            return true;
+        }
+        let mut probe = [0u8; 1];
+        matches!(
+            nix::sys::socket::recv(
+                self.fd.as_raw_fd(),
+                &mut probe,
+                nix::sys::socket::MsgFlags::MSG_PEEK | nix::sys::socket::MsgFlags::MSG_DONTWAIT,
+            ),
+            Ok(n) if n > 0
+        )
+    }
+
+    pub(crate) fn raw_fd(&self) -> i32 {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl Read for Client {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if !self.has_buffered() && self.fill()? == 0 {
+            return Ok(0);
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl Write for Client {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        loop {
+            let fd = self.out.as_ref().unwrap_or(&self.fd);
+            match nix::unistd::write(fd, data) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => return Ok(other?),
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl AsFd for Client {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}

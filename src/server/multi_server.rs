@@ -1,0 +1,273 @@
+//! The multi-client skeleton (Postfix's `multi_server`): one process
+//! serves many clients at once in one event loop (no threads), as
+//! trivial-rewrite and proxymap do.  The handler runs once per request:
+//! when a client has something to say, the master hears TAKEN, the
+//! handler reads the request and answers, the master hears AVAIL.  A client
+//! that closes, or that the handler ends with [`Client::disconnect`], is
+//! disconnected (the `pre_disconnect` hook first); `max_use` counts
+//! clients, and `max_idle` runs only while no client is connected.
+//! Services `unix`, `inet` and `pass`; `-S` serves one client on standard
+//! input and output, without a master.
+//!
+//! ```no_run
+//! use postkit::server::multi_server::MultiServer;
+//!
+//! fn main() {
+//!     // SMTPD_POLICY_README's protocol: attributes in, an action out.
+//!     MultiServer::new(())
+//!         .run(|_, client, _ctx| match client.read_attrs_plain() {
+//!             Ok(_request) => {
+//!                 let _ = client.write_attrs_plain(&[("action", "DUNNO")]);
+//!             }
+//!             Err(_) => client.disconnect(),
+//!         })
+//! }
+//! ```
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use crate::msg_info;
+use crate::server::client::Client;
+use crate::server::mail_flow::mail_flow_get;
+use crate::server::mail_server::{self, Ctx, Family, Server, ServerOpt, Started, WatchdogDefault};
+use crate::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN, master_notify};
+use crate::server::stream_accept::{Listener, Transport, accept_client};
+use crate::util::msg;
+
+/// The multi-client skeleton as a [`Family`] member.
+pub struct Multi;
+
+impl Family for Multi {
+    const NAME: &'static str = "multi_server";
+    const GETOPT: &'static str = "cdDi:lm:n:o:s:St:uvVz";
+    const TRANSPORTS: &'static [&'static str] = &["inet", "unix", "pass"];
+    // Postfix's multi_server takes no pool lock: its processes watch
+    // their clients as well as the listening socket.
+    const POOL_LOCK: bool = false;
+    const WATCHDOG: WatchdogDefault = WatchdogDefault::DaemonTimeout;
+}
+
+/// A multi-client service under construction.
+pub type MultiServer<S> = Server<S, Multi>;
+
+/// The request handler: one request of one client.
+pub type Handler<'a, S> = dyn FnMut(&mut S, &mut Client, &mut Ctx) + 'a;
+
+impl<S: 'static> Server<S, Multi> {
+    /// Runs before a client is disconnected (Postfix's
+    /// MAIL_SERVER_PRE_DISCONN).
+    pub fn pre_disconnect(self, f: impl FnMut(&mut S, &mut Ctx) + 'static) -> Self {
+        self.with(ServerOpt::PreDisconnect(Box::new(f)))
+    }
+
+    /// Runs the service with this process's arguments.  Never returns.
+    pub fn run(self, service: impl FnMut(&mut S, &mut Client, &mut Ctx) + 'static) -> ! {
+        let args: Vec<String> = std::env::args().collect();
+        self.run_with_args(&args, service)
+    }
+
+    /// Runs the service with `args` (program name first).  Never returns.
+    pub fn run_with_args(
+        mut self,
+        args: &[String],
+        mut service: impl FnMut(&mut S, &mut Client, &mut Ctx) + 'static,
+    ) -> ! {
+        let started =
+            mail_server::start::<S, Multi>(&mut self.state, std::mem::take(&mut self.opts), args);
+        let mut state = self.state;
+        serve_clients(started, &mut state, &mut service)
+    }
+}
+
+/// A connected client and when its first request may be read (a flow
+/// token was missing: `in_flow_delay`).
+struct Connected {
+    client: Client,
+    read_from: Instant,
+}
+
+/// The loop of the stream skeletons that keep clients: accept, serve
+/// requests, disconnect; exit on the limits or when the master goes.
+pub(crate) fn serve_clients<S>(
+    mut st: Started<S>,
+    state: &mut S,
+    service: &mut Handler<'_, S>,
+) -> ! {
+    let ipc_timeout = Duration::from_secs(st.ctx.params.ipc_timeout.max(1) as u64);
+    if st.stand_alone {
+        stand_alone(&mut st, state, service, ipc_timeout);
+    }
+    let transport = Transport::from_name(&st.transport);
+    let listeners: Vec<Listener> = std::mem::take(&mut st.listen)
+        .into_iter()
+        .map(|fd| Listener::new(fd, transport))
+        .collect();
+    let pid = std::process::id() as i32;
+    let mut clients: Vec<Connected> = Vec::new();
+    let mut use_count: i64 = 0;
+    let mut idle_since = Instant::now();
+    let max_use = i64::from(st.ctx.max_use);
+    while max_use == 0 || use_count < max_use || !clients.is_empty() {
+        if st.watchdog {
+            crate::util::watchdog::start();
+        }
+        let mut wait = st
+            .hooks
+            .loop_hook
+            .as_mut()
+            .and_then(|f| f(state, &mut st.ctx));
+        if clients.is_empty() && st.ctx.max_idle > 0 {
+            let left =
+                Duration::from_secs(st.ctx.max_idle as u64).saturating_sub(idle_since.elapsed());
+            if left.is_zero() {
+                exit_normally(&mut st, state, "idle timeout -- exiting");
+            }
+            wait = Some(wait.map_or(left, |w| w.min(left)));
+        }
+        let now = Instant::now();
+        if let Some(first) = clients
+            .iter()
+            .map(|c| c.read_from)
+            .filter(|t| *t > now)
+            .min()
+        {
+            let left = first - now;
+            wait = Some(wait.map_or(left, |w| w.min(left)));
+        }
+        // Descriptors: the status channel, the listening sockets (only
+        // while more clients may come), the clients ready to be read.
+        let accepting = max_use == 0 || use_count + (clients.len() as i64) < max_use;
+        let mut pfds = vec![PollFd::new(st.status_fd.as_fd(), PollFlags::POLLIN)];
+        if accepting {
+            pfds.extend(
+                listeners
+                    .iter()
+                    .map(|l| PollFd::new(l.as_fd(), PollFlags::POLLIN)),
+            );
+        }
+        let readable_clients: Vec<usize> = (0..clients.len())
+            .filter(|i| clients[*i].read_from <= now)
+            .collect();
+        pfds.extend(
+            readable_clients
+                .iter()
+                .map(|i| PollFd::new(clients[*i].client.as_fd(), PollFlags::POLLIN)),
+        );
+        let timeout = wait.map_or(PollTimeout::NONE, |w| {
+            PollTimeout::try_from(w.as_millis().clamp(1, i32::MAX as u128) as i32)
+                .unwrap_or(PollTimeout::MAX)
+        });
+        match poll(&mut pfds, timeout) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => crate::msg_fatal!("poll: {}", crate::util::nix_text(e)),
+        }
+        let ready = |p: &PollFd| p.revents().is_some_and(|r| !r.is_empty());
+        if ready(&pfds[0]) {
+            exit_normally(&mut st, state, "master disconnect -- exiting");
+        }
+        let n_listen = if accepting { listeners.len() } else { 0 };
+        let listen_ready: Vec<bool> = pfds[1..1 + n_listen].iter().map(ready).collect();
+        let client_ready: Vec<usize> = pfds[1 + n_listen..]
+            .iter()
+            .zip(&readable_clients)
+            .filter(|(p, _)| ready(p))
+            .map(|(_, i)| *i)
+            .collect();
+        drop(pfds);
+        // Requests first, from the last client back (removal keeps the
+        // indexes of those before it).
+        for &i in client_ready.iter().rev() {
+            if clients[i].client.readable_input() {
+                if master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_TAKEN).is_err() {
+                    // Nobody to tell: the AVAIL below decides.
+                }
+                service(state, &mut clients[i].client, &mut st.ctx);
+                if master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_AVAIL).is_err() {
+                    exit_normally(&mut st, state, "master disconnect -- exiting");
+                }
+                if !clients[i].client.wants_disconnect() {
+                    continue;
+                }
+            }
+            disconnect(&mut st, state, clients.remove(i));
+            use_count = use_count.saturating_add(1);
+            if clients.is_empty() {
+                idle_since = Instant::now();
+            }
+        }
+        for (l, _) in listeners.iter().zip(listen_ready).filter(|(_, r)| *r) {
+            if let Some(f) = st.hooks.pre_accept.as_mut() {
+                f(state, &mut st.ctx);
+            }
+            let Some((fd, attrs)) = accept_client(l, transport) else {
+                continue;
+            };
+            clients.push(connect(&st, fd, attrs, ipc_timeout));
+        }
+    }
+    exit_normally(&mut st, state, "use limit -- exiting")
+}
+
+/// A new client: its first request waits `in_flow_delay` when the service
+/// takes flow tokens and none is there.
+fn connect<S>(
+    st: &Started<S>,
+    fd: OwnedFd,
+    attrs: Option<crate::util::attr::Attrs>,
+    ipc_timeout: Duration,
+) -> Connected {
+    let client = Client::new(fd, ipc_timeout, attrs);
+    if msg::verbose() > 0 {
+        msg_info!("connection established fd {}", client.raw_fd());
+    }
+    let mut read_from = Instant::now();
+    if st.in_flow_delay
+        && let Some((r, w)) = &st.flow
+        && mail_flow_get(r, w, 1).is_err()
+    {
+        read_from += Duration::from_secs(st.ctx.params.in_flow_delay.max(0) as u64);
+    }
+    Connected { client, read_from }
+}
+
+fn disconnect<S>(st: &mut Started<S>, state: &mut S, c: Connected) {
+    if msg::verbose() > 0 {
+        msg_info!("connection closed fd {}", c.client.raw_fd());
+    }
+    if let Some(f) = st.hooks.pre_disconnect.as_mut() {
+        f(state, &mut st.ctx);
+    }
+    drop(c);
+}
+
+/// `-S`: the one client is standard input and output.
+fn stand_alone<S>(
+    st: &mut Started<S>,
+    state: &mut S,
+    service: &mut Handler<'_, S>,
+    ipc_timeout: Duration,
+) -> ! {
+    let stdin = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .unwrap_or_else(|e| crate::msg_fatal!("dup stdin: {e}"));
+    let mut client = Client::new(stdin, ipc_timeout, None);
+    client.write_to_stdout();
+    service(state, &mut client, &mut st.ctx);
+    exit_normally(st, state, "stand-alone client done -- exiting")
+}
+
+/// A normal exit: the EXIT hook, then status 0.
+pub(crate) fn exit_normally<S>(st: &mut Started<S>, state: &mut S, why: &str) -> ! {
+    if msg::verbose() > 0 {
+        msg_info!("{why}");
+    }
+    if let Some(f) = st.hooks.exit.as_mut() {
+        f(state, &mut st.ctx);
+    }
+    std::process::exit(0)
+}

@@ -1,0 +1,135 @@
+//! The stream skeletons under postkit's master (issue 24): the example
+//! `line_echo` on `single_server` as an `inet` service and as a `pass`
+//! service (a test client hands it a connected descriptor and its
+//! attributes, as postscreen hands clients to `smtpd pass`), and the
+//! example `policy_service` on `multi_server` serving two clients at once
+//! from one process.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use common::instance::Instance;
+
+fn lines(stream: &mut impl std::io::Read) -> impl FnMut() -> String + '_ {
+    let mut r = BufReader::new(stream);
+    move || {
+        let mut l = String::new();
+        r.read_line(&mut l).unwrap();
+        l.trim_end().to_string()
+    }
+}
+
+#[test]
+fn single_server_serves_inet_and_pass_clients() {
+    let port = common::free_port();
+    let mut i = Instance::new(
+        &format!(
+            "postlog unix-dgram n - n - 1 postlogd\n\
+             127.0.0.1:{port} inet n - n - 2 line_echo\n\
+             echopass pass n - n - 2 line_echo -o line_echo_greeting=welcome\n"
+        ),
+        "",
+    );
+    i.start();
+
+    // inet: a TCP client.
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut w = tcp.try_clone().unwrap();
+    let mut next = lines(&mut tcp);
+    assert_eq!(next(), format!("hello stranger (127.0.0.1:{port})"));
+    writeln!(w, "abc").unwrap();
+    assert_eq!(next(), "echo: abc");
+    writeln!(w, "quit").unwrap();
+    assert_eq!(next(), "bye");
+    assert_eq!(next(), "", "closed after quit");
+
+    // pass: the descriptor of one end of a connection, then its
+    // attributes in Postfix's base64 form, on a connection to the pass
+    // socket; the service talks to the other end.
+    let (mut ours, theirs) = UnixStream::pair().unwrap();
+    ours.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let passer = UnixStream::connect(i.path().join("queue/public/echopass")).unwrap();
+    nix::sys::socket::sendmsg::<()>(
+        passer.as_raw_fd(),
+        &[std::io::IoSlice::new(b"\0")],
+        &[nix::sys::socket::ControlMessage::ScmRights(&[
+            theirs.as_raw_fd()
+        ])],
+        nix::sys::socket::MsgFlags::empty(),
+        None,
+    )
+    .unwrap();
+    let mut attrs = Vec::new();
+    postkit::attr::print64(
+        &mut attrs,
+        &[("client_address", "192.0.2.7"), ("client_port", "4711")],
+    );
+    (&passer).write_all(&attrs).unwrap();
+    drop(passer);
+    drop(theirs);
+    let mut w = ours.try_clone().unwrap();
+    let mut next = lines(&mut ours);
+    assert_eq!(next(), "welcome 192.0.2.7 (echopass)");
+    writeln!(w, "over pass").unwrap();
+    assert_eq!(next(), "echo: over pass");
+    writeln!(w, "quit").unwrap();
+    assert_eq!(next(), "bye");
+
+    let inet = i.service(&format!("127.0.0.1:{port}"));
+    assert_eq!(inet.spawns, 1, "{inet:?}");
+    let (code, _, err) = i.ctl("stop");
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn multi_server_serves_many_clients_from_one_process() {
+    let mut i = Instance::new(
+        "postlog unix-dgram n - n - 1 postlogd\n\
+         policy unix n - n - 1 policy_service -o policy_service_blocked_recipients=x@y\n",
+        "",
+    );
+    i.start();
+    let path = i.path().join("queue/public/policy");
+    let request = |to: &str| {
+        format!("request=smtpd_access_policy\nprotocol_state=RCPT\nsender=a@b\nrecipient={to}\n\n")
+    };
+    // Two clients open at once, each with two requests: one process
+    // (limit 1) answers all of them, in turn.
+    let mut a = UnixStream::connect(&path).unwrap();
+    let mut b = UnixStream::connect(&path).unwrap();
+    for s in [&a, &b] {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    }
+    let answer = |s: &mut UnixStream, to: &str| {
+        s.write_all(request(to).as_bytes()).unwrap();
+        let mut got = Vec::new();
+        let mut byte = [0u8; 1];
+        while !got.ends_with(b"\n\n") {
+            assert_eq!(std::io::Read::read(s, &mut byte).unwrap(), 1, "{got:?}");
+            got.push(byte[0]);
+        }
+        String::from_utf8(got).unwrap()
+    };
+    assert_eq!(
+        answer(&mut a, "x@y"),
+        "action=REJECT 5.7.1 blocked by policy\n\n"
+    );
+    assert_eq!(answer(&mut b, "ok@y"), "action=DUNNO\n\n");
+    assert_eq!(answer(&mut a, "ok@y"), "action=DUNNO\n\n");
+    assert_eq!(
+        answer(&mut b, "X@Y"),
+        "action=REJECT 5.7.1 blocked by policy\n\n"
+    );
+    let s = i.service("policy");
+    assert_eq!((s.spawns, s.processes), (1, 1), "{s:?}");
+    drop(a);
+    drop(b);
+    let (code, _, err) = i.ctl("stop");
+    assert_eq!(code, 0, "{err}");
+}
