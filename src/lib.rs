@@ -36,13 +36,16 @@
 //! The surface:
 //! - [`server`]: the skeletons ([`server::dgram_server`] for datagrams,
 //!   [`server::single_server`] for one client at a time,
-//!   [`server::multi_server`] for many clients per process), what they
+//!   [`server::multi_server`] for many clients per process,
+//!   [`server::event_server`] for clients that outlive a request,
+//!   [`server::trigger_server`] for wake-ups), what they
 //!   share ([`server::mail_server`]: the builder, [`server::mail_server::Ctx`]),
 //!   a stream client ([`server::client::Client`]), the master/child
 //!   protocol ([`server::master_proto`]) and flow tokens
 //!   ([`server::mail_flow`]);
 //! - [`attr`]: Postfix's attribute protocol, plain and base64 (a policy
-//!   service's requests and replies);
+//!   service's requests and replies); [`trigger`]: waking a trigger
+//!   service;
 //! - [`params`]: typed main.cf parameters, as the skeleton's `*_param`
 //!   methods read them;
 //! - [`msg`] and the `msg_info!` … `msg_panic!` macros: Postfix's
@@ -85,6 +88,13 @@ pub mod attr {
     pub use crate::util::attr::{
         Attrs, MAX_LINE, ScanError, lines_of, print_plain, print64, scan_plain, scan64,
     };
+}
+
+/// Waking a trigger service as Postfix's clients do (fifo_trigger,
+/// unix_trigger, pass_trigger): non-blocking, refusing a fifo or socket
+/// that was swapped for a symbolic link.
+pub mod trigger {
+    pub use crate::util::trigger::{fifo_trigger, pass_trigger, unix_trigger};
 }
 
 /// Lookup tables a service may be given.

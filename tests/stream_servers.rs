@@ -133,3 +133,73 @@ fn multi_server_serves_many_clients_from_one_process() {
     let (code, _, err) = i.ctl("stop");
     assert_eq!(code, 0, "{err}");
 }
+
+/// trigger_server: the master's timer wakes the example on its fifo (the
+/// `wakeup` field) and on its unix socket, and a client wakes it at once
+/// with `postkit::trigger`; each wake-up is one TAKEN/AVAIL turn.
+#[test]
+fn trigger_server_is_woken_by_the_timer_and_by_clients() {
+    let mut i = Instance::new(
+        "postlog unix-dgram n - n - 1 postlogd\n\
+         tick fifo n - n 1 1 wakeup_log\n\
+         kick unix n - n - 1 wakeup_log\n",
+        "",
+    );
+    i.start();
+    i.wait_for(
+        |i| i.log().matches("postfix/wakeup_log[").count() >= 2,
+        "two timer wake-ups",
+    );
+    assert!(i.log().contains("wake-up 1: \"W\""), "{}", i.log());
+    postkit::trigger::fifo_trigger(&i.path().join("queue/public/tick"), b"hello").unwrap();
+    i.wait_for(|i| i.log().contains(": \"hello\""), "the fifo trigger");
+    postkit::trigger::unix_trigger(&i.path().join("queue/public/kick"), b"kick").unwrap();
+    // (unix_trigger ends its data with a null byte, as Postfix's.)
+    i.wait_for(|i| i.log().contains(r#": "kick\u{0}""#), "the unix trigger");
+    let tick = i.service("tick");
+    assert_eq!(tick.spawns, 1, "{tick:?}");
+    let (code, _, err) = i.ctl("stop");
+    assert_eq!(code, 0, "{err}");
+}
+
+/// event_server: clients outlive a request; one process keeps two of
+/// them, greets each once, and answers their lines in any order.
+#[test]
+fn event_server_keeps_clients_between_requests() {
+    let mut i = Instance::new(
+        "postlog unix-dgram n - n - 1 postlogd\n\
+         count unix n - n - 1 line_count\n",
+        "",
+    );
+    i.start();
+    let path = i.path().join("queue/public/count");
+    let open = || {
+        let s = UnixStream::connect(&path).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let r = BufReader::new(s.try_clone().unwrap());
+        (s, r)
+    };
+    let line = |r: &mut BufReader<UnixStream>| {
+        let mut l = String::new();
+        r.read_line(&mut l).unwrap();
+        l.trim_end().to_string()
+    };
+    let (mut a, mut ra) = open();
+    assert_eq!(line(&mut ra), "ready");
+    let (mut b, mut rb) = open();
+    assert_eq!(line(&mut rb), "ready");
+    writeln!(a, "x").unwrap();
+    assert_eq!(line(&mut ra), "1");
+    writeln!(b, "y").unwrap();
+    assert_eq!(line(&mut rb), "2");
+    writeln!(a, "z").unwrap();
+    assert_eq!(line(&mut ra), "3");
+    drop((a, ra));
+    writeln!(b, "w").unwrap();
+    assert_eq!(line(&mut rb), "4");
+    let s = i.service("count");
+    assert_eq!((s.spawns, s.processes), (1, 1), "{s:?}");
+    drop((b, rb));
+    let (code, _, err) = i.ctl("stop");
+    assert_eq!(code, 0, "{err}");
+}

@@ -44,6 +44,8 @@ impl Instance {
             "event_counter",
             "policy_service",
             "line_echo",
+            "wakeup_log",
+            "line_count",
         ] {
             std::os::unix::fs::symlink(examples_dir().join(name), daemon.join(name)).unwrap();
         }

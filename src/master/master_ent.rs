@@ -86,14 +86,11 @@ pub struct MasterEnt {
 }
 
 impl MasterEnt {
-    /// The endpoint as Postfix's messages name it: an inet service by its
-    /// master.cf field (postkit's canonical `[addr]:port` is its own).
+    /// The endpoint as Postfix's messages name it: `public/name` or
+    /// `private/name`, an inet service by the canonical `[addr]:port` (or
+    /// port) that master_inet gives it.
     pub fn postfix_name(&self) -> &str {
-        if self.kind == ServType::Inet {
-            &self.ext_name
-        } else {
-            &self.name
-        }
+        &self.name
     }
 }
 

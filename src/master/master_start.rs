@@ -105,10 +105,28 @@ fn data_lock(params: &MailParams) -> Option<std::fs::File> {
             let _ = set_dir_owner_mode(data, Some(uid), Some(gid), 0o700);
         }
     }
-    Some(
-        lock_pid_file(&format!("{}/master.lock", params.data_directory))
-            .unwrap_or_else(|e| msg::fatal(&e)),
-    )
+    // As mail_owner, as Postfix's master does: the directory is
+    // mail_owner's (root would open by a path mail_owner can swap), and
+    // Postfix's master, started here later, must be able to open the file.
+    let path = format!("{}/master.lock", params.data_directory);
+    // (A directory of root's cannot be raced, and mail_owner may not
+    // write there: root opens it then.)
+    let roots = std::fs::metadata(data).is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
+    let as_owner = owner_ids(params).filter(|_| !roots).map(|(uid, gid)| {
+        crate::util::set_eugid::set_eugid(uid, gid).unwrap_or_else(|e| msg::fatal(&e))
+    });
+    let mut lock = lock_pid_file(&path);
+    if as_owner.is_some() && lock.is_err() {
+        // A root-owned lock file left by an older postkit: mail_owner may
+        // remove it from its own directory, then make its own.
+        let foreign = std::fs::symlink_metadata(&path)
+            .is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
+        if foreign && std::fs::remove_file(&path).is_ok() {
+            lock = lock_pid_file(&path);
+        }
+    }
+    drop(as_owner);
+    Some(lock.unwrap_or_else(|e| msg::fatal(&e)))
 }
 
 /// The flow-token pipe every child gets as fds 3 and 4.

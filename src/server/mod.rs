@@ -3,12 +3,14 @@
 //! `GENERATION`), `mail_flow` (flow tokens), `fds` (claiming inherited
 //! descriptors), `mail_server` (what every skeleton shares: the builder,
 //! the context, the start-up), and the skeletons: `dgram_server` (with
-//! `dgram_batch`, recvmmsg batches), `single_server` and `multi_server`
-//! (stream clients, `client` and `stream_accept`).
+//! `dgram_batch`, recvmmsg batches), `single_server`, `multi_server` and
+//! `event_server` (stream clients, `client` and `stream_accept`) and
+//! `trigger_server` (wake-ups).
 
 pub mod client;
 pub mod dgram_batch;
 pub mod dgram_server;
+pub mod event_server;
 #[doc(hidden)]
 pub mod fds;
 pub mod mail_flow;
@@ -18,3 +20,4 @@ pub mod multi_server;
 pub mod single_server;
 #[doc(hidden)]
 pub(crate) mod stream_accept;
+pub mod trigger_server;

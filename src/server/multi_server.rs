@@ -36,6 +36,7 @@ use crate::server::mail_server::{self, Ctx, Family, Server, ServerOpt, Started, 
 use crate::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN, master_notify};
 use crate::server::stream_accept::{Listener, Transport, accept_client};
 use crate::util::msg;
+use crate::util::myflock::{LockOp, myflock};
 
 /// The multi-client skeleton as a [`Family`] member.
 pub struct Multi;
@@ -78,8 +79,21 @@ impl<S: 'static> Server<S, Multi> {
         let started =
             mail_server::start::<S, Multi>(&mut self.state, std::mem::take(&mut self.opts), args);
         let mut state = self.state;
-        serve_clients(started, &mut state, &mut service)
+        serve_clients(started, &mut state, Handlers::PerRequest(&mut service))
     }
+}
+
+/// What the loop calls, by skeleton.
+pub(crate) enum Handlers<'a, S> {
+    /// multi_server: the handler per request, with TAKEN and AVAIL.
+    PerRequest(&'a mut Handler<'a, S>),
+    /// event_server: `connect` once per client (with TAKEN and AVAIL),
+    /// then `input` whenever it has something to say, until the service
+    /// ends the connection.
+    PerClient {
+        connect: &'a mut Handler<'a, S>,
+        input: &'a mut Handler<'a, S>,
+    },
 }
 
 /// A connected client and when its first request may be read (a flow
@@ -91,14 +105,14 @@ struct Connected {
 
 /// The loop of the stream skeletons that keep clients: accept, serve
 /// requests, disconnect; exit on the limits or when the master goes.
-pub(crate) fn serve_clients<S>(
-    mut st: Started<S>,
-    state: &mut S,
-    service: &mut Handler<'_, S>,
-) -> ! {
+pub(crate) fn serve_clients<S>(mut st: Started<S>, state: &mut S, mut h: Handlers<'_, S>) -> ! {
     let ipc_timeout = Duration::from_secs(st.ctx.params.ipc_timeout.max(1) as u64);
     if st.stand_alone {
-        stand_alone(&mut st, state, service, ipc_timeout);
+        let first = match &mut h {
+            Handlers::PerRequest(f) => &mut **f,
+            Handlers::PerClient { connect, .. } => &mut **connect,
+        };
+        stand_alone(&mut st, state, first, ipc_timeout);
     }
     let transport = Transport::from_name(&st.transport);
     let listeners: Vec<Listener> = std::mem::take(&mut st.listen)
@@ -111,6 +125,14 @@ pub(crate) fn serve_clients<S>(
     let mut idle_since = Instant::now();
     let max_use = i64::from(st.ctx.max_use);
     while max_use == 0 || use_count < max_use || !clients.is_empty() {
+        if let Some(lock) = &st.lock {
+            if st.watchdog {
+                crate::util::watchdog::stop();
+            }
+            if let Err(e) = myflock(lock, LockOp::Exclusive, true) {
+                crate::msg_fatal!("select lock: {}", crate::util::nix_text(e));
+            }
+        }
         if st.watchdog {
             crate::util::watchdog::start();
         }
@@ -181,13 +203,30 @@ pub(crate) fn serve_clients<S>(
         // Requests first, from the last client back (removal keeps the
         // indexes of those before it).
         for &i in client_ready.iter().rev() {
-            if clients[i].client.readable_input() {
-                if master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_TAKEN).is_err() {
-                    // Nobody to tell: the AVAIL below decides.
-                }
-                service(state, &mut clients[i].client, &mut st.ctx);
-                if master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_AVAIL).is_err() {
-                    exit_normally(&mut st, state, "master disconnect -- exiting");
+            if clients[i].client.readable_input() || matches!(h, Handlers::PerClient { .. }) {
+                match &mut h {
+                    Handlers::PerRequest(service) => {
+                        // (Nobody to tell TAKEN: the AVAIL below decides.)
+                        let _ = master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_TAKEN);
+                        service(state, &mut clients[i].client, &mut st.ctx);
+                        if master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_AVAIL)
+                            .is_err()
+                        {
+                            exit_normally(&mut st, state, "master disconnect -- exiting");
+                        }
+                    }
+                    // The service is told of end of input too: it ends
+                    // the connection itself, as Postfix's event_server
+                    // services do.
+                    Handlers::PerClient { input, .. } => {
+                        let eof = !clients[i].client.readable_input();
+                        input(state, &mut clients[i].client, &mut st.ctx);
+                        // A closed client the service kept is let go all
+                        // the same (it would wake the loop forever).
+                        if eof {
+                            clients[i].client.disconnect();
+                        }
+                    }
                 }
                 if !clients[i].client.wants_disconnect() {
                     continue;
@@ -203,10 +242,29 @@ pub(crate) fn serve_clients<S>(
             if let Some(f) = st.hooks.pre_accept.as_mut() {
                 f(state, &mut st.ctx);
             }
-            let Some((fd, attrs)) = accept_client(l, transport) else {
+            let accepted = accept_client(l, transport);
+            if let Some(lock) = &st.lock
+                && let Err(e) = myflock(lock, LockOp::Unlock, false)
+            {
+                crate::msg_fatal!("select unlock: {}", crate::util::nix_text(e));
+            }
+            let Some((fd, attrs)) = accepted else {
                 continue;
             };
-            clients.push(connect(&st, fd, attrs, ipc_timeout));
+            let mut c = connect(&st, fd, attrs, ipc_timeout);
+            if let Handlers::PerClient { connect, .. } = &mut h {
+                let _ = master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_TAKEN);
+                connect(state, &mut c.client, &mut st.ctx);
+                if master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_AVAIL).is_err() {
+                    exit_normally(&mut st, state, "master disconnect -- exiting");
+                }
+                if c.client.wants_disconnect() {
+                    disconnect(&mut st, state, c);
+                    use_count = use_count.saturating_add(1);
+                    continue;
+                }
+            }
+            clients.push(c);
         }
     }
     exit_normally(&mut st, state, "use limit -- exiting")

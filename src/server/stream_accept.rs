@@ -77,6 +77,16 @@ impl AsFd for Listener {
     }
 }
 
+/// Makes a descriptor non-blocking (a fifo several processes read).
+pub(crate) fn set_non_blocking(fd: &OwnedFd) {
+    if let Ok(flags) = fcntl(fd, FcntlArg::F_GETFL) {
+        let _ = fcntl(
+            fd,
+            FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
+        );
+    }
+}
+
 fn wait_readable(fd: &OwnedFd, limit: Duration) -> bool {
     let ms = PollTimeout::try_from(limit.as_millis() as i32).unwrap_or(PollTimeout::MAX);
     loop {

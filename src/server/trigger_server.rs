@@ -1,0 +1,242 @@
+//! The trigger skeleton (Postfix's `trigger_server`), as pickup and qmgr
+//! run: a process waits (under the pool lock unless `-l`) for a wake-up on
+//! a `fifo`, a `unix` socket or a `pass` connection, reads what the
+//! waker wrote (at most TRIGGER_BUF_SIZE bytes: Postfix's wake-up is the
+//! byte `W`), and runs the handler with it between a TAKEN and an AVAIL
+//! report.  `max_use` counts triggers; `max_idle` is the wait for the
+//! next.  The master's `wakeup` field sends such triggers on a timer; so
+//! does `postkit`'s and Postfix's `postqueue`/`postkick` on demand.
+//!
+//! A fifo is opened by the master for reading and writing, so it never
+//! reads as closed, and non-blocking, so that of several processes woken
+//! by one trigger the ones that find it taken go back to waiting; a fifo
+//! its writers filled is emptied TRIGGER_BUF_SIZE bytes per turn.
+//!
+//! ```no_run
+//! use postkit::server::trigger_server::TriggerServer;
+//!
+//! fn main() {
+//!     TriggerServer::new(0u64).run(|woken, trigger, _ctx| {
+//!         *woken += 1;
+//!         postkit::msg_info!("woken {} times ({} bytes)", woken, trigger.len());
+//!     })
+//! }
+//! ```
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use crate::server::mail_flow::mail_flow_get;
+use crate::server::mail_server::{self, Ctx, Family, Server, Started, WatchdogDefault};
+use crate::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN, master_notify};
+use crate::server::multi_server::exit_normally;
+use crate::server::stream_accept::{Listener, Transport, accept_client};
+use crate::util::myflock::{LockOp, myflock};
+use crate::{msg_fatal, msg_info};
+
+/// The most a trigger gives the handler per turn (Postfix's
+/// TRIGGER_BUF_SIZE).
+pub const TRIGGER_BUF_SIZE: usize = 1024;
+
+/// The trigger skeleton as a [`Family`] member.
+pub struct Trigger;
+
+impl Family for Trigger {
+    const NAME: &'static str = "trigger_server";
+    const GETOPT: &'static str = "cdDi:lm:n:o:s:St:uvVz";
+    const TRANSPORTS: &'static [&'static str] = &["unix", "fifo", "pass"];
+    const POOL_LOCK: bool = true;
+    const WATCHDOG: WatchdogDefault = WatchdogDefault::Seconds(1000);
+}
+
+/// A trigger service under construction.
+pub type TriggerServer<S> = Server<S, Trigger>;
+
+impl<S: 'static> Server<S, Trigger> {
+    /// Runs the service with this process's arguments.  Never returns.
+    pub fn run(self, service: impl FnMut(&mut S, &[u8], &mut Ctx) + 'static) -> ! {
+        let args: Vec<String> = std::env::args().collect();
+        self.run_with_args(&args, service)
+    }
+
+    /// Runs the service with `args` (program name first).  Never returns.
+    pub fn run_with_args(
+        mut self,
+        args: &[String],
+        mut service: impl FnMut(&mut S, &[u8], &mut Ctx) + 'static,
+    ) -> ! {
+        let started =
+            mail_server::start::<S, Trigger>(&mut self.state, std::mem::take(&mut self.opts), args);
+        let mut state = self.state;
+        serve(started, &mut state, &mut service)
+    }
+}
+
+/// Where triggers arrive.
+enum Source {
+    Fifo(OwnedFd),
+    Socket(Listener, Transport),
+}
+
+impl AsFd for Source {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self {
+            Source::Fifo(f) => f.as_fd(),
+            Source::Socket(l, _) => l.as_fd(),
+        }
+    }
+}
+
+/// Reads one trigger (up to TRIGGER_BUF_SIZE bytes) from `fd`, which may
+/// have nothing (another process took it): None then.
+fn read_trigger(fd: &impl AsFd) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; TRIGGER_BUF_SIZE];
+    loop {
+        match nix::unistd::read(fd, &mut buf) {
+            Ok(n) => {
+                buf.truncate(n);
+                return Some(buf);
+            }
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+fn readable_within(fd: &OwnedFd, limit: Duration) -> bool {
+    let ms = PollTimeout::try_from(limit.as_millis() as i32).unwrap_or(PollTimeout::MAX);
+    matches!(poll(&mut [PollFd::new(fd.as_fd(), PollFlags::POLLIN)], ms), Ok(n) if n > 0)
+}
+
+fn serve<S>(
+    mut st: Started<S>,
+    state: &mut S,
+    service: &mut dyn FnMut(&mut S, &[u8], &mut Ctx),
+) -> ! {
+    if st.stand_alone {
+        let stdin = std::io::stdin();
+        let Some(buf) = read_trigger(&stdin).filter(|b| !b.is_empty()) else {
+            msg_fatal!("read: {}", std::io::Error::last_os_error());
+        };
+        service(state, &buf, &mut st.ctx);
+        exit_normally(&mut st, state, "stand-alone trigger done -- exiting");
+    }
+    let transport = if st.transport.eq_ignore_ascii_case("fifo") {
+        None
+    } else {
+        Some(Transport::from_name(&st.transport))
+    };
+    let sources: Vec<Source> = std::mem::take(&mut st.listen)
+        .into_iter()
+        .map(|fd| match transport {
+            None => {
+                // Non-blocking (the master opened it so): of several
+                // processes woken, those that find it emptied go back to
+                // waiting.
+                crate::server::stream_accept::set_non_blocking(&fd);
+                Source::Fifo(fd)
+            }
+            Some(t) => Source::Socket(Listener::new(fd, t), t),
+        })
+        .collect();
+    let pid = std::process::id() as i32;
+    let mut use_count: i64 = 0;
+    let mut idle_since = Instant::now();
+    let max_use = i64::from(st.ctx.max_use);
+    while max_use == 0 || use_count < max_use {
+        if let Some(lock) = &st.lock {
+            if st.watchdog {
+                crate::util::watchdog::stop();
+            }
+            if let Err(e) = myflock(lock, LockOp::Exclusive, true) {
+                msg_fatal!("select lock: {}", crate::util::nix_text(e));
+            }
+        }
+        if st.watchdog {
+            crate::util::watchdog::start();
+        }
+        let mut wait = st
+            .hooks
+            .loop_hook
+            .as_mut()
+            .and_then(|f| f(state, &mut st.ctx));
+        if st.ctx.max_idle > 0 {
+            let left =
+                Duration::from_secs(st.ctx.max_idle as u64).saturating_sub(idle_since.elapsed());
+            if left.is_zero() {
+                exit_normally(&mut st, state, "idle timeout -- exiting");
+            }
+            wait = Some(wait.map_or(left, |w| w.min(left)));
+        }
+        let mut pfds = vec![PollFd::new(st.status_fd.as_fd(), PollFlags::POLLIN)];
+        pfds.extend(
+            sources
+                .iter()
+                .map(|s| PollFd::new(s.as_fd(), PollFlags::POLLIN)),
+        );
+        let timeout = wait.map_or(PollTimeout::NONE, |w| {
+            PollTimeout::try_from(w.as_millis().clamp(1, i32::MAX as u128) as i32)
+                .unwrap_or(PollTimeout::MAX)
+        });
+        let polled = poll(&mut pfds, timeout);
+        let ready: Vec<bool> = pfds
+            .iter()
+            .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(pfds);
+        match polled {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => msg_fatal!("poll: {}", crate::util::nix_text(e)),
+        }
+        if ready[0] {
+            exit_normally(&mut st, state, "master disconnect -- exiting");
+        }
+        let Some(i) = ready[1..].iter().position(|r| *r) else {
+            continue;
+        };
+        if crate::util::msg::verbose() > 0 {
+            msg_info!("trigger arrived");
+        }
+        if let Some(f) = st.hooks.pre_accept.as_mut() {
+            f(state, &mut st.ctx);
+        }
+        // Take the trigger, then let the next process of the pool wait.
+        let trigger = match &sources[i] {
+            Source::Fifo(f) => read_trigger(f),
+            Source::Socket(l, t) => accept_client(l, *t).and_then(|(conn, _)| {
+                // A client that connects and says nothing is not waited
+                // for long.
+                readable_within(&conn, Duration::from_secs(10))
+                    .then(|| read_trigger(&conn))
+                    .flatten()
+            }),
+        };
+        if let Some(lock) = &st.lock
+            && let Err(e) = myflock(lock, LockOp::Unlock, false)
+        {
+            msg_fatal!("select unlock: {}", crate::util::nix_text(e));
+        }
+        let Some(trigger) = trigger else {
+            continue;
+        };
+        let _ = master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_TAKEN);
+        if st.in_flow_delay
+            && let Some((r, w)) = &st.flow
+            && mail_flow_get(r, w, 1).is_err()
+        {
+            std::thread::sleep(Duration::from_secs(
+                st.ctx.params.in_flow_delay.max(0) as u64
+            ));
+        }
+        service(state, &trigger, &mut st.ctx);
+        if master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_AVAIL).is_err() {
+            exit_normally(&mut st, state, "master disconnect -- exiting");
+        }
+        idle_since = Instant::now();
+        use_count = use_count.saturating_add(1);
+    }
+    exit_normally(&mut st, state, "use limit -- exiting")
+}
