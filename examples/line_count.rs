@@ -13,10 +13,6 @@ use std::io::Write;
 use postkit::server::event_server::EventServer;
 
 fn main() {
-    if std::env::var_os("GENERATION").is_none() {
-        eprintln!("line_count is a service: a master starts it (see examples/line_count.rs)");
-        std::process::exit(2);
-    }
     EventServer::new(0u64).run(
         |_, client, _ctx| {
             if writeln!(client, "ready").is_err() {

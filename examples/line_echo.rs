@@ -24,10 +24,6 @@ struct Echo {
 }
 
 fn main() {
-    if std::env::var_os("GENERATION").is_none() {
-        eprintln!("line_echo is a service: a master starts it (see examples/line_echo.rs)");
-        std::process::exit(2);
-    }
     SingleServer::new(Echo::default())
         .str_param("line_echo_greeting", "hello", 0, 0, |e, v| e.greeting = v)
         .run(|e, client, ctx| {

@@ -33,14 +33,7 @@ struct Policy {
     requests: u64,
 }
 
-/// What to do instead of starting it by hand (a master sets GENERATION).
-const RECIPE: &str = "policy_service is a service: a master starts it (see the recipe in examples/policy_service.rs).\n";
-
 fn main() {
-    if std::env::var_os("GENERATION").is_none() && !std::env::args().any(|a| a.starts_with("-S")) {
-        eprint!("{RECIPE}");
-        std::process::exit(2);
-    }
     MultiServer::new(Policy::default())
         .str_param("policy_service_blocked_recipients", "", 0, 0, |p, v| {
             p.blocked = v

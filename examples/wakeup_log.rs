@@ -12,10 +12,6 @@ use postkit::msg_info;
 use postkit::server::trigger_server::TriggerServer;
 
 fn main() {
-    if std::env::var_os("GENERATION").is_none() {
-        eprintln!("wakeup_log is a service: a master starts it (see examples/wakeup_log.rs)");
-        std::process::exit(2);
-    }
     TriggerServer::new(0u64)
         .solitary()
         .post_init(|_, ctx| ctx.max_use = 0)

@@ -4,7 +4,8 @@
 # that does not need root must pass, and every test that needs root must
 # say so: the names it skips must be exactly the root-only tests, which call
 # needs_root("NAME") (or compat.rs's ready("NAME")) with their own name, and
-# those that run cargo (needs_cargo_deb("NAME")): the toolchain is root's.
+# those that run cargo (needs_cargo_deb("NAME"), needs_own_cargo("NAME")):
+# the toolchain is root's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,7 +47,7 @@ for bin in $bins; do
     fi
 done
 
-expected=$(grep -ho 'needs_root("[a-z0-9_]*")\|ready("[a-z0-9_]*")\|needs_cargo_deb("[a-z0-9_]*")' tests/*.rs \
+expected=$(grep -ho 'needs_root("[a-z0-9_]*")\|ready("[a-z0-9_]*")\|needs_cargo_deb("[a-z0-9_]*")\|needs_own_cargo("[a-z0-9_]*")' tests/*.rs \
     | sed 's/.*("\(.*\)")/\1/' | sort -u)
 skipped=$(cut -d: -f1 "$skips" | sort -u)
 echo "test-unprivileged.sh: $(echo "$skipped" | grep -c . || true) tests skipped as nobody (need root):"

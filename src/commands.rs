@@ -18,6 +18,9 @@ control:
   check               validate main.cf, master.cf and the queue directories
   logrotate           rotate maillog_file
 (every verb answers --help)
+authors:
+  new-service [--skeleton dgram|single|multi|event|trigger] NAME [PARENT_DIR]
+                      write a crate for a service on a postkit skeleton
 programs:
   postconf [-dfhHnpx] [-M|-F|-P] [-e|-X|-#] [-C class] [-o name=value] [name...]
                                                 show or edit parameters (as Postfix's
@@ -100,6 +103,7 @@ pub fn dispatch(args: &[String]) -> i32 {
             let dir = config_dir.unwrap_or_else(crate::global::mail_conf::config_dir_from_env);
             crate::control::run(&dir, command, &rest[1..])
         }
+        "new-service" => crate::control::new_service::main(&rest[1..]),
         "--version" | "-V" | "version" => {
             println!("{}", version());
             0

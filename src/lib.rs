@@ -31,7 +31,60 @@
 //!
 //! Its master.cf line: `seen unix-dgram n - n - 1 seen` (the binary in
 //! `daemon_directory`).  `examples/event_counter.rs` is a complete one, with
-//! its recipe.
+//! its recipe.  `postkit new-service --skeleton KIND NAME` writes a crate to
+//! start from, for any skeleton.
+//!
+//! The stream skeletons take a handler per client ([`server::client::Client`]
+//! reads lines and Postfix's attributes, and is `Read + Write`):
+//!
+//! ```no_run
+//! use std::io::Write;
+//! use postkit::server::single_server::SingleServer;
+//!
+//! // One client per process at a time, as smtpd: `7777 inet n - n - 4 echo`.
+//! fn main() {
+//!     SingleServer::new(()).run(|_, client, _ctx| {
+//!         while let Ok(Some(line)) = client.read_line() {
+//!             if writeln!(client, "echo: {line}").is_err() {
+//!                 return;
+//!             }
+//!         }
+//!     })
+//! }
+//! ```
+//!
+//! ```no_run
+//! use std::io::Write;
+//! use postkit::server::multi_server::MultiServer;
+//!
+//! // Many clients per process, one request per call, as a policy service
+//! // (`policy unix - n n - 0 policy`): see examples/policy_service.rs.
+//! fn main() {
+//!     MultiServer::new(()).run(|_, client, _ctx| match client.read_attrs_plain() {
+//!         Ok(_request) => {
+//!             let _ = write!(client, "action=DUNNO\n\n");
+//!         }
+//!         Err(_) => client.disconnect(),
+//!     })
+//! }
+//! ```
+//!
+//! ```no_run
+//! use postkit::msg_info;
+//! use postkit::server::trigger_server::TriggerServer;
+//!
+//! // Woken by the master's timer or a client, as pickup:
+//! // `tick fifo - n n 60 1 tick`.
+//! fn main() {
+//!     TriggerServer::new(0u64).solitary().run(|woken, trigger, _ctx| {
+//!         *woken += 1;
+//!         msg_info!("wake-up {woken}: {trigger:?}");
+//!     })
+//! }
+//! ```
+//!
+//! [`server::event_server`] is `multi_server` with a hook for each new
+//! client (examples/line_count.rs).
 //!
 //! The surface:
 //! - [`server`]: the skeletons ([`server::dgram_server`] for datagrams,

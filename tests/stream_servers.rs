@@ -203,3 +203,50 @@ fn event_server_keeps_clients_between_requests() {
     let (code, _, err) = i.ctl("stop");
     assert_eq!(code, 0, "{err}");
 }
+
+/// `postkit check` asks each postkit service for its parameters (issue
+/// 24.5): a bad `-o` value is caught before start with the service's own
+/// text and its master.cf line; a declared parameter set with `-o` is not
+/// "unused", an undeclared one still is.
+#[test]
+fn check_knows_the_parameters_services_declare() {
+    let i = Instance::new(
+        "postlog unix-dgram n - n - 1 postlogd\n\
+         policy unix - n n - 0 policy_service -o policy_service_blocked_recipients=a@b\n\
+         count unix - n n - 1 line_count -o line_count_nonsense=1\n\
+         echo unix - n n - 2 line_echo -o line_echo_greeting=hi -o max_idle=5x\n",
+        "",
+    );
+    let (code, out, err) = i.ctl("check");
+    let text = format!("{out}{err}");
+    assert_eq!(code, 1, "{text}");
+    let master_cf = i.path().join("master.cf");
+    assert!(
+        text.contains(&format!(
+            "{}: line 4: service echo: parameter max_idle: bad time value or unit: 5x",
+            master_cf.display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("unused parameter: line_count_nonsense=1"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("unused parameter: policy_service_blocked"),
+        "{text}"
+    );
+    // Corrected: in order, but for the one misspelling.
+    i.edit_master_cf("max_idle=5x", "max_idle=5s");
+    let (code, out, err) = i.ctl("check");
+    let text = format!("{out}{err}");
+    assert_eq!(code, 0, "{text}");
+    // (The test instance's main.cf has one of its own: probe_log.)
+    assert!(
+        text.contains("in order but for 2 unused parameter(s) above"),
+        "{text}"
+    );
+    assert!(!text.contains("line_echo_greeting"), "{text}");
+    // Nothing was started or logged by asking.
+    assert!(!i.log().contains("line_echo"), "{}", i.log());
+}

@@ -168,6 +168,19 @@ pub fn needs_cargo_deb(test: &str) -> bool {
     ok
 }
 
+/// Whether cargo (the one that built the tests) is this user's own, so
+/// that a test may build a crate with it (its registry and caches are in
+/// the owner's home); if not, `test` is recorded as skipped.
+pub fn needs_own_cargo(test: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let ours = std::fs::metadata(&cargo).is_ok_and(|m| m.uid() == nix::unistd::geteuid().as_raw());
+    if !ours {
+        skip(test, "the toolchain that built the tests is another user's");
+    }
+    ours
+}
+
 /// Whether this runs as root; if not, `test` is recorded as skipped.
 pub fn needs_root(test: &str) -> bool {
     if nix::unistd::geteuid().is_root() {

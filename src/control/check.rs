@@ -5,6 +5,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use super::service_probe::probe_services;
 use crate::master::master_queue::{QUEUE_DIRS, dir_ids};
 use crate::master::master_vars::MasterConf;
 use crate::util::msg;
@@ -13,12 +14,24 @@ use crate::util::msg;
 pub fn check(config_dir: &str, mc: &MasterConf) -> i32 {
     let params = &mc.params;
     let mut config_problems = 0;
+    let mut declared = std::collections::HashSet::new();
     match mc.read_master_cf_as_configured(config_dir) {
         Ok(ents) => {
             for problem in mc.check_services(config_dir, &ents) {
                 msg::warn(&problem);
                 config_problems += 1;
             }
+            // postkit services say which parameters they have, and
+            // whether their settings are good.
+            let probed = probe_services(config_dir, &ents, params);
+            for problem in &probed.problems {
+                msg::warn(problem);
+                config_problems += 1;
+            }
+            for note in &probed.unasked {
+                msg::warn(note);
+            }
+            declared = probed.declared;
         }
         Err(e) => {
             msg::warn(&e.to_string());
@@ -27,7 +40,16 @@ pub fn check(config_dir: &str, mc: &MasterConf) -> i32 {
     }
     // Names main.cf or master.cf set that nothing uses (a misspelling),
     // in postconf's own words: a warning, not a refusal, as with Postfix.
-    let unused = unused_parameters(config_dir);
+    let unused: Vec<String> = unused_parameters(config_dir)
+        .into_iter()
+        .filter(|u| {
+            let name = u
+                .split_once(": unused parameter: ")
+                .and_then(|(_, nv)| nv.split_once('='))
+                .map_or("", |(n, _)| n);
+            !declared.contains(name)
+        })
+        .collect();
     for u in &unused {
         msg::warn(u);
     }

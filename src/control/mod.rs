@@ -9,9 +9,11 @@
 pub mod check;
 pub mod default_config;
 pub mod logrotate;
+pub mod new_service;
 pub mod postfix_cmd;
 pub mod proven_master;
 pub mod restart;
+mod service_probe;
 mod voice;
 
 use std::path::Path;

@@ -56,7 +56,8 @@ pub(crate) type StatsHook<S> = Box<dyn Fn(&S) -> Vec<(&'static str, u64)>>;
 /// The skeleton's optional arguments, kept in the order they were given:
 /// tables are loaded and checks made in that order, as in Postfix.
 pub(crate) enum ServerOpt<S> {
-    Table(Table<S>),
+    /// A parameter the service declares, by name, and how it is read.
+    Table(&'static str, Table<S>),
     PreInit(Hook<S>),
     PostInit(Hook<S>),
     Loop(LoopHook<S>),
@@ -100,6 +101,13 @@ impl<S> Default for Hooks<S> {
         }
     }
 }
+
+/// Set in a service's environment by `postkit check`: the skeleton reads
+/// its options and main.cf as at a start, then prints the names of the
+/// parameters the service declares, one per line, and exits 0 (a bad
+/// value is fatal with Postfix's text, on stderr), before it logs,
+/// listens or changes anything.
+pub const PARAMETER_PROBE_ENV: &str = "POSTKIT_PARAMETER_PROBE";
 
 /// Which watchdog a skeleton runs when the service names none.
 #[derive(Debug, Clone, Copy)]
@@ -160,10 +168,13 @@ impl<S: 'static, F: Family> Server<S, F> {
         spec: P,
         bind: fn(&mut S, P::Value),
     ) -> Self {
-        self.with(ServerOpt::Table(Box::new(move |c, s| {
-            bind(s, spec.read(c, name)?);
-            Ok(())
-        })))
+        self.with(ServerOpt::Table(
+            name,
+            Box::new(move |c, s| {
+                bind(s, spec.read(c, name)?);
+                Ok(())
+            }),
+        ))
     }
 
     /// An int parameter (min/max 0 = no bound), stored with `bind`.
@@ -396,7 +407,8 @@ pub(crate) fn start<S, F: Family>(
     // (`requires a process limit of 1`), not why.  With no master in
     // sight (no GENERATION, no status channel) the person also learns
     // who starts a service.  Only on stderr: the log keeps Postfix's texts.
-    if std::env::var_os(MASTER_GEN_NAME).is_none() && !fds::is_open(MASTER_STATUS_FD) {
+    let probing = std::env::var_os(PARAMETER_PROBE_ENV).is_some();
+    if !probing && std::env::var_os(MASTER_GEN_NAME).is_none() && !fds::is_open(MASTER_STATUS_FD) {
         let name = proc_name.clone();
         msg::set_fatal_hook(Some(Box::new(move |_| {
             eprintln!(
@@ -451,7 +463,13 @@ pub(crate) fn start<S, F: Family>(
     } else {
         FallbackMode::None
     };
-    maillog_client::init(&tag, &params, fallback).unwrap_or_else(|e| fatal(e));
+    if probing {
+        // `postkit check` asks, and reads the answer on stdout and stderr:
+        // nothing goes to the log.
+        msg::set_stderr(true);
+    } else {
+        maillog_client::init(&tag, &params, fallback).unwrap_or_else(|e| fatal(e));
+    }
 
     // 7. A daemon is started by a master, not from a terminal.
     if opts.daemon_mode
@@ -478,9 +496,14 @@ pub(crate) fn start<S, F: Family>(
         WatchdogDefault::DaemonTimeout => ctx.params.daemon_timeout,
     };
     let mut in_flow_delay = false;
+    let mut declared: Vec<&str> = Vec::new();
     for opt in server_opts {
         match opt {
-            ServerOpt::Table(mut f) => f(&mut ctx.conf, state).unwrap_or_else(|e| fatal(e)),
+            ServerOpt::Table(name, mut f) => {
+                f(&mut ctx.conf, state).unwrap_or_else(|e| fatal(e));
+                declared.push(name);
+            }
+            _ if probing => {}
             ServerOpt::PreInit(f) => hooks.pre_init = Some(f),
             ServerOpt::PostInit(f) => hooks.post_init = Some(f),
             ServerOpt::Loop(f) => hooks.loop_hook = Some(f),
@@ -513,6 +536,14 @@ pub(crate) fn start<S, F: Family>(
             ServerOpt::Solitary | ServerOpt::Unlimited | ServerOpt::Privileged => {}
             ServerOpt::LogWriter => {}
         }
+    }
+
+    if probing {
+        // Every value was read as at a start (a bad one was fatal above).
+        for name in declared {
+            println!("{name}");
+        }
+        std::process::exit(0);
     }
 
     // 9. Transport and generation.
