@@ -46,6 +46,22 @@ pub struct Ctx {
     pub max_idle: i32,
     /// The delivery status filter BOUNCE_INIT installed, if any.
     pub dsn_filter: Option<crate::global::dsn_filter::DsnFilter>,
+    /// The sender of the datagram being handled, as the kernel attests it,
+    /// when the service asked for it (`DgramServer::pass_credentials`).
+    pub credentials: Option<Credentials>,
+}
+
+/// A sender's process, user and group, from the kernel (SCM_CREDENTIALS),
+/// not from anything the sender wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Credentials {
+    /// The sending process (0 when it lives in another PID namespace the
+    /// kernel cannot translate).
+    pub pid: i32,
+    /// Its user ID.
+    pub uid: u32,
+    /// Its group ID.
+    pub gid: u32,
 }
 
 pub(crate) type Hook<S> = Box<dyn FnMut(&mut S, &mut Ctx)>;
@@ -71,6 +87,8 @@ pub(crate) enum ServerOpt<S> {
     Unlimited,
     Privileged,
     LogWriter,
+    /// dgram_server: each datagram's sender credentials in `Ctx`.
+    PassCredentials,
     Watchdog(Box<dyn Fn(&S) -> i32>),
     BounceInit(&'static str, Box<dyn Fn(&S) -> String>),
 }
@@ -487,6 +505,7 @@ pub(crate) fn start<S, F: Family>(
         max_use: params.max_use,
         max_idle: params.max_idle,
         dsn_filter: None,
+        credentials: None,
         params,
         conf,
     };
@@ -534,7 +553,7 @@ pub(crate) fn start<S, F: Family>(
                 }
             }
             ServerOpt::Solitary | ServerOpt::Unlimited | ServerOpt::Privileged => {}
-            ServerOpt::LogWriter => {}
+            ServerOpt::LogWriter | ServerOpt::PassCredentials => {}
         }
     }
 

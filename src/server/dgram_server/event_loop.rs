@@ -16,7 +16,7 @@ use crate::util::msg;
 use crate::util::myflock::{LockOp, myflock};
 use crate::{msg_fatal, msg_info};
 
-use super::{Ctx, DRAIN_BATCHES, DRAIN_ON_EXIT, Handler, LINGER, STATS_PREFIX};
+use super::{Ctx, DRAIN_BATCHES, DRAIN_ON_EXIT, Handler, LINGER, STATS_PREFIX, SocketHandler};
 
 pub(super) use crate::server::mail_server::Hooks;
 
@@ -67,6 +67,8 @@ pub(super) struct Running<S> {
     pub pid: i32,
     /// Datagrams taken per recvmmsg() (dgram_batch_limit).
     pub batch_limit: usize,
+    /// Each datagram's sender credentials go to the handler.
+    pub credentials: bool,
     /// Datagrams handled by this process.
     pub handled: u64,
     /// Wake-ups for a datagram that was gone by the time it was asked for
@@ -319,8 +321,10 @@ impl<S> Running<S> {
             }
         }
         for i in 0..n {
+            self.ctx.credentials = batch.credentials(i);
             service(s, batch.datagram(i), &mut self.ctx);
         }
+        self.ctx.credentials = None;
         if let Some(f) = self.hooks.batch_end.as_mut() {
             f(s, &mut self.ctx);
         }
@@ -328,7 +332,7 @@ impl<S> Running<S> {
 
     pub(super) fn main_loop(&mut self, s: &mut S, service: &mut Handler<'_, S>) -> ! {
         let mut idle_deadline = self.idle_deadline();
-        let mut batch = BatchReceiver::new(self.batch_limit);
+        let mut batch = BatchReceiver::with_credentials(self.batch_limit, self.credentials);
         let may_go_quiet = self.batch_limit > 1 && self.lock.is_none();
         let mut stretch = Stretch {
             began: Instant::now(),
@@ -423,6 +427,48 @@ impl<S> Running<S> {
         }
         if self.phase == State::Lingering {
             self.report_idle(s);
+        }
+        self.exit_normally(s, "use limit -- exiting")
+    }
+
+    /// Postfix 3.11's socket form, as its dgram_server runs it: per
+    /// wake-up the pool lock is released, TAKEN, a flow token, the handler
+    /// with the socket, AVAIL; the idle timer starts again.
+    pub(super) fn socket_loop(&mut self, s: &mut S, service: &mut SocketHandler<'_, S>) -> ! {
+        let mut idle_deadline = self.idle_deadline();
+        while !self.used_up() {
+            self.lock();
+            if self.watchdog {
+                crate::util::watchdog::start();
+            }
+            let timeout = self.timeout(s, State::Idle, idle_deadline);
+            let ready = match self.wait(timeout) {
+                Ok(r) => r,
+                Err(MasterGone) => self.exit_normally(s, "master disconnect -- exiting"),
+            };
+            let Some(index) = ready else {
+                if self.handled != self.stats_reported {
+                    self.report_stats(s, false);
+                }
+                if idle_deadline.is_some_and(|d| Instant::now() >= d) {
+                    self.exit_normally(s, "idle timeout -- exiting");
+                }
+                continue;
+            };
+            self.begin_busy(s, true);
+            if self.in_flow_delay {
+                let token = self
+                    .flow
+                    .as_ref()
+                    .is_some_and(|(r, w)| mail_flow_get(r, w, 1).is_ok());
+                if !token {
+                    std::thread::sleep(Duration::from_secs(self.ctx.params.in_flow_delay as u64));
+                }
+            }
+            service(s, &self.sockets[index], &mut self.ctx);
+            self.handled += 1;
+            self.report_idle(s);
+            idle_deadline = self.idle_deadline();
         }
         self.exit_normally(s, "use limit -- exiting")
     }

@@ -22,6 +22,9 @@ pub(super) fn start<S>(
     server_opts: Vec<ServerOpt<S>>,
     args: &[String],
 ) -> Running<S> {
+    let credentials = server_opts
+        .iter()
+        .any(|o| matches!(o, ServerOpt::PassCredentials));
     let Started {
         mut ctx,
         hooks,
@@ -51,6 +54,14 @@ pub(super) fn start<S>(
     };
 
     let sockets: Vec<UnixDatagram> = listen.into_iter().map(UnixDatagram::from).collect();
+    if credentials {
+        for sock in &sockets {
+            nix::sys::socket::setsockopt(sock, nix::sys::socket::sockopt::PassCred, &true)
+                .unwrap_or_else(|e| {
+                    crate::msg_fatal!("setsockopt SO_PASSCRED: {}", crate::util::nix_text(e))
+                });
+        }
+    }
     Running {
         ctx,
         hooks,
@@ -63,6 +74,7 @@ pub(super) fn start<S>(
         watchdog,
         pid: std::process::id() as i32,
         batch_limit,
+        credentials,
         handled: 0,
         empty_wakeups: 0,
         last_stats: None,

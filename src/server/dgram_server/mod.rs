@@ -29,6 +29,7 @@ mod event_loop;
 mod init;
 pub mod options;
 
+use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
 use crate::global::config_error::ConfigError;
@@ -36,7 +37,7 @@ use crate::global::mail_conf::MailConf;
 use crate::global::mail_conf_types::{IntParam, ParamType};
 use crate::server::mail_server::{Family, Server, ServerOpt, WatchdogDefault};
 
-pub use crate::server::mail_server::Ctx;
+pub use crate::server::mail_server::{Credentials, Ctx};
 
 pub use crate::global::mail_proto::DGRAM_BUF_SIZE;
 pub use options::{DaemonOptions, OptionError, parse_options};
@@ -80,6 +81,9 @@ pub const DEFAULT_WATCHDOG: i32 = 1000;
 /// The request handler: one datagram at a time.
 type Handler<'a, S> = dyn FnMut(&mut S, &[u8], &mut Ctx) + 'a;
 
+/// The socket form's handler: the socket, to read from.
+type SocketHandler<'a, S> = dyn FnMut(&mut S, &UnixDatagram, &mut Ctx) + 'a;
+
 /// The datagram skeleton as a [`Family`] member.
 pub struct Dgram;
 
@@ -101,6 +105,31 @@ impl<S: 'static> Server<S, Dgram> {
     /// nothing is ever behind by more than the batch being handled.
     pub fn batch_end(self, f: impl FnMut(&mut S, &mut Ctx) + 'static) -> Self {
         self.with(ServerOpt::BatchEnd(Box::new(f)))
+    }
+
+    /// Each datagram's sender, as the kernel attests it (SO_PASSCRED:
+    /// process, user and group), in [`Ctx::credentials`] while the handler
+    /// runs.  postkit's own; no Postfix skeleton offers it.  The option is
+    /// set on the master's socket by the first process of the service:
+    /// what was queued before that (the datagram that made the master
+    /// start it) comes with `None`.
+    pub fn pass_credentials(self) -> Self {
+        self.with(ServerOpt::PassCredentials)
+    }
+
+    /// Runs the service in Postfix 3.11's socket form: the handler is
+    /// given the socket each time it is readable and reads it itself
+    /// (non-blocking: another process of a pool may have taken the
+    /// datagram first, and `recv` then says `WouldBlock`).  Each call is
+    /// one request for `max_use`, reported busy then idle to the master;
+    /// no batches.  Never returns.
+    pub fn run_socket(
+        mut self,
+        mut service: impl FnMut(&mut S, &UnixDatagram, &mut Ctx) + 'static,
+    ) -> ! {
+        let args: Vec<String> = std::env::args().collect();
+        let mut running = init::start(&mut self.state, std::mem::take(&mut self.opts), &args);
+        running.socket_loop(&mut self.state, &mut service)
     }
 
     /// Runs the service with this process's arguments.  Never returns.
