@@ -18,6 +18,7 @@ mod rsyslog;
 mod scale;
 mod skeleton;
 mod stats;
+mod stream;
 mod throughput;
 
 use std::os::unix::net::UnixDatagram;
@@ -107,7 +108,14 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-const SECTIONS: &[&str] = &["throughput", "paced", "skeleton", "scale", "spawn"];
+const SECTIONS: &[&str] = &[
+    "throughput",
+    "paced",
+    "skeleton",
+    "stream",
+    "scale",
+    "spawn",
+];
 
 struct Options {
     rounds: usize,
@@ -127,13 +135,23 @@ fn main() {
     {
         count_service::main(&args);
     }
+    if args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .is_some_and(|n| n == "bench_echo_multi" || n == "bench_echo_single")
+    {
+        stream::echo_service(&args);
+    }
+    if args.get(1).map(String::as_str) == Some("echo-server") {
+        std::process::exit(stream::echo_server(&args[2..]));
+    }
     if args.get(1).map(String::as_str) == Some("receiver") {
         std::process::exit(receiver::main(&args[2..]));
     }
     std::process::exit(bench_main(&args[1..]));
 }
 
-const USAGE: &str = "usage: postkit-bench [--rounds N] [--quick] [--only SECTION[,SECTION...]] [--rates R[,R...]]\n  sections: throughput, paced, skeleton, scale, spawn; rates: the paced section's (default 1000,10000,50000,100000)";
+const USAGE: &str = "usage: postkit-bench [--rounds N] [--quick] [--only SECTION[,SECTION...]] [--rates R[,R...]]\n  sections: throughput, paced, skeleton, stream, scale, spawn; rates: the paced section's (default 1000,10000,50000,100000)";
 
 /// `postkit-bench [--rounds N] [--quick] [--only SECTIONS] [--rates RATES]`.
 fn bench_main(args: &[String]) -> i32 {
@@ -304,6 +322,13 @@ fn run(o: &Options) -> Result<(), String> {
         match &c_exe {
             Some(c) => skeleton::run(&exe, c, o.rounds, o.scale)?,
             None => notes.push("skeleton: not measured (needs Postfix)".into()),
+        }
+    }
+    if want("stream") {
+        if postfix.is_some() {
+            stream::run(&exe, o.rounds, o.scale)?;
+        } else {
+            notes.push("stream: not measured (needs Postfix)".into());
         }
     }
     if want("scale") {

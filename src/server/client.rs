@@ -68,12 +68,10 @@ impl Client {
     }
 
     /// Reads what the socket has, waiting at most the IPC time limit;
-    /// 0 at end of input.
+    /// 0 at end of input.  (A multi-client loop has read what woke it
+    /// already, see `readable_input`: here the wait comes first, as a
+    /// one-client process mostly waits for its client.)
     fn fill(&mut self) -> std::io::Result<usize> {
-        if self.pos >= self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
-        }
         let ms = PollTimeout::try_from(self.timeout.as_millis().min(i32::MAX as u128) as i32)
             .unwrap_or(PollTimeout::MAX);
         loop {
@@ -93,8 +91,39 @@ impl Client {
                 other => break other?,
             }
         };
-        self.buf.extend_from_slice(&chunk[..n]);
+        self.take_in(&chunk[..n]);
         Ok(n)
+    }
+
+    /// Appends input after what is unread.
+    fn take_in(&mut self, data: &[u8]) {
+        if self.pos >= self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    /// A read that does not wait: Some(bytes read, 0 at end of input), or
+    /// None when nothing is there yet (or the descriptor is no socket, as
+    /// standard input under `-S`: then the caller waits and reads).
+    fn read_now(&mut self) -> std::io::Result<Option<usize>> {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match nix::sys::socket::recv(
+                self.fd.as_raw_fd(),
+                &mut chunk,
+                nix::sys::socket::MsgFlags::MSG_DONTWAIT,
+            ) {
+                Ok(n) => {
+                    self.take_in(&chunk[..n]);
+                    return Ok(Some(n));
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::ENOTSOCK) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// One line without its newline (a carriage return before it is
@@ -136,21 +165,14 @@ impl Client {
         self.write_all(&out)
     }
 
-    /// Whether the peer has more to say or has closed (Postfix's peekfd():
-    /// bytes waiting, or end of input).
-    pub(crate) fn readable_input(&self) -> bool {
+    /// Whether the peer has something to say (Postfix's peekfd(): bytes
+    /// waiting; false at end of input).  What is there is read into the
+    /// buffer at once, so that the handler's read needs no second call.
+    pub(crate) fn readable_input(&mut self) -> bool {
         if self.has_buffered() {
             return true;
         }
-        let mut probe = [0u8; 1];
-        matches!(
-            nix::sys::socket::recv(
-                self.fd.as_raw_fd(),
-                &mut probe,
-                nix::sys::socket::MsgFlags::MSG_PEEK | nix::sys::socket::MsgFlags::MSG_DONTWAIT,
-            ),
-            Ok(n) if n > 0
-        )
+        matches!(self.read_now(), Ok(Some(n)) if n > 0)
     }
 
     pub(crate) fn raw_fd(&self) -> i32 {

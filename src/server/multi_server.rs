@@ -202,18 +202,20 @@ pub(crate) fn serve_clients<S>(mut st: Started<S>, state: &mut S, mut h: Handler
         drop(pfds);
         // Requests first, from the last client back (removal keeps the
         // indexes of those before it).
+        let mut taken = false;
         for &i in client_ready.iter().rev() {
             if clients[i].client.readable_input() || matches!(h, Handlers::PerClient { .. }) {
                 match &mut h {
                     Handlers::PerRequest(service) => {
-                        // (Nobody to tell TAKEN: the AVAIL below decides.)
-                        let _ = master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_TAKEN);
-                        service(state, &mut clients[i].client, &mut st.ctx);
-                        if master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_AVAIL)
-                            .is_err()
-                        {
-                            exit_normally(&mut st, state, "master disconnect -- exiting");
+                        // Busy for the requests of this wake-up: one TAKEN
+                        // before the first, one AVAIL after the last.
+                        // (Nobody to tell TAKEN: the AVAIL decides.)
+                        if !taken {
+                            let _ =
+                                master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_TAKEN);
+                            taken = true;
                         }
+                        service(state, &mut clients[i].client, &mut st.ctx);
                     }
                     // The service is told of end of input too: it ends
                     // the connection itself, as Postfix's event_server
@@ -237,6 +239,9 @@ pub(crate) fn serve_clients<S>(mut st: Started<S>, state: &mut S, mut h: Handler
             if clients.is_empty() {
                 idle_since = Instant::now();
             }
+        }
+        if taken && master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_AVAIL).is_err() {
+            exit_normally(&mut st, state, "master disconnect -- exiting");
         }
         for (l, _) in listeners.iter().zip(listen_ready).filter(|(_, r)| *r) {
             if let Some(f) = st.hooks.pre_accept.as_mut() {

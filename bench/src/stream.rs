@@ -1,0 +1,342 @@
+//! The stream skeletons against Postfix's (issue 24's performance rows):
+//! one line service (a line in, `ok` out) written three times, on
+//! Postfix's multi_server and single_server (bench/c/stream_echo.c, linked
+//! against Debian's libpostfix-master.so), on postkit's
+//! (`bench_echo_multi`, `bench_echo_single`), and as a bare Rust epoll
+//! server with no skeleton and no master (`postkit-bench echo-server`),
+//! the raw limit of the same I/O.  The skeleton services run under
+//! postkit's master (the master is not in a connection's path once the
+//! process runs; `max_use` is raised so that the rows measure the
+//! skeletons, not spawns).  Loads: connections per second (connect, one
+//! request, answer, close) and requests per second over kept connections,
+//! from 1, 10 and 100 concurrent clients.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use postkit_kit::instance::{Instance, POSTLOG};
+
+use crate::stats::{Stats, fmt_range, stats};
+
+const C_SOURCE: &str = include_str!("../c/stream_echo.c");
+const CLIENTS: [usize; 3] = [1, 10, 100];
+
+/// postkit's twin of stream_echo.c, run by a master under one of these
+/// names.
+pub fn echo_service(args: &[String]) -> ! {
+    use postkit::server::multi_server::MultiServer;
+    use postkit::server::single_server::SingleServer;
+    let multi = args
+        .first()
+        .is_some_and(|a| a.ends_with("bench_echo_multi"));
+    if multi {
+        MultiServer::new(()).run_with_args(args, |_, client, _| match client.read_line() {
+            Ok(Some(_)) => {
+                if client.write_all(b"ok\n").is_err() {
+                    client.disconnect();
+                }
+            }
+            _ => client.disconnect(),
+        })
+    } else {
+        SingleServer::new(()).run_with_args(args, |_, client, _| {
+            while let Ok(Some(_)) = client.read_line() {
+                if client.write_all(b"ok\n").is_err() {
+                    return;
+                }
+            }
+        })
+    }
+}
+
+/// `postkit-bench echo-server SOCKET`: the bare server, one process, one
+/// epoll set, the same protocol.
+pub fn echo_server(args: &[String]) -> i32 {
+    use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+    use std::collections::HashMap;
+    use std::os::fd::AsFd;
+    let [socket] = args else {
+        eprintln!("usage: postkit-bench echo-server SOCKET");
+        return 2;
+    };
+    let listener = match UnixListener::bind(socket) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("bind {socket}: {e}");
+            return 1;
+        }
+    };
+    listener.set_nonblocking(true).expect("non-blocking");
+    let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).expect("epoll");
+    epoll
+        .add(listener.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, 0))
+        .expect("epoll add");
+    let mut conns: HashMap<u64, (UnixStream, Vec<u8>)> = HashMap::new();
+    let mut next = 1u64;
+    let mut events = vec![EpollEvent::empty(); 256];
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = epoll.wait(&mut events, EpollTimeout::NONE).unwrap_or(0);
+        for ev in &events[..n] {
+            let key = ev.data();
+            if key == 0 {
+                while let Ok((s, _)) = listener.accept() {
+                    s.set_nonblocking(true).expect("non-blocking");
+                    let _ = epoll.add(s.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, next));
+                    conns.insert(next, (s, Vec::new()));
+                    next += 1;
+                }
+                continue;
+            }
+            let mut close = false;
+            if let Some((s, pending)) = conns.get_mut(&key) {
+                loop {
+                    match s.read(&mut buf) {
+                        Ok(0) => {
+                            close = true;
+                            break;
+                        }
+                        Ok(k) => pending.extend_from_slice(&buf[..k]),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(_) => {
+                            close = true;
+                            break;
+                        }
+                    }
+                }
+                while let Some(i) = pending.iter().position(|&b| b == b'\n') {
+                    pending.drain(..=i);
+                    if s.write_all(b"ok\n").is_err() {
+                        close = true;
+                    }
+                }
+            }
+            if close && let Some((s, _)) = conns.remove(&key) {
+                let _ = epoll.delete(s.as_fd());
+            }
+        }
+    }
+}
+
+/// Compiles a C twin (`multi`: multi_server, else single_server).
+fn build_c(dir: &Path, multi: bool) -> Result<PathBuf, String> {
+    let src = dir.join("stream_echo.c");
+    let exe = dir.join(if multi {
+        "stream_echo_multi"
+    } else {
+        "stream_echo_single"
+    });
+    std::fs::write(&src, C_SOURCE).map_err(|e| e.to_string())?;
+    let mut cmd = Command::new("gcc");
+    cmd.args(["-O2", "-o"]).arg(&exe).arg(&src);
+    if multi {
+        cmd.arg("-DMULTI");
+    }
+    let out = cmd
+        .args([
+            "-L/usr/lib/postfix",
+            "-Wl,-rpath,/usr/lib/postfix",
+            "-lpostfix-master",
+            "-lpostfix-global",
+            "-lpostfix-util",
+        ])
+        .output()
+        .map_err(|e| format!("gcc: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("gcc: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(exe)
+}
+
+/// One request and its answer on a connection.
+fn exchange(r: &mut BufReader<UnixStream>, line: &mut String) -> std::io::Result<()> {
+    r.get_mut().write_all(b"x\n")?;
+    line.clear();
+    r.read_line(line)?;
+    if line != "ok\n" {
+        return Err(std::io::Error::other(format!("answer {line:?}")));
+    }
+    Ok(())
+}
+
+/// Requests (kept) or connections (not kept) per second from `clients`
+/// concurrent clients for `secs`.
+fn load(socket: &Path, clients: usize, kept: bool, secs: f64) -> Result<f64, String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let (socket, stop, done) = (socket.to_path_buf(), stop.clone(), done.clone());
+            std::thread::spawn(move || -> std::io::Result<()> {
+                let mut line = String::new();
+                let connect = || -> std::io::Result<BufReader<UnixStream>> {
+                    let s = UnixStream::connect(&socket)?;
+                    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+                    Ok(BufReader::new(s))
+                };
+                let mut conn = if kept { Some(connect()?) } else { None };
+                while !stop.load(Ordering::Relaxed) {
+                    match conn.as_mut() {
+                        Some(c) => exchange(c, &mut line)?,
+                        None => exchange(&mut connect()?, &mut line)?,
+                    }
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    let counted = done.load(Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join()
+            .map_err(|_| "a client thread failed")?
+            .map_err(|e| format!("{}: {e}", socket.display()))?;
+    }
+    Ok(counted as f64 / elapsed.as_secs_f64())
+}
+
+struct Target {
+    name: &'static str,
+    socket: PathBuf,
+}
+
+/// Kills the bare server when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn run(exe: &Path, rounds: usize, scale: f64) -> Result<(), String> {
+    println!(
+        "\n## The stream skeletons: Postfix's multi_server and single_server (libpostfix-master.so) and postkit's, under postkit's master, and a bare epoll server\n"
+    );
+    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let c_multi = build_c(work.path(), true)?;
+    let c_single = build_c(work.path(), false)?;
+    let i = {
+        let mut i = Instance::new(
+            &format!(
+                "{POSTLOG}cmulti unix n - n - 1 stream_echo_multi\n\
+                 rmulti unix n - n - 1 bench_echo_multi\n\
+                 csingle unix n - n - 100 stream_echo_single\n\
+                 rsingle unix n - n - 100 bench_echo_single\n"
+            ),
+            "max_use = 1000000\n",
+        );
+        for (name, program) in [
+            ("stream_echo_multi", c_multi.as_path()),
+            ("stream_echo_single", c_single.as_path()),
+            ("bench_echo_multi", exe),
+            ("bench_echo_single", exe),
+        ] {
+            std::os::unix::fs::symlink(program, i.path().join("libexec").join(name))
+                .map_err(|e| e.to_string())?;
+        }
+        i.start();
+        i
+    };
+    let bare_socket = work.path().join("bare");
+    let bare = Guard(
+        Command::new(exe)
+            .arg("echo-server")
+            .arg(&bare_socket)
+            .stdin(Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?,
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !bare_socket.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let public = |n: &str| i.path().join("queue/public").join(n);
+    let targets = [
+        Target {
+            name: "Postfix multi_server",
+            socket: public("cmulti"),
+        },
+        Target {
+            name: "postkit multi_server",
+            socket: public("rmulti"),
+        },
+        Target {
+            name: "Postfix single_server",
+            socket: public("csingle"),
+        },
+        Target {
+            name: "postkit single_server",
+            socket: public("rsingle"),
+        },
+        Target {
+            name: "bare epoll server",
+            socket: bare_socket.clone(),
+        },
+    ];
+    let secs = (1.0 * scale).max(0.3);
+    // Warm-up: every service has its processes (single_server: as many
+    // as the largest load needs).
+    for t in &targets {
+        load(&t.socket, 100, true, 0.3)?;
+    }
+    // results[target][kept][clients] over rounds, rounds interleaved.
+    let mut results = vec![vec![vec![Vec::new(); CLIENTS.len()]; 2]; targets.len()];
+    for _ in 0..rounds {
+        for (k, kept) in [false, true].into_iter().enumerate() {
+            for (c, &clients) in CLIENTS.iter().enumerate() {
+                for (ti, t) in targets.iter().enumerate() {
+                    results[ti][k][c].push(load(&t.socket, clients, kept, secs)?);
+                }
+            }
+        }
+    }
+    drop(bare);
+    let med: Vec<Vec<Vec<Stats>>> = results
+        .iter()
+        .map(|t| {
+            t.iter()
+                .map(|k| k.iter().map(|v| stats(v)).collect())
+                .collect()
+        })
+        .collect();
+    for (k, what) in [
+        "connections/s (connect, request, answer, close)",
+        "requests/s over kept connections",
+    ]
+    .iter()
+    .enumerate()
+    {
+        println!("\n{what}, median (min-max) of {rounds} rounds:\n");
+        println!("| skeleton | 1 client | 10 clients | 100 clients |");
+        println!("|---|---|---|---|");
+        for (ti, t) in targets.iter().enumerate() {
+            let cells: Vec<String> = med[ti][k].iter().map(|s| fmt_range(s, 0)).collect();
+            println!("| {} | {} |", t.name, cells.join(" | "));
+        }
+        println!("\n| ratio | 1 | 10 | 100 |");
+        println!("|---|---|---|---|");
+        for (ours, theirs, label) in [
+            (1, 0, "postkit / Postfix multi_server (target >= 1.5)"),
+            (3, 2, "postkit / Postfix single_server (target >= 1.5)"),
+            (1, 4, "postkit multi_server / bare epoll (target >= 0.9)"),
+        ] {
+            let cells: Vec<String> = (0..CLIENTS.len())
+                .map(|c| format!("{:.2}", med[ours][k][c].median / med[theirs][k][c].median))
+                .collect();
+            println!("| {label} | {} |", cells.join(" | "));
+        }
+    }
+    drop(i);
+    Ok(())
+}
