@@ -12,6 +12,7 @@
 
 mod count_service;
 mod cpu;
+mod host;
 mod paced;
 mod receiver;
 mod rsyslog;
@@ -113,6 +114,7 @@ const SECTIONS: &[&str] = &[
     "paced",
     "skeleton",
     "stream",
+    "host",
     "scale",
     "spawn",
 ];
@@ -151,7 +153,7 @@ fn main() {
     std::process::exit(bench_main(&args[1..]));
 }
 
-const USAGE: &str = "usage: postkit-bench [--rounds N] [--quick] [--only SECTION[,SECTION...]] [--rates R[,R...]]\n  sections: throughput, paced, skeleton, stream, scale, spawn; rates: the paced section's (default 1000,10000,50000,100000)";
+const USAGE: &str = "usage: postkit-bench [--rounds N] [--quick] [--only SECTION[,SECTION...]] [--rates R[,R...]]\n  sections: throughput, paced, skeleton, stream, host, scale, spawn; rates: the paced section's (default 1000,10000,50000,100000)";
 
 /// `postkit-bench [--rounds N] [--quick] [--only SECTIONS] [--rates RATES]`.
 fn bench_main(args: &[String]) -> i32 {
@@ -329,6 +331,13 @@ fn run(o: &Options) -> Result<(), String> {
             stream::run(&exe, o.rounds, o.scale)?;
         } else {
             notes.push("stream: not measured (needs Postfix)".into());
+        }
+    }
+    if want("host") {
+        if postfix.is_some() {
+            host::run(o.rounds, o.scale)?;
+        } else {
+            notes.push("host: not measured (needs root and Postfix)".into());
         }
     }
     if want("scale") {
