@@ -125,10 +125,7 @@ fn master_pid(host: &StockHost) -> i32 {
 fn start(config: Config, host: &StockHost, cg: &Cgroup) -> Result<(), String> {
     let d = host.path().display().to_string();
     match config {
-        Config::Postfix => cg.run(
-            &host.path().join("libexec/master"),
-            &["-c", &d, "-w"],
-        ),
+        Config::Postfix => cg.run(&host.path().join("libexec/master"), &["-c", &d, "-w"]),
         _ => cg.run(&postkit_kit::postkit_exe(), &["-c", &d, "start"]),
     }
 }
@@ -318,7 +315,9 @@ pub fn run(rounds: usize, scale: f64) -> Result<(), String> {
             );
         }
     }
-    println!("\n| ratio, postkit / Postfix | sessions | msg/s (target >= 1) | master + log CPU per message (target <= 0.33) |");
+    println!(
+        "\n| ratio, postkit / Postfix | sessions | msg/s (target >= 1) | master + log CPU per message (target <= 0.33) |"
+    );
     println!("|---|---|---|---|");
     for (si, sessions) in SESSIONS.iter().enumerate() {
         let rate = |ci: usize| med(&samples[ci][si], |s| s.rate).median;
