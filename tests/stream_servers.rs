@@ -250,3 +250,46 @@ fn check_knows_the_parameters_services_declare() {
     // Nothing was started or logged by asking.
     assert!(!i.log().contains("line_echo"), "{}", i.log());
 }
+
+/// multi_server's reports to the master: TAKEN and AVAIL per wake-up in a
+/// pool (as Postfix's, which the master needs to start more processes),
+/// and only for its first request when it runs alone (-l: no second
+/// process can be started, and each report wakes the master).
+#[test]
+fn multi_server_reports_per_wake_up_and_goes_quiet_alone() {
+    use postkit::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN};
+    for alone in [false, true] {
+        let mut pool = common::fake_master::Pool::new("");
+        let sock = pool.dir.path().join("queue/public/policy");
+        let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let mut args = vec!["-t", "unix", "-n", "policy"];
+        if alone {
+            args.push("-l");
+        }
+        let mut child = pool.start_on("policy_service", &args, std::os::fd::AsFd::as_fd(&listener));
+        let mut c = UnixStream::connect(&sock).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut r = BufReader::new(c.try_clone().unwrap());
+        for n in 0..3 {
+            write!(c, "request=smtpd_access_policy\nrecipient=r{n}@x\n\n").unwrap();
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            assert_eq!(line, "action=DUNNO\n");
+            line.clear();
+            r.read_line(&mut line).unwrap();
+        }
+        let recs: Vec<i32> = pool
+            .records(Duration::from_millis(500))
+            .iter()
+            .map(|s| s.avail)
+            .collect();
+        let pair = [MASTER_STAT_TAKEN, MASTER_STAT_AVAIL];
+        if alone {
+            assert_eq!(recs, pair, "alone: the first request only");
+        } else {
+            assert_eq!(recs, pair.repeat(3), "a pool: every request");
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}

@@ -124,6 +124,12 @@ pub(crate) fn serve_clients<S>(mut st: Started<S>, state: &mut S, mut h: Handler
     let mut use_count: i64 = 0;
     let mut idle_since = Instant::now();
     let max_use = i64::from(st.ctx.max_use);
+    // A process that runs alone (-l) is one the master never spawns a
+    // second of: after its first request (a master takes a child that
+    // dies before its first AVAIL for a broken command) its busy and idle
+    // reports would only wake the master for `status`, twice per wake-up.
+    let quiet_when_alone = st.opts.alone;
+    let mut reported = false;
     while max_use == 0 || use_count < max_use || !clients.is_empty() {
         if let Some(lock) = &st.lock {
             if st.watchdog {
@@ -210,7 +216,7 @@ pub(crate) fn serve_clients<S>(mut st: Started<S>, state: &mut S, mut h: Handler
                         // Busy for the requests of this wake-up: one TAKEN
                         // before the first, one AVAIL after the last.
                         // (Nobody to tell TAKEN: the AVAIL decides.)
-                        if !taken {
+                        if !taken && !(quiet_when_alone && reported) {
                             let _ =
                                 master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_TAKEN);
                             taken = true;
@@ -240,8 +246,11 @@ pub(crate) fn serve_clients<S>(mut st: Started<S>, state: &mut S, mut h: Handler
                 idle_since = Instant::now();
             }
         }
-        if taken && master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_AVAIL).is_err() {
-            exit_normally(&mut st, state, "master disconnect -- exiting");
+        if taken {
+            if master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_AVAIL).is_err() {
+                exit_normally(&mut st, state, "master disconnect -- exiting");
+            }
+            reported = true;
         }
         for (l, _) in listeners.iter().zip(listen_ready).filter(|(_, r)| *r) {
             if let Some(f) = st.hooks.pre_accept.as_mut() {

@@ -97,6 +97,31 @@ impl Pool {
         spawn(cmd, &fds, 0o17).unwrap()
     }
 
+    /// `program` on a stream listener of the caller's instead of the
+    /// datagram socket.
+    pub fn start_on(
+        &self,
+        program: &str,
+        args: &[&str],
+        listen: std::os::fd::BorrowedFd<'_>,
+    ) -> Child {
+        let mut cmd = Command::new(example_exe(program));
+        cmd.args(args)
+            .env("MAIL_CONFIG", self.dir.path())
+            .env_remove("POSTLOG_SERVICE")
+            .env_remove("MAIL_VERBOSE")
+            .current_dir(self.dir.path().join("queue"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let fds = ChildFds {
+            flow: Some((self.flow.0.as_fd(), self.flow.1.as_fd())),
+            status: self.child_end.as_fd(),
+            listen: vec![listen],
+        };
+        spawn(cmd, &fds, 0o17).unwrap()
+    }
+
     pub fn send(&self, data: &[u8]) {
         let c = UnixDatagram::unbound().unwrap();
         c.send_to(data, self.dir.path().join("queue/public/probe"))
