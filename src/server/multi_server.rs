@@ -216,7 +216,8 @@ pub(crate) fn serve_clients<S>(mut st: Started<S>, state: &mut S, mut h: Handler
                         // Busy for the requests of this wake-up: one TAKEN
                         // before the first, one AVAIL after the last.
                         // (Nobody to tell TAKEN: the AVAIL decides.)
-                        if !taken && !(quiet_when_alone && reported) {
+                        let quiet = quiet_when_alone && reported;
+                        if !taken && !quiet {
                             let _ =
                                 master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_TAKEN);
                             taken = true;
