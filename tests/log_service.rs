@@ -307,6 +307,37 @@ fn graceful_stop_loses_nothing() {
     );
 }
 
+/// Records the log socket holds when the log service is gone (here it
+/// cannot start at all; at a stop, a process leaving on its own took
+/// nothing of what came after it) reach the file at the stop: nothing
+/// the socket accepted is lost.
+#[test]
+fn a_stop_writes_what_the_log_socket_still_holds() {
+    let mut i = Instance::new("postlog unix-dgram n - n - 1 failing\n", "");
+    i.start();
+    let out = std::process::Command::new(common::postkit())
+        .arg("-c")
+        .arg(i.path())
+        .args(["postlog", "queued-before-the-stop"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, _, err) = i.ctl("stop");
+    assert_eq!(code, 0, "{err}");
+    let log = i.log();
+    assert_eq!(
+        log.matches("queued-before-the-stop").count(),
+        1,
+        "{}",
+        common::instance::tail(&log)
+    );
+    assert!(log.contains("terminating on signal 15"), "{log}");
+}
+
 /// Issue 14.8: with maillog_file_permissions = 0644 anyone can open the
 /// log and flock it.  A lock held by another user must not gate writing:
 /// every record is written, and the log says once that the lock was held.

@@ -336,6 +336,22 @@ pub fn append_direct(params: &MailParams, text: &str) {
     fallback(&rec);
 }
 
+/// Appends postlog datagrams to maillog_file as postlogd writes them (one
+/// line each, control characters as `?`): for the master at its stop,
+/// with what the log socket still held when the log service was gone.
+pub fn append_postlog_records(params: &MailParams, records: &[Vec<u8>]) {
+    if records.is_empty() || params.maillog_file.is_empty() || check_prefix(params).is_err() {
+        return;
+    }
+    let mut fallback = file_fallback(params);
+    for r in records {
+        let mut line = Vec::with_capacity(r.len() + 1);
+        crate::postlogd::sanitize_into(&mut line, r);
+        line.push(b'\n');
+        fallback(&line);
+    }
+}
+
 /// Switches syslog output on (with a client) or off.
 pub fn set_syslog(client: Option<SyslogClient>) {
     msg::set_output(

@@ -67,7 +67,12 @@ impl Master {
         // ones that had to be killed reach the log too.
         kill_left(wait_for(left));
         let mut left = Vec::new();
+        // The log socket, kept past its service's end: a process that was
+        // leaving on its own (idle, use limit) as the stop began took
+        // nothing of what came after it, and nobody would.
+        let mut log_socks = Vec::new();
         for s in self.services.iter_mut().filter(|s| is_log(s)) {
+            log_socks.extend(s.listen.iter().filter_map(|l| l.try_clone().ok()));
             left.extend(stop_service(s));
         }
         let left = wait_for(left);
@@ -77,6 +82,21 @@ impl Master {
             crate::global::maillog_client::LogPolicy::Stopping,
         );
         kill_left(left);
+        let mut records = Vec::new();
+        for sock in &log_socks {
+            let mut buf = vec![0u8; crate::global::mail_proto::DGRAM_BUF_SIZE];
+            while let Ok(n) = nix::sys::socket::recv(
+                sock.as_raw_fd(),
+                &mut buf,
+                nix::sys::socket::MsgFlags::MSG_DONTWAIT,
+            ) {
+                if n == 0 {
+                    break;
+                }
+                records.push(buf[..n].to_vec());
+            }
+        }
+        crate::global::maillog_client::append_postlog_records(&self.conf.params, &records);
         let _ = std::fs::remove_file(CONTROL_SOCKET);
         // As Postfix's master: ended by the signal (a shell sees 128+N),
         // but as PID 1 (where a default action is no action) an exit.
