@@ -17,8 +17,12 @@ fn run(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Builds the package; returns its path.
+/// Builds the package; returns its path.  One build at a time: two at
+/// once in one target directory strip and archive the same binary, and
+/// one package got a half-written one ("Exec format error").
 fn build_deb(out_dir: &Path) -> PathBuf {
+    static ONE_BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE_BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     // Its own target directory: the one `cargo test` is using stays locked
