@@ -22,7 +22,7 @@ use crate::stats::{Stats, fmt_range, stats};
 const SESSIONS: [u32; 3] = [1, 20, 100];
 
 #[derive(Clone, Copy, PartialEq)]
-enum Config {
+pub(crate) enum Config {
     Postfix,
     Postkit,
     PostkitWithPostfixLog,
@@ -90,7 +90,7 @@ impl Drop for Cgroup {
 
 /// A stock host whose daemon_directory holds Postfix's daemons, and
 /// postkit's postlogd in place of Postfix's for `Config::Postkit`.
-fn host(config: Config) -> StockHost {
+pub(crate) fn host(config: Config) -> StockHost {
     let host = StockHost::new(false);
     let libexec = host.path().join("libexec");
     std::fs::create_dir(&libexec).expect("libexec");

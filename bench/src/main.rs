@@ -14,6 +14,7 @@ mod count_service;
 mod cpu;
 mod host;
 mod paced;
+mod policy;
 mod receiver;
 mod rsyslog;
 mod scale;
@@ -115,6 +116,7 @@ const SECTIONS: &[&str] = &[
     "skeleton",
     "stream",
     "host",
+    "policy",
     "scale",
     "spawn",
 ];
@@ -144,6 +146,13 @@ fn main() {
     {
         stream::echo_service(&args);
     }
+    if args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .is_some_and(|n| n == "bench_policy")
+    {
+        policy::policy_service(&args);
+    }
     if args.get(1).map(String::as_str) == Some("echo-server") {
         std::process::exit(stream::echo_server(&args[2..]));
     }
@@ -153,7 +162,7 @@ fn main() {
     std::process::exit(bench_main(&args[1..]));
 }
 
-const USAGE: &str = "usage: postkit-bench [--rounds N] [--quick] [--only SECTION[,SECTION...]] [--rates R[,R...]]\n  sections: throughput, paced, skeleton, stream, host, scale, spawn; rates: the paced section's (default 1000,10000,50000,100000)";
+const USAGE: &str = "usage: postkit-bench [--rounds N] [--quick] [--only SECTION[,SECTION...]] [--rates R[,R...]]\n  sections: throughput, paced, skeleton, stream, host, policy, scale, spawn; rates: the paced section's (default 1000,10000,50000,100000)";
 
 /// `postkit-bench [--rounds N] [--quick] [--only SECTIONS] [--rates RATES]`.
 fn bench_main(args: &[String]) -> i32 {
@@ -338,6 +347,13 @@ fn run(o: &Options) -> Result<(), String> {
             host::run(o.rounds, o.scale)?;
         } else {
             notes.push("host: not measured (needs root and Postfix)".into());
+        }
+    }
+    if want("policy") {
+        if postfix.is_some() {
+            policy::run(&exe, o.rounds, o.scale)?;
+        } else {
+            notes.push("policy: not measured (needs root and Postfix)".into());
         }
     }
     if want("scale") {
