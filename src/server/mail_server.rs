@@ -10,8 +10,10 @@
 //! handler type and the loop.
 
 use std::marker::PhantomData;
-use std::os::fd::OwnedFd;
-use std::time::Duration;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use crate::global::config_error::ConfigError;
 use crate::global::mail_conf::{MailConf, config_dir_from_env};
@@ -398,6 +400,111 @@ pub(crate) struct Started<S> {
 
 fn fatal(e: impl std::fmt::Display) -> ! {
     msg::fatal(e)
+}
+
+/// What the stream and trigger skeletons' loops share: the top of every
+/// turn (pool lock, watchdog, how long to wait) and the wait itself.
+impl<S> Started<S> {
+    /// A normal exit (idle, use limit, master gone): the exit hook, then
+    /// status 0.
+    pub(crate) fn exit_normally(&mut self, state: &mut S, why: &str) -> ! {
+        if msg::verbose() > 0 {
+            msg_info!("{why}");
+        }
+        if let Some(f) = self.hooks.exit.as_mut() {
+            f(state, &mut self.ctx);
+        }
+        std::process::exit(0)
+    }
+
+    /// The pool lock, when the process is one of a pool (the watchdog does
+    /// not count the wait for it: it may be long), then the watchdog armed
+    /// for the turn.
+    pub(crate) fn lock_and_arm(&self) {
+        if let Some(lock) = &self.lock {
+            if self.watchdog {
+                crate::util::watchdog::stop();
+            }
+            if let Err(e) =
+                crate::util::myflock::myflock(lock, crate::util::myflock::LockOp::Exclusive, true)
+            {
+                msg_fatal!("select lock: {}", crate::util::nix_text(e));
+            }
+        }
+        if self.watchdog {
+            crate::util::watchdog::start();
+        }
+    }
+
+    /// The pool lock given back once the process has its work, so that
+    /// another member of the pool waits for the next.
+    pub(crate) fn unlock(&self) {
+        if let Some(lock) = &self.lock
+            && let Err(e) =
+                crate::util::myflock::myflock(lock, crate::util::myflock::LockOp::Unlock, false)
+        {
+            msg_fatal!("select unlock: {}", crate::util::nix_text(e));
+        }
+    }
+
+    /// How long the next wait may last: the loop hook's answer, bounded by
+    /// what is left of `max_idle` since `idle_since` (None: the process is
+    /// not idle); the idle time used up is a normal exit.
+    pub(crate) fn wait_time(
+        &mut self,
+        state: &mut S,
+        idle_since: Option<Instant>,
+    ) -> Option<Duration> {
+        let mut wait = self
+            .hooks
+            .loop_hook
+            .as_mut()
+            .and_then(|f| f(state, &mut self.ctx));
+        if let Some(since) = idle_since
+            && self.ctx.max_idle > 0
+        {
+            let left =
+                Duration::from_secs(self.ctx.max_idle as u64).saturating_sub(since.elapsed());
+            if left.is_zero() {
+                self.exit_normally(state, "idle timeout -- exiting");
+            }
+            wait = Some(wait.map_or(left, |w| w.min(left)));
+        }
+        wait
+    }
+
+    /// Waits at most `wait` for the master's status channel and `fds`:
+    /// which of `fds` are ready, or None when a signal cut the wait short.
+    /// Anything on the status channel means the master went away: a
+    /// normal exit.
+    pub(crate) fn wait_ready(
+        &mut self,
+        state: &mut S,
+        fds: &[BorrowedFd<'_>],
+        wait: Option<Duration>,
+    ) -> Option<Vec<bool>> {
+        let mut pfds = vec![PollFd::new(self.status_fd.as_fd(), PollFlags::POLLIN)];
+        pfds.extend(fds.iter().map(|fd| PollFd::new(*fd, PollFlags::POLLIN)));
+        let timeout = wait.map_or(PollTimeout::NONE, |w| {
+            PollTimeout::try_from(w.as_millis().clamp(1, i32::MAX as u128) as i32)
+                .unwrap_or(PollTimeout::MAX)
+        });
+        match poll(&mut pfds, timeout) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => return None,
+            Err(e) => msg_fatal!("poll: {}", crate::util::nix_text(e)),
+        }
+        let mut ready = pfds
+            .iter()
+            .map(|p| p.revents().is_some_and(|r| !r.is_empty()));
+        let master_gone = ready.next().unwrap_or(false);
+        let ready: Vec<bool> = ready.collect();
+        drop(pfds);
+        if master_gone {
+            self.exit_normally(state, "master disconnect -- exiting");
+        }
+        Some(ready)
+    }
 }
 
 /// Starts a service of skeleton `F` described by `server_opts` with

@@ -27,8 +27,6 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-
 use crate::msg_info;
 use crate::server::client::Client;
 use crate::server::mail_flow::mail_flow_get;
@@ -36,7 +34,6 @@ use crate::server::mail_server::{self, Ctx, Family, Server, ServerOpt, Started, 
 use crate::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN, master_notify};
 use crate::server::stream_accept::{Listener, Transport, accept_client};
 use crate::util::msg;
-use crate::util::myflock::{LockOp, myflock};
 
 /// The multi-client skeleton as a [`Family`] member.
 pub struct Multi;
@@ -131,30 +128,9 @@ pub(crate) fn serve_clients<S>(mut st: Started<S>, state: &mut S, mut h: Handler
     let quiet_when_alone = st.opts.alone;
     let mut reported = false;
     while max_use == 0 || use_count < max_use || !clients.is_empty() {
-        if let Some(lock) = &st.lock {
-            if st.watchdog {
-                crate::util::watchdog::stop();
-            }
-            if let Err(e) = myflock(lock, LockOp::Exclusive, true) {
-                crate::msg_fatal!("select lock: {}", crate::util::nix_text(e));
-            }
-        }
-        if st.watchdog {
-            crate::util::watchdog::start();
-        }
-        let mut wait = st
-            .hooks
-            .loop_hook
-            .as_mut()
-            .and_then(|f| f(state, &mut st.ctx));
-        if clients.is_empty() && st.ctx.max_idle > 0 {
-            let left =
-                Duration::from_secs(st.ctx.max_idle as u64).saturating_sub(idle_since.elapsed());
-            if left.is_zero() {
-                exit_normally(&mut st, state, "idle timeout -- exiting");
-            }
-            wait = Some(wait.map_or(left, |w| w.min(left)));
-        }
+        st.lock_and_arm();
+        let idle = clients.is_empty().then_some(idle_since);
+        let mut wait = st.wait_time(state, idle);
         let now = Instant::now();
         if let Some(first) = clients
             .iter()
@@ -168,44 +144,26 @@ pub(crate) fn serve_clients<S>(mut st: Started<S>, state: &mut S, mut h: Handler
         // Descriptors: the status channel, the listening sockets (only
         // while more clients may come), the clients ready to be read.
         let accepting = max_use == 0 || use_count + (clients.len() as i64) < max_use;
-        let mut pfds = vec![PollFd::new(st.status_fd.as_fd(), PollFlags::POLLIN)];
-        if accepting {
-            pfds.extend(
-                listeners
-                    .iter()
-                    .map(|l| PollFd::new(l.as_fd(), PollFlags::POLLIN)),
-            );
-        }
+        let n_listen = if accepting { listeners.len() } else { 0 };
         let readable_clients: Vec<usize> = (0..clients.len())
             .filter(|i| clients[*i].read_from <= now)
             .collect();
-        pfds.extend(
-            readable_clients
-                .iter()
-                .map(|i| PollFd::new(clients[*i].client.as_fd(), PollFlags::POLLIN)),
-        );
-        let timeout = wait.map_or(PollTimeout::NONE, |w| {
-            PollTimeout::try_from(w.as_millis().clamp(1, i32::MAX as u128) as i32)
-                .unwrap_or(PollTimeout::MAX)
-        });
-        match poll(&mut pfds, timeout) {
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => crate::msg_fatal!("poll: {}", crate::util::nix_text(e)),
-        }
-        let ready = |p: &PollFd| p.revents().is_some_and(|r| !r.is_empty());
-        if ready(&pfds[0]) {
-            exit_normally(&mut st, state, "master disconnect -- exiting");
-        }
-        let n_listen = if accepting { listeners.len() } else { 0 };
-        let listen_ready: Vec<bool> = pfds[1..1 + n_listen].iter().map(ready).collect();
-        let client_ready: Vec<usize> = pfds[1 + n_listen..]
+        let fds: Vec<_> = listeners[..n_listen]
+            .iter()
+            .map(|l| l.as_fd())
+            .chain(readable_clients.iter().map(|i| clients[*i].client.as_fd()))
+            .collect();
+        let Some(ready) = st.wait_ready(state, &fds, wait) else {
+            continue;
+        };
+        drop(fds);
+        let listen_ready: Vec<bool> = ready[..n_listen].to_vec();
+        let client_ready: Vec<usize> = ready[n_listen..]
             .iter()
             .zip(&readable_clients)
-            .filter(|(p, _)| ready(p))
+            .filter(|(r, _)| **r)
             .map(|(_, i)| *i)
             .collect();
-        drop(pfds);
         // Requests first, from the last client back (removal keeps the
         // indexes of those before it).
         let mut taken = false;
@@ -249,7 +207,7 @@ pub(crate) fn serve_clients<S>(mut st: Started<S>, state: &mut S, mut h: Handler
         }
         if taken {
             if master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_AVAIL).is_err() {
-                exit_normally(&mut st, state, "master disconnect -- exiting");
+                st.exit_normally(state, "master disconnect -- exiting");
             }
             reported = true;
         }
@@ -258,11 +216,7 @@ pub(crate) fn serve_clients<S>(mut st: Started<S>, state: &mut S, mut h: Handler
                 f(state, &mut st.ctx);
             }
             let accepted = accept_client(l, transport);
-            if let Some(lock) = &st.lock
-                && let Err(e) = myflock(lock, LockOp::Unlock, false)
-            {
-                crate::msg_fatal!("select unlock: {}", crate::util::nix_text(e));
-            }
+            st.unlock();
             let Some((fd, attrs)) = accepted else {
                 continue;
             };
@@ -271,7 +225,7 @@ pub(crate) fn serve_clients<S>(mut st: Started<S>, state: &mut S, mut h: Handler
                 let _ = master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_TAKEN);
                 connect(state, &mut c.client, &mut st.ctx);
                 if master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_AVAIL).is_err() {
-                    exit_normally(&mut st, state, "master disconnect -- exiting");
+                    st.exit_normally(state, "master disconnect -- exiting");
                 }
                 if c.client.wants_disconnect() {
                     disconnect(&mut st, state, c);
@@ -282,7 +236,7 @@ pub(crate) fn serve_clients<S>(mut st: Started<S>, state: &mut S, mut h: Handler
             clients.push(c);
         }
     }
-    exit_normally(&mut st, state, "use limit -- exiting")
+    st.exit_normally(state, "use limit -- exiting")
 }
 
 /// A new client: its first request waits `in_flow_delay` when the service
@@ -331,16 +285,5 @@ fn stand_alone<S>(
     let mut client = Client::new(stdin, ipc_timeout, None);
     client.write_to_stdout();
     service(state, &mut client, &mut st.ctx);
-    exit_normally(st, state, "stand-alone client done -- exiting")
-}
-
-/// A normal exit: the EXIT hook, then status 0.
-pub(crate) fn exit_normally<S>(st: &mut Started<S>, state: &mut S, why: &str) -> ! {
-    if msg::verbose() > 0 {
-        msg_info!("{why}");
-    }
-    if let Some(f) = st.hooks.exit.as_mut() {
-        f(state, &mut st.ctx);
-    }
-    std::process::exit(0)
+    st.exit_normally(state, "stand-alone client done -- exiting")
 }

@@ -24,15 +24,11 @@
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-
 use crate::server::client::Client;
 use crate::server::mail_flow::mail_flow_get;
 use crate::server::mail_server::{self, Ctx, Family, Server, Started, WatchdogDefault};
 use crate::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN, master_notify};
-use crate::server::multi_server::exit_normally;
 use crate::server::stream_accept::{Listener, Transport, accept_client};
-use crate::util::myflock::{LockOp, myflock};
 use crate::{msg_fatal, msg_info};
 
 /// The single-client skeleton as a [`Family`] member.
@@ -83,7 +79,7 @@ fn serve<S>(
         let mut client = Client::new(stdin, ipc_timeout, None);
         client.write_to_stdout();
         service(state, &mut client, &mut st.ctx);
-        exit_normally(&mut st, state, "stand-alone client done -- exiting");
+        st.exit_normally(state, "stand-alone client done -- exiting");
     }
     let transport = Transport::from_name(&st.transport);
     let listeners: Vec<Listener> = std::mem::take(&mut st.listen)
@@ -96,67 +92,21 @@ fn serve<S>(
     let max_use = i64::from(st.ctx.max_use);
     while max_use == 0 || use_count < max_use {
         // The pool lock: one process of the pool waits for the next
-        // client (without the watchdog: the wait may be long).
-        if let Some(lock) = &st.lock {
-            if st.watchdog {
-                crate::util::watchdog::stop();
-            }
-            if let Err(e) = myflock(lock, LockOp::Exclusive, true) {
-                msg_fatal!("select lock: {}", crate::util::nix_text(e));
-            }
-        }
-        if st.watchdog {
-            crate::util::watchdog::start();
-        }
-        let mut wait = st
-            .hooks
-            .loop_hook
-            .as_mut()
-            .and_then(|f| f(state, &mut st.ctx));
-        if st.ctx.max_idle > 0 {
-            let left =
-                Duration::from_secs(st.ctx.max_idle as u64).saturating_sub(idle_since.elapsed());
-            if left.is_zero() {
-                exit_normally(&mut st, state, "idle timeout -- exiting");
-            }
-            wait = Some(wait.map_or(left, |w| w.min(left)));
-        }
-        let mut pfds = vec![PollFd::new(st.status_fd.as_fd(), PollFlags::POLLIN)];
-        pfds.extend(
-            listeners
-                .iter()
-                .map(|l| PollFd::new(l.as_fd(), PollFlags::POLLIN)),
-        );
-        let timeout = wait.map_or(PollTimeout::NONE, |w| {
-            PollTimeout::try_from(w.as_millis().clamp(1, i32::MAX as u128) as i32)
-                .unwrap_or(PollTimeout::MAX)
-        });
-        let polled = poll(&mut pfds, timeout);
-        let ready: Vec<bool> = pfds
-            .iter()
-            .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
-        drop(pfds);
-        match polled {
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => msg_fatal!("poll: {}", crate::util::nix_text(e)),
-        }
-        if ready[0] {
-            exit_normally(&mut st, state, "master disconnect -- exiting");
-        }
-        let Some(i) = ready[1..].iter().position(|r| *r) else {
+        // client.
+        st.lock_and_arm();
+        let wait = st.wait_time(state, Some(idle_since));
+        let fds: Vec<_> = listeners.iter().map(|l| l.as_fd()).collect();
+        let Some(ready) = st.wait_ready(state, &fds, wait) else {
+            continue;
+        };
+        let Some(i) = ready.iter().position(|r| *r) else {
             continue;
         };
         if let Some(f) = st.hooks.pre_accept.as_mut() {
             f(state, &mut st.ctx);
         }
         let accepted = accept_client(&listeners[i], transport);
-        if let Some(lock) = &st.lock
-            && let Err(e) = myflock(lock, LockOp::Unlock, false)
-        {
-            msg_fatal!("select unlock: {}", crate::util::nix_text(e));
-        }
+        st.unlock();
         let Some((fd, attrs)) = accepted else {
             continue;
         };
@@ -176,7 +126,7 @@ fn serve<S>(
         service(state, &mut client, &mut st.ctx);
         drop(client);
         if master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_AVAIL).is_err() {
-            exit_normally(&mut st, state, "master disconnect -- exiting");
+            st.exit_normally(state, "master disconnect -- exiting");
         }
         if crate::util::msg::verbose() > 0 {
             msg_info!("connection closed");
@@ -184,5 +134,5 @@ fn serve<S>(
         use_count = use_count.saturating_add(1);
         idle_since = Instant::now();
     }
-    exit_normally(&mut st, state, "use limit -- exiting")
+    st.exit_normally(state, "use limit -- exiting")
 }

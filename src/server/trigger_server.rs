@@ -31,9 +31,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use crate::server::mail_flow::mail_flow_get;
 use crate::server::mail_server::{self, Ctx, Family, Server, Started, WatchdogDefault};
 use crate::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN, master_notify};
-use crate::server::multi_server::exit_normally;
 use crate::server::stream_accept::{Listener, Transport, accept_client};
-use crate::util::myflock::{LockOp, myflock};
 use crate::{msg_fatal, msg_info};
 
 /// The most a trigger gives the handler per turn (Postfix's
@@ -121,7 +119,7 @@ fn serve<S>(
             msg_fatal!("read: {}", std::io::Error::last_os_error());
         };
         service(state, &buf, &mut st.ctx);
-        exit_normally(&mut st, state, "stand-alone trigger done -- exiting");
+        st.exit_normally(state, "stand-alone trigger done -- exiting");
     }
     let transport = if st.transport.eq_ignore_ascii_case("fifo") {
         None
@@ -146,55 +144,13 @@ fn serve<S>(
     let mut idle_since = Instant::now();
     let max_use = i64::from(st.ctx.max_use);
     while max_use == 0 || use_count < max_use {
-        if let Some(lock) = &st.lock {
-            if st.watchdog {
-                crate::util::watchdog::stop();
-            }
-            if let Err(e) = myflock(lock, LockOp::Exclusive, true) {
-                msg_fatal!("select lock: {}", crate::util::nix_text(e));
-            }
-        }
-        if st.watchdog {
-            crate::util::watchdog::start();
-        }
-        let mut wait = st
-            .hooks
-            .loop_hook
-            .as_mut()
-            .and_then(|f| f(state, &mut st.ctx));
-        if st.ctx.max_idle > 0 {
-            let left =
-                Duration::from_secs(st.ctx.max_idle as u64).saturating_sub(idle_since.elapsed());
-            if left.is_zero() {
-                exit_normally(&mut st, state, "idle timeout -- exiting");
-            }
-            wait = Some(wait.map_or(left, |w| w.min(left)));
-        }
-        let mut pfds = vec![PollFd::new(st.status_fd.as_fd(), PollFlags::POLLIN)];
-        pfds.extend(
-            sources
-                .iter()
-                .map(|s| PollFd::new(s.as_fd(), PollFlags::POLLIN)),
-        );
-        let timeout = wait.map_or(PollTimeout::NONE, |w| {
-            PollTimeout::try_from(w.as_millis().clamp(1, i32::MAX as u128) as i32)
-                .unwrap_or(PollTimeout::MAX)
-        });
-        let polled = poll(&mut pfds, timeout);
-        let ready: Vec<bool> = pfds
-            .iter()
-            .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
-        drop(pfds);
-        match polled {
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => msg_fatal!("poll: {}", crate::util::nix_text(e)),
-        }
-        if ready[0] {
-            exit_normally(&mut st, state, "master disconnect -- exiting");
-        }
-        let Some(i) = ready[1..].iter().position(|r| *r) else {
+        st.lock_and_arm();
+        let wait = st.wait_time(state, Some(idle_since));
+        let fds: Vec<_> = sources.iter().map(|s| s.as_fd()).collect();
+        let Some(ready) = st.wait_ready(state, &fds, wait) else {
+            continue;
+        };
+        let Some(i) = ready.iter().position(|r| *r) else {
             continue;
         };
         if crate::util::msg::verbose() > 0 {
@@ -214,11 +170,7 @@ fn serve<S>(
                     .flatten()
             }),
         };
-        if let Some(lock) = &st.lock
-            && let Err(e) = myflock(lock, LockOp::Unlock, false)
-        {
-            msg_fatal!("select unlock: {}", crate::util::nix_text(e));
-        }
+        st.unlock();
         let Some(trigger) = trigger else {
             continue;
         };
@@ -233,10 +185,10 @@ fn serve<S>(
         }
         service(state, &trigger, &mut st.ctx);
         if master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_AVAIL).is_err() {
-            exit_normally(&mut st, state, "master disconnect -- exiting");
+            st.exit_normally(state, "master disconnect -- exiting");
         }
         idle_since = Instant::now();
         use_count = use_count.saturating_add(1);
     }
-    exit_normally(&mut st, state, "use limit -- exiting")
+    st.exit_normally(state, "use limit -- exiting")
 }
