@@ -331,24 +331,9 @@ fn same_fatal_messages_as_postfix_postlogd() {
 /// `skeleton` is 1 single, 2 multi, 3 event, 4 trigger.
 fn c_twin(dir: &Path, skeleton: u32) -> std::path::PathBuf {
     let exe = dir.join(format!("twin{skeleton}"));
-    let out = Command::new("gcc")
-        .args(["-O2", &format!("-DSKELETON={skeleton}"), "-o"])
-        .arg(&exe)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/c-skeletons/twin.c"))
-        .args([
-            "-L/usr/lib/postfix",
-            "-Wl,-rpath,/usr/lib/postfix",
-            "-lpostfix-master",
-            "-lpostfix-global",
-            "-lpostfix-util",
-        ])
-        .output()
-        .expect("gcc");
-    assert!(
-        out.status.success(),
-        "gcc: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/c-skeletons/twin.c");
+    postkit_kit::postfix::build_c_service(&src, &exe, &[format!("-DSKELETON={skeleton}")])
+        .unwrap_or_else(|e| panic!("{e}"));
     exe
 }
 

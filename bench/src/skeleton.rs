@@ -90,22 +90,7 @@ pub fn build_c(dir: &Path) -> Result<PathBuf, String> {
     let src = dir.join("dgram_count.c");
     let exe = dir.join("dgram_count");
     std::fs::write(&src, C_SOURCE).map_err(|e| e.to_string())?;
-    let out = std::process::Command::new("gcc")
-        .args(["-O2", "-o"])
-        .arg(&exe)
-        .arg(&src)
-        .args([
-            "-L/usr/lib/postfix",
-            "-Wl,-rpath,/usr/lib/postfix",
-            "-lpostfix-master",
-            "-lpostfix-global",
-            "-lpostfix-util",
-        ])
-        .output()
-        .map_err(|e| format!("gcc: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("gcc: {}", String::from_utf8_lossy(&out.stderr)));
-    }
+    postkit_kit::postfix::build_c_service(&src, &exe, &[])?;
     Ok(exe)
 }
 

@@ -132,24 +132,12 @@ fn build_c(dir: &Path, multi: bool) -> Result<PathBuf, String> {
         "stream_echo_single"
     });
     std::fs::write(&src, C_SOURCE).map_err(|e| e.to_string())?;
-    let mut cmd = Command::new("gcc");
-    cmd.args(["-O2", "-o"]).arg(&exe).arg(&src);
-    if multi {
-        cmd.arg("-DMULTI");
-    }
-    let out = cmd
-        .args([
-            "-L/usr/lib/postfix",
-            "-Wl,-rpath,/usr/lib/postfix",
-            "-lpostfix-master",
-            "-lpostfix-global",
-            "-lpostfix-util",
-        ])
-        .output()
-        .map_err(|e| format!("gcc: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("gcc: {}", String::from_utf8_lossy(&out.stderr)));
-    }
+    let defines: Vec<String> = if multi {
+        vec!["-DMULTI".into()]
+    } else {
+        Vec::new()
+    };
+    postkit_kit::postfix::build_c_service(&src, &exe, &defines)?;
     Ok(exe)
 }
 

@@ -14,6 +14,30 @@ use crate::procs::find_process;
 pub const POSTFIX_MASTER: &str = "/usr/lib/postfix/sbin/master";
 pub const POSTFIX_POSTLOGD: &str = "/usr/lib/postfix/sbin/postlogd";
 
+/// Compiles a C service `src` into `exe` against Debian's Postfix
+/// libraries (libpostfix-master, -global, -util: a service on Postfix's
+/// own skeletons), with `defines` (`-DNAME=VALUE`) on the command line.
+pub fn build_c_service(src: &Path, exe: &Path, defines: &[String]) -> Result<(), String> {
+    let out = Command::new("gcc")
+        .args(["-O2", "-o"])
+        .arg(exe)
+        .arg(src)
+        .args(defines)
+        .args([
+            "-L/usr/lib/postfix",
+            "-Wl,-rpath,/usr/lib/postfix",
+            "-lpostfix-master",
+            "-lpostfix-global",
+            "-lpostfix-util",
+        ])
+        .output()
+        .map_err(|e| format!("gcc: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("gcc: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(())
+}
+
 /// Whether this machine can run a private Postfix.
 pub fn available() -> bool {
     Path::new(POSTFIX_MASTER).exists() && nix::unistd::geteuid().is_root()
