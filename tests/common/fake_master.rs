@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::io::Read;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -77,6 +77,23 @@ impl Pool {
         env: &[(&str, &str)],
         stdin: Stdio,
     ) -> Child {
+        self.spawn_on(program, args, env, stdin, self.sock.as_fd())
+    }
+
+    /// `program` on a stream listener of the caller's instead of the
+    /// datagram socket.
+    pub fn start_on(&self, program: &str, args: &[&str], listen: BorrowedFd<'_>) -> Child {
+        self.spawn_on(program, args, &[], Stdio::null(), listen)
+    }
+
+    fn spawn_on(
+        &self,
+        program: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stdin: Stdio,
+        listen: BorrowedFd<'_>,
+    ) -> Child {
         let mut cmd = Command::new(example_exe(program));
         cmd.args(args)
             .env("MAIL_CONFIG", self.dir.path())
@@ -89,31 +106,6 @@ impl Pool {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let fds = ChildFds {
-            flow: Some((self.flow.0.as_fd(), self.flow.1.as_fd())),
-            status: self.child_end.as_fd(),
-            listen: vec![self.sock.as_fd()],
-        };
-        spawn(cmd, &fds, 0o17).unwrap()
-    }
-
-    /// `program` on a stream listener of the caller's instead of the
-    /// datagram socket.
-    pub fn start_on(
-        &self,
-        program: &str,
-        args: &[&str],
-        listen: std::os::fd::BorrowedFd<'_>,
-    ) -> Child {
-        let mut cmd = Command::new(example_exe(program));
-        cmd.args(args)
-            .env("MAIL_CONFIG", self.dir.path())
-            .env_remove("POSTLOG_SERVICE")
-            .env_remove("MAIL_VERBOSE")
-            .current_dir(self.dir.path().join("queue"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
         let fds = ChildFds {
             flow: Some((self.flow.0.as_fd(), self.flow.1.as_fd())),
             status: self.child_end.as_fd(),
