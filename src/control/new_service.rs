@@ -75,9 +75,15 @@ fn run(args: &[String]) -> Result<PathBuf, String> {
         .map(|(_, l)| *l)
         .ok_or_else(|| format!("unknown skeleton \"{skeleton}\""))?;
     let dir = Path::new(&parent).join(&name);
-    if dir.exists() {
-        return Err(format!("{} exists: not overwritten", dir.display()));
-    }
+    // Made here, and everything in it made new (O_EXCL): in a directory
+    // another user may write (/tmp), nothing of theirs is followed or
+    // overwritten.
+    std::fs::create_dir(&dir).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => format!("{} exists: not overwritten", dir.display()),
+        _ => format!("mkdir {}: {e}", dir.display()),
+    })?;
+    std::fs::create_dir(dir.join("src"))
+        .map_err(|e| format!("mkdir {}/src: {e}", dir.display()))?;
     let dependency = match postkit_path.or_else(source_tree) {
         Some(p) => format!("postkit = {{ path = \"{}\" }}", p.replace('"', "\\\"")),
         None => format!("postkit = \"{}\"", env!("CARGO_PKG_VERSION")),
@@ -85,10 +91,12 @@ fn run(args: &[String]) -> Result<PathBuf, String> {
     let param = name.replace('-', "_");
     let write = |rel: &str, text: String| -> Result<(), String> {
         let path = dir.join(rel);
-        if let Some(d) = path.parent() {
-            std::fs::create_dir_all(d).map_err(|e| format!("mkdir {}: {e}", d.display()))?;
-        }
-        std::fs::write(&path, text).map_err(|e| format!("write {}: {e}", path.display()))
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+            .map_err(|e| format!("write {}: {e}", path.display()))
     };
     write(
         "Cargo.toml",

@@ -28,6 +28,10 @@ use crate::server::mail_server::PARAMETER_PROBE_ENV;
 /// How long a service may take to answer.
 const PROBE_TIME: Duration = Duration::from_secs(10);
 
+/// What is read of a service's answer (its parameter names, or its fatal
+/// text).
+const MAX_OUTPUT: usize = 64 << 10;
+
 /// Larger files are not searched (no service is this big).
 const MAX_PROGRAM: u64 = 512 << 20;
 
@@ -69,11 +73,21 @@ pub fn probe_services(config_dir: &str, ents: &[MasterEnt], params: &MailParams)
     out
 }
 
-/// Whether a program file holds postkit's skeleton.
+/// Whether a program file holds postkit's skeleton.  Only a regular file
+/// is read (opened without waiting: a fifo put in its place must not hang
+/// `check`), at most MAX_PROGRAM bytes.
 fn carries_skeleton(path: &Path) -> bool {
-    let Ok(f) = std::fs::File::open(path) else {
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(f) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    else {
         return false;
     };
+    if !f.metadata().is_ok_and(|m| m.is_file()) {
+        return false;
+    }
     let mut bytes = Vec::new();
     if f.take(MAX_PROGRAM).read_to_end(&mut bytes).is_err() {
         return false;
@@ -124,24 +138,45 @@ fn ask(
             }
         }
     }
-    let out = child
-        .wait_with_output()
+    let status = child
+        .wait()
         .map_err(|e| Refusal::Unasked(crate::util::errno_text(&e)))?;
-    if out.status.success() {
-        return Ok(String::from_utf8_lossy(&out.stdout)
+    // What it wrote, read without waiting and bounded: a process it left
+    // behind may hold the pipes open and keep writing.
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    if status.success() {
+        return Ok(String::from_utf8_lossy(&stdout)
             .lines()
             .map(str::to_string)
             .collect());
     }
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&stderr);
     let fatal = stderr
         .lines()
         .find_map(|l| l.split_once("fatal: ").map(|(_, t)| t.to_string()))
-        .unwrap_or_else(|| format!("exit status {}", out.status.code().unwrap_or(-1)));
+        .unwrap_or_else(|| format!("exit status {}", status.code().unwrap_or(-1)));
     // mail_owner may not read what root can (a main.cf of mode 600): not
     // the service's verdict on its settings.
     if fatal.contains("Permission denied") {
         return Err(Refusal::Unasked(fatal));
     }
     Err(Refusal::Settings(fatal))
+}
+
+/// At most MAX_OUTPUT bytes of what a pipe holds now.
+fn drain(pipe: Option<impl Read + std::os::fd::AsFd>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let Some(mut pipe) = pipe else {
+        return out;
+    };
+    crate::server::stream_accept::set_non_blocking(&pipe);
+    let mut buf = [0u8; 4096];
+    while out.len() < MAX_OUTPUT {
+        match pipe.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n.min(MAX_OUTPUT - out.len())]),
+        }
+    }
+    out
 }

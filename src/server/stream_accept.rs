@@ -78,10 +78,10 @@ impl AsFd for Listener {
 }
 
 /// Makes a descriptor non-blocking (a fifo several processes read).
-pub(crate) fn set_non_blocking(fd: &OwnedFd) {
-    if let Ok(flags) = fcntl(fd, FcntlArg::F_GETFL) {
+pub(crate) fn set_non_blocking(fd: impl std::os::fd::AsFd) {
+    if let Ok(flags) = fcntl(&fd, FcntlArg::F_GETFL) {
         let _ = fcntl(
-            fd,
+            &fd,
             FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
         );
     }
