@@ -266,7 +266,12 @@ fn multi_server_reports_per_wake_up_and_goes_quiet_alone() {
         if alone {
             args.push("-l");
         }
-        let mut child = pool.start_on("policy_service", &args, std::os::fd::AsFd::as_fd(&listener));
+        let mut child = pool.start_on(
+            "policy_service",
+            &args,
+            &[],
+            std::os::fd::AsFd::as_fd(&listener),
+        );
         let mut c = UnixStream::connect(&sock).unwrap();
         c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut r = BufReader::new(c.try_clone().unwrap());
@@ -291,5 +296,216 @@ fn multi_server_reports_per_wake_up_and_goes_quiet_alone() {
         }
         let _ = child.kill();
         let _ = child.wait();
+    }
+}
+
+/// A stream_probe child under the fake master, on a unix listener of the
+/// test's.
+fn stream_probe(
+    pool: &common::fake_master::Pool,
+    listener: &std::os::unix::net::UnixListener,
+    skeleton: &str,
+    opts: &str,
+    args: &[&str],
+) -> std::process::Child {
+    pool.start_on(
+        "stream_probe",
+        args,
+        &[("PROBE_SKELETON", skeleton), ("PROBE_OPTS", opts)],
+        std::os::fd::AsFd::as_fd(listener),
+    )
+}
+
+fn connect(path: &std::path::Path) -> (UnixStream, BufReader<UnixStream>) {
+    let c = UnixStream::connect(path).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let r = BufReader::new(c.try_clone().unwrap());
+    (c, r)
+}
+
+fn read_line(r: &mut BufReader<UnixStream>) -> String {
+    let mut l = String::new();
+    r.read_line(&mut l).unwrap();
+    l.trim_end().to_string()
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(std::time::Instant::now() < until, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// event_server's slow exit: when the master goes away (a reload), the
+/// service's slow_exit hook drains: the process the master started exits
+/// at once (status 0), and a child of it finishes the connected client,
+/// takes no new one, and exits with the exit hook after the last client.
+#[test]
+fn event_server_drains_in_the_background_when_the_master_goes() {
+    let mut pool = common::fake_master::Pool::new("");
+    let sock = pool.dir.path().join("queue/public/probe-stream");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let mut child = stream_probe(&pool, &listener, "event", "slow_exit", &["-t", "unix"]);
+    let started = child.id();
+    let (mut a, mut ra) = connect(&sock);
+    assert_eq!(read_line(&mut ra), format!("ready {started}"));
+    writeln!(a, "one").unwrap();
+    assert_eq!(read_line(&mut ra), format!("pid {started}: one"));
+
+    // The master goes: its end of the status channel closes.
+    drop(pool.master_end.take());
+    let mut status = None;
+    wait_for("the started process exits", || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    assert_eq!(status.unwrap().code(), Some(0));
+    assert!(
+        pool.log().contains(&format!("slow_exit pid={started}")),
+        "{}",
+        pool.log()
+    );
+
+    // The client is still served, by another process.
+    writeln!(a, "two").unwrap();
+    let answer = read_line(&mut ra);
+    let drained: u32 = answer
+        .strip_prefix("pid ")
+        .and_then(|r| r.strip_suffix(": two"))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{answer:?}"));
+    assert_ne!(drained, started);
+
+    // A new client is not taken (the listener is the test's, so the
+    // connection is queued, but nobody greets it).
+    let (_b, mut rb) = connect(&sock);
+    rb.get_ref()
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut l = String::new();
+    assert!(rb.read_line(&mut l).is_err(), "greeted: {l:?}");
+
+    // The last client goes: the drained process exits, with its exit hook.
+    drop(a);
+    drop(ra);
+    wait_for("the drained process exits", || {
+        pool.log().contains(&format!("exit pid={drained}"))
+    });
+}
+
+/// event_server takes no pool lock (as Postfix's): while one process is
+/// busy with a client's request, another greets a new client.
+#[test]
+fn event_server_pool_members_take_clients_while_one_is_busy() {
+    let pool = common::fake_master::Pool::new("");
+    let sock = pool.dir.path().join("queue/public/probe-stream");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let mut p1 = stream_probe(&pool, &listener, "event", "", &["-t", "unix"]);
+    let mut p2 = stream_probe(&pool, &listener, "event", "", &["-t", "unix"]);
+    let (mut a, mut ra) = connect(&sock);
+    let first = read_line(&mut ra);
+    writeln!(a, "block").unwrap();
+    // Give the busy process time to be inside the request.
+    std::thread::sleep(Duration::from_millis(200));
+    let (_b, mut rb) = connect(&sock);
+    let second = read_line(&mut rb);
+    assert!(second.starts_with("ready "), "{second:?}");
+    assert_ne!(first, second, "the busy process cannot have greeted");
+    std::fs::write(pool.dir.path().join("probe.log.release"), "").unwrap();
+    let busy = first.strip_prefix("ready ").unwrap();
+    assert_eq!(read_line(&mut ra), format!("pid {busy}: block"));
+    for p in [&mut p1, &mut p2] {
+        let _ = p.kill();
+        let _ = p.wait();
+    }
+}
+
+/// RETIRE_ME: with `-r 1` a single_server process exits (exit hook, status
+/// 0) on its own when it next waits after a second; `-r 0` is Postfix's
+/// fatal error.
+#[test]
+fn single_server_retires_after_r_seconds() {
+    let pool = common::fake_master::Pool::new("");
+    let sock = pool.dir.path().join("queue/public/probe-stream");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let child = stream_probe(
+        &pool,
+        &listener,
+        "single",
+        "retire_me",
+        &["-t", "unix", "-r", "1"],
+    );
+    let (mut a, mut ra) = connect(&sock);
+    writeln!(a, "hi").unwrap();
+    assert_eq!(read_line(&mut ra), format!("pid {}: hi", child.id()));
+    let pid = child.id();
+    let (code, err) = common::fake_master::wait_exit(child, Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        pool.log().contains(&format!("exit pid={pid}")),
+        "{}",
+        pool.log()
+    );
+
+    let child = stream_probe(
+        &pool,
+        &listener,
+        "single",
+        "retire_me",
+        &["-t", "unix", "-r", "0"],
+    );
+    let (code, err) = common::fake_master::wait_exit(child, Duration::from_secs(20));
+    assert_eq!(code, Some(1));
+    assert!(err.contains("fatal: invalid retirement time: 0"), "{err}");
+}
+
+/// multi_server's POST_ACCEPT hook sees a `pass` client's attributes;
+/// without the hook they are logged as ignored, as Postfix does.
+#[test]
+fn multi_server_post_accept_sees_pass_attributes() {
+    for with_hook in [true, false] {
+        let pool = common::fake_master::Pool::new("");
+        let sock = pool.dir.path().join("queue/public/probe-pass");
+        let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let opts = if with_hook { "post_accept" } else { "" };
+        let child = stream_probe(&pool, &listener, "multi", opts, &["-t", "pass", "-V"]);
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        ours.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let passer = UnixStream::connect(&sock).unwrap();
+        nix::sys::socket::sendmsg::<()>(
+            passer.as_raw_fd(),
+            &[std::io::IoSlice::new(b"\0")],
+            &[nix::sys::socket::ControlMessage::ScmRights(&[
+                theirs.as_raw_fd()
+            ])],
+            nix::sys::socket::MsgFlags::empty(),
+            None,
+        )
+        .unwrap();
+        let mut attrs = Vec::new();
+        postkit::attr::print64(&mut attrs, &[("client_address", "192.0.2.7")]);
+        (&passer).write_all(&attrs).unwrap();
+        drop(passer);
+        drop(theirs);
+        let mut w = ours.try_clone().unwrap();
+        let mut r = BufReader::new(ours);
+        writeln!(w, "x").unwrap();
+        assert_eq!(read_line(&mut r), format!("pid {}: x", child.id()));
+        let mut child = child;
+        let _ = child.kill();
+        let (_, err) = common::fake_master::wait_exit(child, Duration::from_secs(10));
+        let warned = err.contains("warning: service ignores 'pass' connection attributes");
+        if with_hook {
+            assert!(
+                pool.log().contains("post_accept client_address=192.0.2.7"),
+                "{}",
+                pool.log()
+            );
+            assert!(!warned, "{err}");
+        } else {
+            assert!(warned, "{err}");
+        }
     }
 }

@@ -4,9 +4,14 @@
 //! report), keeps the connection as long as it likes, and hears again
 //! whenever the client has something to say or has closed (`input`); it
 //! ends a connection with [`Client::disconnect`].  Many clients per
-//! process in one event loop (no threads); the pool lock (unless `-l`)
-//! around taking a new client; `max_use` counts clients, `max_idle` runs
-//! while none is connected.  Services `unix`, `inet` and `pass`.
+//! process in one event loop (no threads), and, as in Postfix, no pool
+//! lock: a process waits for its clients and for new ones at once, so
+//! the processes of a pool all watch the listening socket.  `max_use`
+//! counts clients, `max_idle` runs while none is connected, the watchdog
+//! is 1000 s unless the service names one.  A service may retire
+//! (`retire_me`, `-r`) and exit slowly (`slow_exit`, with
+//! [`Ctx::drain`]) as Postfix's tlsproxy does.  Services `unix`, `inet`
+//! and `pass`.
 //!
 //! ```no_run
 //! use std::io::Write;
@@ -34,10 +39,14 @@ pub struct Event;
 
 impl Family for Event {
     const NAME: &'static str = "event_server";
-    const GETOPT: &'static str = "cdDi:lm:n:o:s:St:uvVz";
+    const GETOPT: &'static str = "cdDi:lm:n:o:r:s:St:uvVz";
     const TRANSPORTS: &'static [&'static str] = &["inet", "unix", "pass"];
-    const POOL_LOCK: bool = true;
-    const WATCHDOG: WatchdogDefault = WatchdogDefault::DaemonTimeout;
+    // Postfix's event_server takes no pool lock (its processes watch
+    // their clients as well as the listening socket: one holding the lock
+    // while it waits for a client would stop the others).
+    const POOL_LOCK: bool = false;
+    const WATCHDOG: WatchdogDefault = WatchdogDefault::Seconds(1000);
+    const DRAINS: bool = true;
 }
 
 /// An event-driven service under construction.
@@ -48,6 +57,23 @@ impl<S: 'static> Server<S, Event> {
     /// MAIL_SERVER_PRE_DISCONN).
     pub fn pre_disconnect(self, f: impl FnMut(&mut S, &mut Ctx) + 'static) -> Self {
         self.with(ServerOpt::PreDisconnect(Box::new(f)))
+    }
+
+    /// Called instead of exiting when the master goes away (`postfix
+    /// reload`, a stop) or the process retires (Postfix's
+    /// MAIL_SERVER_SLOW_EXIT): the hook usually calls [`Ctx::drain`] to
+    /// finish its clients in the background.  Without a drain the process
+    /// goes on as before, no longer watching the master.
+    pub fn slow_exit(self, f: impl FnMut(&mut S, &mut Ctx) + 'static) -> Self {
+        self.with(ServerOpt::SlowExit(Box::new(f)))
+    }
+
+    /// Prevents a process from being used for ever (Postfix's
+    /// MAIL_SERVER_RETIRE_ME): after `-r` seconds, else `max_use` x
+    /// `max_idle` seconds, else (either unlimited, or their product over
+    /// five hours) five hours, the process makes its slow exit, or exits.
+    pub fn retire_me(self) -> Self {
+        self.with(ServerOpt::RetireMe)
     }
 
     /// Runs the service with this process's arguments: `connect` once per

@@ -51,6 +51,26 @@ pub struct Ctx {
     /// The sender of the datagram being handled, as the kernel attests it,
     /// when the service asked for it (`DgramServer::pass_credentials`).
     pub credentials: Option<Credentials>,
+    /// A drain was asked for and not yet done.
+    pub(crate) drain_requested: bool,
+}
+
+impl Ctx {
+    /// multi_server and event_server: stop taking new clients and finish
+    /// those connected in the background, so that the master can start a
+    /// new process at once (Postfix's `multi_server_drain` and
+    /// `event_server_drain`, called from a `slow_exit` hook after
+    /// `postfix reload`, say).  The skeleton does it when the hook or
+    /// handler returns: the process forks, the parent exits (status 0,
+    /// no exit hook), the child keeps the clients, runs the hooks and
+    /// handlers as before (without reporting to the master, which no
+    /// longer counts it) and exits, with the exit hook, when the last
+    /// client has gone.  A process with threads of its own is not forked
+    /// (see `server::drain`): it drains in place.  Other skeletons ignore
+    /// the request.
+    pub fn drain(&mut self) {
+        self.drain_requested = true;
+    }
 }
 
 /// A sender's process, user and group, from the kernel (SCM_CREDENTIALS),
@@ -70,6 +90,8 @@ pub(crate) type Hook<S> = Box<dyn FnMut(&mut S, &mut Ctx)>;
 pub(crate) type Table<S> = Box<dyn FnMut(&mut MailConf, &mut S) -> Result<(), ConfigError>>;
 pub(crate) type LoopHook<S> = Box<dyn FnMut(&mut S, &mut Ctx) -> Option<Duration>>;
 pub(crate) type StatsHook<S> = Box<dyn Fn(&S) -> Vec<(&'static str, u64)>>;
+pub(crate) type ClientHook<S> =
+    Box<dyn FnMut(&mut S, &mut crate::server::client::Client, &mut Ctx)>;
 
 /// The skeleton's optional arguments, kept in the order they were given:
 /// tables are loaded and checks made in that order, as in Postfix.
@@ -83,6 +105,9 @@ pub(crate) enum ServerOpt<S> {
     PreAccept(Hook<S>),
     BatchEnd(Hook<S>),
     PreDisconnect(Hook<S>),
+    PostAccept(ClientHook<S>),
+    SlowExit(Hook<S>),
+    RetireMe,
     Stats(StatsHook<S>),
     InFlowDelay,
     Solitary,
@@ -104,6 +129,8 @@ pub(crate) struct Hooks<S> {
     pub pre_accept: Option<Hook<S>>,
     pub batch_end: Option<Hook<S>>,
     pub pre_disconnect: Option<Hook<S>>,
+    pub post_accept: Option<ClientHook<S>>,
+    pub slow_exit: Option<Hook<S>>,
     pub stats: Option<StatsHook<S>>,
 }
 
@@ -117,6 +144,8 @@ impl<S> Default for Hooks<S> {
             pre_accept: None,
             batch_end: None,
             pre_disconnect: None,
+            post_accept: None,
+            slow_exit: None,
             stats: None,
         }
     }
@@ -152,6 +181,8 @@ pub trait Family {
     const POOL_LOCK: bool;
     /// Its watchdog when the service names none.
     const WATCHDOG: WatchdogDefault;
+    /// Whether its processes keep clients and may drain (`Ctx::drain`).
+    const DRAINS: bool = false;
 }
 
 /// A service on skeleton `F`, under construction: the builder every
@@ -396,6 +427,16 @@ pub(crate) struct Started<S> {
     pub transport: String,
     /// `-S`: the client is on standard input and output; no master.
     pub stand_alone: bool,
+    /// RETIRE_ME: when the process retires.
+    pub retire_at: Option<Instant>,
+    /// Whether the loop still watches the status channel (not after a
+    /// slow exit began: its end of file would wake the loop forever).
+    pub watch_master: bool,
+    /// multi_server and event_server: the thread count's source for a
+    /// drain.
+    pub tasks: Option<crate::server::drain::TaskDir>,
+    /// The process drains: it no longer reports to the master.
+    pub drained: bool,
 }
 
 fn fatal(e: impl std::fmt::Display) -> ! {
@@ -460,6 +501,14 @@ impl<S> Started<S> {
             .loop_hook
             .as_mut()
             .and_then(|f| f(state, &mut self.ctx));
+        if let Some(at) = self.retire_at {
+            let left = at.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                self.retire(state);
+            } else {
+                wait = Some(wait.map_or(left, |w| w.min(left)));
+            }
+        }
         if let Some(since) = idle_since
             && self.ctx.max_idle > 0
         {
@@ -483,7 +532,11 @@ impl<S> Started<S> {
         fds: &[BorrowedFd<'_>],
         wait: Option<Duration>,
     ) -> Option<Vec<bool>> {
-        let mut pfds = vec![PollFd::new(self.status_fd.as_fd(), PollFlags::POLLIN)];
+        let watch = usize::from(self.watch_master);
+        let mut pfds: Vec<PollFd<'_>> = Vec::with_capacity(fds.len() + 1);
+        if self.watch_master {
+            pfds.push(PollFd::new(self.status_fd.as_fd(), PollFlags::POLLIN));
+        }
         pfds.extend(fds.iter().map(|fd| PollFd::new(*fd, PollFlags::POLLIN)));
         let timeout = wait.map_or(PollTimeout::NONE, |w| {
             PollTimeout::try_from(w.as_millis().clamp(1, i32::MAX as u128) as i32)
@@ -494,16 +547,82 @@ impl<S> Started<S> {
             Err(nix::errno::Errno::EINTR) => return None,
             Err(e) => msg_fatal!("poll: {}", crate::util::nix_text(e)),
         }
-        let mut ready = pfds
+        let ready: Vec<bool> = pfds
             .iter()
-            .map(|p| p.revents().is_some_and(|r| !r.is_empty()));
-        let master_gone = ready.next().unwrap_or(false);
-        let ready: Vec<bool> = ready.collect();
+            .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
         drop(pfds);
-        if master_gone {
-            self.exit_normally(state, "master disconnect -- exiting");
+        if watch == 1 && ready[0] {
+            self.master_gone(state);
         }
-        Some(ready)
+        Some(ready[watch..].to_vec())
+    }
+
+    /// The master went away (its end of the status channel closed: a
+    /// reload, a stop, a crash): a slow exit when the service has one,
+    /// else a normal exit.
+    pub(crate) fn master_gone(&mut self, state: &mut S) {
+        self.slow_exit_or_exit(state, "master disconnect")
+    }
+
+    /// RETIRE_ME's time has come.
+    fn retire(&mut self, state: &mut S) {
+        self.retire_at = None;
+        self.slow_exit_or_exit(state, "time to retire")
+    }
+
+    fn slow_exit_or_exit(&mut self, state: &mut S, why: &str) {
+        self.watch_master = false;
+        match self.hooks.slow_exit.as_mut() {
+            Some(f) => {
+                if msg::verbose() > 0 {
+                    msg_info!("{why} -- draining");
+                }
+                f(state, &mut self.ctx);
+            }
+            None => self.exit_normally(state, &format!("{why} -- exiting")),
+        }
+    }
+
+    /// Does a drain the service asked for (`Ctx::drain`): true when this
+    /// process now only finishes its clients (the parent of a fork never
+    /// comes back).  A fork that failed is tried again at the next turn.
+    pub(crate) fn drain_if_asked(&mut self) -> bool {
+        if !self.ctx.drain_requested {
+            return false;
+        }
+        let tasks = self
+            .tasks
+            .get_or_insert_with(crate::server::drain::TaskDir::open);
+        match crate::server::drain::fork_to_drain(tasks) {
+            crate::server::drain::Drained::InChild => {}
+            crate::server::drain::Drained::InPlace(why) => {
+                crate::msg_warn!("drain without fork ({why}): the clients are finished here");
+            }
+            crate::server::drain::Drained::Failed(why) => {
+                crate::msg_warn!("drain: fork: {why}; trying again");
+                return false;
+            }
+        }
+        self.ctx.drain_requested = false;
+        self.watch_master = false;
+        self.drained = true;
+        true
+    }
+
+    /// Tells the master this process is busy or available again, unless
+    /// it drains (the master no longer counts it).  An error means the
+    /// master is gone.
+    pub(crate) fn notify(&self, status: i32) -> Result<(), nix::errno::Errno> {
+        if self.drained {
+            return Ok(());
+        }
+        crate::server::master_proto::master_notify(
+            &self.status_fd,
+            std::process::id() as i32,
+            self.generation,
+            status,
+        )
     }
 }
 
@@ -613,6 +732,7 @@ pub(crate) fn start<S, F: Family>(
         max_idle: params.max_idle,
         dsn_filter: None,
         credentials: None,
+        drain_requested: false,
         params,
         conf,
     };
@@ -622,6 +742,7 @@ pub(crate) fn start<S, F: Family>(
         WatchdogDefault::DaemonTimeout => ctx.params.daemon_timeout,
     };
     let mut in_flow_delay = false;
+    let mut retire: Option<i32> = None;
     let mut declared: Vec<&str> = Vec::new();
     for opt in server_opts {
         match opt {
@@ -637,6 +758,19 @@ pub(crate) fn start<S, F: Family>(
             ServerOpt::PreAccept(f) => hooks.pre_accept = Some(f),
             ServerOpt::BatchEnd(f) => hooks.batch_end = Some(f),
             ServerOpt::PreDisconnect(f) => hooks.pre_disconnect = Some(f),
+            ServerOpt::PostAccept(f) => hooks.post_accept = Some(f),
+            ServerOpt::SlowExit(f) => hooks.slow_exit = Some(f),
+            ServerOpt::RetireMe => {
+                // Postfix's choice: -r, else max_use x max_idle seconds,
+                // else (either unlimited, or a product over five hours)
+                // five hours.
+                let (idle, uses) = (ctx.params.max_idle, ctx.params.max_use);
+                retire = Some(match opts.retire {
+                    Some(r) => r,
+                    None if idle <= 0 || uses <= 0 || idle > 18000 / uses => 18000,
+                    None => idle * uses,
+                });
+            }
             ServerOpt::Stats(f) => hooks.stats = Some(f),
             ServerOpt::InFlowDelay => in_flow_delay = true,
             ServerOpt::Solitary if !opts.alone && !opts.stand_alone => {
@@ -735,6 +869,8 @@ pub(crate) fn start<S, F: Family>(
     if let Some(f) = hooks.pre_init.as_mut() {
         f(state, &mut ctx);
     }
+    // The thread count a drain checks, before a chroot hides /proc.
+    let tasks = F::DRAINS.then(crate::server::drain::TaskDir::open);
     // Load the time zone before a chroot hides /etc/localtime.
     let _ = chrono::Local::now();
     let root = opts.chroot.then(|| ctx.params.queue_directory.clone());
@@ -794,6 +930,10 @@ pub(crate) fn start<S, F: Family>(
         in_flow_delay,
         watchdog: watchdog_timeout > 0,
         transport,
+        retire_at: retire.map(|r| Instant::now() + Duration::from_secs(r.max(1) as u64)),
+        watch_master: true,
+        tasks,
+        drained: false,
     }
 }
 

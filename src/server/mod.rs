@@ -10,6 +10,7 @@
 pub mod client;
 pub mod dgram_batch;
 pub mod dgram_server;
+pub(crate) mod drain;
 pub mod event_server;
 #[doc(hidden)]
 pub mod fds;

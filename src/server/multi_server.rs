@@ -27,13 +27,13 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use crate::msg_info;
 use crate::server::client::Client;
 use crate::server::mail_flow::mail_flow_get;
 use crate::server::mail_server::{self, Ctx, Family, Server, ServerOpt, Started, WatchdogDefault};
-use crate::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN, master_notify};
+use crate::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN};
 use crate::server::stream_accept::{Listener, Transport, accept_client};
 use crate::util::msg;
+use crate::{msg_info, msg_warn};
 
 /// The multi-client skeleton as a [`Family`] member.
 pub struct Multi;
@@ -46,6 +46,7 @@ impl Family for Multi {
     // their clients as well as the listening socket.
     const POOL_LOCK: bool = false;
     const WATCHDOG: WatchdogDefault = WatchdogDefault::DaemonTimeout;
+    const DRAINS: bool = true;
 }
 
 /// A multi-client service under construction.
@@ -59,6 +60,14 @@ impl<S: 'static> Server<S, Multi> {
     /// MAIL_SERVER_PRE_DISCONN).
     pub fn pre_disconnect(self, f: impl FnMut(&mut S, &mut Ctx) + 'static) -> Self {
         self.with(ServerOpt::PreDisconnect(Box::new(f)))
+    }
+
+    /// Runs after each new client is connected, before its first request
+    /// (Postfix's MAIL_SERVER_POST_ACCEPT): the attributes a `pass`
+    /// service receives with a client are [`Client::pass_attrs`].  Without
+    /// this hook such attributes are logged as ignored, as in Postfix.
+    pub fn post_accept(self, f: impl FnMut(&mut S, &mut Client, &mut Ctx) + 'static) -> Self {
+        self.with(ServerOpt::PostAccept(Box::new(f)))
     }
 
     /// Runs the service with this process's arguments.  Never returns.
@@ -112,15 +121,14 @@ pub(crate) fn serve_clients<S>(mut st: Started<S>, state: &mut S, mut h: Handler
         stand_alone(&mut st, state, first, ipc_timeout);
     }
     let transport = Transport::from_name(&st.transport);
-    let listeners: Vec<Listener> = std::mem::take(&mut st.listen)
+    let mut listeners: Vec<Listener> = std::mem::take(&mut st.listen)
         .into_iter()
         .map(|fd| Listener::new(fd, transport))
         .collect();
-    let pid = std::process::id() as i32;
     let mut clients: Vec<Connected> = Vec::new();
     let mut use_count: i64 = 0;
     let mut idle_since = Instant::now();
-    let max_use = i64::from(st.ctx.max_use);
+    let mut max_use = i64::from(st.ctx.max_use);
     // A process that runs alone (-l) is one the master never spawns a
     // second of: after its first request (a master takes a child that
     // dies before its first AVAIL for a broken command) its busy and idle
@@ -176,8 +184,7 @@ pub(crate) fn serve_clients<S>(mut st: Started<S>, state: &mut S, mut h: Handler
                         // (Nobody to tell TAKEN: the AVAIL decides.)
                         let quiet = quiet_when_alone && reported;
                         if !taken && !quiet {
-                            let _ =
-                                master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_TAKEN);
+                            let _ = st.notify(MASTER_STAT_TAKEN);
                             taken = true;
                         }
                         service(state, &mut clients[i].client, &mut st.ctx);
@@ -206,8 +213,8 @@ pub(crate) fn serve_clients<S>(mut st: Started<S>, state: &mut S, mut h: Handler
             }
         }
         if taken {
-            if master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_AVAIL).is_err() {
-                st.exit_normally(state, "master disconnect -- exiting");
+            if st.notify(MASTER_STAT_AVAIL).is_err() {
+                st.master_gone(state);
             }
             reported = true;
         }
@@ -221,19 +228,35 @@ pub(crate) fn serve_clients<S>(mut st: Started<S>, state: &mut S, mut h: Handler
                 continue;
             };
             let mut c = connect(&st, fd, attrs, ipc_timeout);
-            if let Handlers::PerClient { connect, .. } = &mut h {
-                let _ = master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_TAKEN);
-                connect(state, &mut c.client, &mut st.ctx);
-                if master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_AVAIL).is_err() {
-                    st.exit_normally(state, "master disconnect -- exiting");
+            match &mut h {
+                Handlers::PerClient { connect, .. } => {
+                    let _ = st.notify(MASTER_STAT_TAKEN);
+                    connect(state, &mut c.client, &mut st.ctx);
+                    if st.notify(MASTER_STAT_AVAIL).is_err() {
+                        st.master_gone(state);
+                    }
                 }
-                if c.client.wants_disconnect() {
-                    disconnect(&mut st, state, c);
-                    use_count = use_count.saturating_add(1);
-                    continue;
-                }
+                Handlers::PerRequest(_) => match st.hooks.post_accept.as_mut() {
+                    Some(f) => f(state, &mut c.client, &mut st.ctx),
+                    None if c.client.pass_attrs().is_some() => {
+                        msg_warn!("service ignores 'pass' connection attributes")
+                    }
+                    None => {}
+                },
+            }
+            if c.client.wants_disconnect() {
+                disconnect(&mut st, state, c);
+                use_count = use_count.saturating_add(1);
+                continue;
             }
             clients.push(c);
+        }
+        // A drain asked for by a hook or handler of this turn: no more
+        // new clients; the loop ends with the last one (Postfix sets the
+        // use limit to 1).
+        if st.drain_if_asked() {
+            listeners.clear();
+            max_use = 1;
         }
     }
     st.exit_normally(state, "use limit -- exiting")

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use crate::server::client::Client;
 use crate::server::mail_flow::mail_flow_get;
-use crate::server::mail_server::{self, Ctx, Family, Server, Started, WatchdogDefault};
+use crate::server::mail_server::{self, Ctx, Family, Server, ServerOpt, Started, WatchdogDefault};
 use crate::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN, master_notify};
 use crate::server::stream_accept::{Listener, Transport, accept_client};
 use crate::{msg_fatal, msg_info};
@@ -36,7 +36,7 @@ pub struct Single;
 
 impl Family for Single {
     const NAME: &'static str = "single_server";
-    const GETOPT: &'static str = "cdDi:lm:n:o:s:St:uvVz";
+    const GETOPT: &'static str = "cdDi:lm:n:o:r:s:St:uvVz";
     const TRANSPORTS: &'static [&'static str] = &["inet", "unix", "pass"];
     const POOL_LOCK: bool = true;
     const WATCHDOG: WatchdogDefault = WatchdogDefault::DaemonTimeout;
@@ -46,6 +46,15 @@ impl Family for Single {
 pub type SingleServer<S> = Server<S, Single>;
 
 impl<S: 'static> Server<S, Single> {
+    /// Prevents a process from being used for ever (Postfix's
+    /// MAIL_SERVER_RETIRE_ME): after `-r` seconds, else `max_use` x
+    /// `max_idle` seconds, else (either unlimited, or their product over
+    /// five hours) five hours, the process exits when it next waits for a
+    /// client.
+    pub fn retire_me(self) -> Self {
+        self.with(ServerOpt::RetireMe)
+    }
+
     /// Runs the service with this process's arguments.  Never returns.
     pub fn run(self, service: impl FnMut(&mut S, &mut Client, &mut Ctx) + 'static) -> ! {
         let args: Vec<String> = std::env::args().collect();

@@ -22,8 +22,10 @@ static UTC_OFFSET: AtomicI64 = AtomicI64::new(0);
 static LOG_FD: AtomicI32 = AtomicI32::new(-1);
 /// Whether to also write `TAG: fatal: watchdog timeout` to stderr.
 static TO_STDERR: AtomicU32 = AtomicU32::new(0);
-/// ` HOST TAG[PID]: fatal: watchdog timeout` (after the time stamp).
-static RECORD_TAIL: OnceLock<Vec<u8>> = OnceLock::new();
+/// ` HOST TAG[` and `]: fatal: watchdog timeout` (after the time stamp,
+/// around the process ID, which a drained child changes).
+static RECORD_HEAD: OnceLock<Vec<u8>> = OnceLock::new();
+static RECORD_TAIL: &[u8] = b"]: fatal: watchdog timeout";
 static STDERR_LINE: OnceLock<Vec<u8>> = OnceLock::new();
 
 /// Arms the watchdog machinery for `timeout` seconds.  `log_fd` is the
@@ -48,13 +50,7 @@ pub fn create(
     LOG_FD.store(log_fd.unwrap_or(-1), Ordering::SeqCst);
     TO_STDERR.store(u32::from(to_stderr), Ordering::SeqCst);
     let host = host.split('.').next().unwrap_or("");
-    let _ = RECORD_TAIL.set(
-        format!(
-            " {host} {tag}[{}]: fatal: watchdog timeout",
-            std::process::id()
-        )
-        .into_bytes(),
-    );
+    let _ = RECORD_HEAD.set(format!(" {host} {tag}[").into_bytes());
     let _ = STDERR_LINE.set(format!("{tag}: fatal: watchdog timeout\n").into_bytes());
     // SAFETY: on_alarm only touches atomics and OnceLock values that were
     // set above, and calls async-signal-safe functions (alarm, clock_gettime,
@@ -63,6 +59,15 @@ pub fn create(
         .map_err(|e| format!("watchdog_create: sigaction: {}", crate::util::nix_text(e)))?;
     nix::unistd::alarm::set(step);
     Ok(())
+}
+
+/// Re-arms the alarm in a forked child (a drain), which does not inherit
+/// it; a no-op where no watchdog was created.
+pub fn after_fork() {
+    let step = STEP.load(Ordering::SeqCst);
+    if step > 0 {
+        nix::unistd::alarm::set(step);
+    }
 }
 
 /// Starts (or restarts) the countdown: called at the top of each loop turn.
@@ -93,9 +98,16 @@ extern "C" fn on_alarm(_sig: libc::c_int) {
     }
     let mut rec = [0u8; 512];
     let mut len = timestamp(&mut rec);
-    if let Some(tail) = RECORD_TAIL.get() {
-        let n = tail.len().min(rec.len() - len);
-        rec[len..len + n].copy_from_slice(&tail[..n]);
+    let mut pid_buf = [0u8; 12];
+    // getpid() is async-signal-safe.
+    let pid = digits(nix::unistd::getpid().as_raw() as u32, &mut pid_buf);
+    for part in [
+        RECORD_HEAD.get().map_or(&[][..], |h| &h[..]),
+        pid,
+        RECORD_TAIL,
+    ] {
+        let n = part.len().min(rec.len() - len);
+        rec[len..len + n].copy_from_slice(&part[..n]);
         len += n;
     }
     let fd = LOG_FD.load(Ordering::SeqCst);
@@ -111,6 +123,19 @@ extern "C" fn on_alarm(_sig: libc::c_int) {
             libc::write(2, line.as_ptr().cast(), line.len());
         }
         libc::_exit(1);
+    }
+}
+
+/// `n` in decimal, at the end of `buf`, without allocating.
+fn digits(mut n: u32, buf: &mut [u8; 12]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
     }
 }
 
@@ -172,5 +197,13 @@ mod tests {
                 .to_string();
             assert_eq!(std::str::from_utf8(&b[..n]).unwrap(), expect);
         }
+    }
+
+    #[test]
+    fn pid_digits() {
+        let mut b = [0u8; 12];
+        assert_eq!(super::digits(0, &mut b), b"0");
+        assert_eq!(super::digits(4711, &mut b), b"4711");
+        assert_eq!(super::digits(u32::MAX, &mut b), b"4294967295");
     }
 }

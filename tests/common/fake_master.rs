@@ -82,8 +82,14 @@ impl Pool {
 
     /// `program` on a stream listener of the caller's instead of the
     /// datagram socket.
-    pub fn start_on(&self, program: &str, args: &[&str], listen: BorrowedFd<'_>) -> Child {
-        self.spawn_on(program, args, &[], Stdio::null(), listen)
+    pub fn start_on(
+        &self,
+        program: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        listen: BorrowedFd<'_>,
+    ) -> Child {
+        self.spawn_on(program, args, env, Stdio::null(), listen)
     }
 
     fn spawn_on(

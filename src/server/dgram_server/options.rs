@@ -36,6 +36,9 @@ pub struct DaemonOptions {
     /// `-S` (stream skeletons): one client on standard input and output,
     /// no master.
     pub stand_alone: bool,
+    /// `-r` (single_server, event_server): the retirement time in seconds,
+    /// for a service that asks to retire.
+    pub retire: Option<i32>,
 }
 
 /// A bad command line: Postfix's fatal text, and the options read before
@@ -55,6 +58,8 @@ pub enum OptionErrorKind {
     Invalid(char),
     /// `-s` not a positive number.
     SocketCount(String),
+    /// `-r` not a positive number.
+    RetireTime(String),
     /// `-o` without `name=value`.
     BadOverride {
         /// The `-o` value.
@@ -69,6 +74,7 @@ impl std::fmt::Display for OptionError {
         match &self.kind {
             OptionErrorKind::Invalid(c) => write!(f, "invalid option: {c}"),
             OptionErrorKind::SocketCount(v) => write!(f, "invalid socket_count: {v}"),
+            OptionErrorKind::RetireTime(v) => write!(f, "invalid retirement time: {v}"),
             OptionErrorKind::BadOverride { value, why } => {
                 write!(f, "invalid \"-o {value}\" option value: {why}")
             }
@@ -117,6 +123,13 @@ pub fn parse_options_with(
                     return fail(o, OptionErrorKind::SocketCount(v));
                 }
                 o.socket_count = n as usize;
+            }
+            Ok(Opt::Value('r', v)) => {
+                let n = c_atoi(&v);
+                if n <= 0 {
+                    return fail(o, OptionErrorKind::RetireTime(v));
+                }
+                o.retire = Some(n.min(i64::from(i32::MAX)) as i32);
             }
             Ok(Opt::Value('t', v)) => o.transport = Some(v),
             Ok(Opt::Flag('u')) => o.unprivileged = true,
@@ -179,6 +192,19 @@ mod tests {
         assert_eq!(
             parse_err(&args("-o novalue")),
             "invalid \"-o novalue\" option value: missing '=' after attribute name"
+        );
+        // -r: only where the skeleton's getopt string has it.
+        assert_eq!(parse_err(&args("-r 5")), "invalid option: r");
+        let single = "cdDi:lm:n:o:r:s:St:uvVz";
+        let r = |a: &str| parse_options_with(&args(a), single);
+        assert_eq!(r("-r 30").unwrap().retire, Some(30));
+        assert_eq!(
+            r("-r 0").unwrap_err().to_string(),
+            "invalid retirement time: 0"
+        );
+        assert_eq!(
+            r("-r x").unwrap_err().to_string(),
+            "invalid retirement time: x"
         );
         let o = parse_options(&args("-i 5 -m 7")).unwrap();
         assert_eq!(

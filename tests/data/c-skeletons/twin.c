@@ -1,6 +1,6 @@
 /*
  * A service on one of Postfix's own skeletons, for the tests that compare
- * postkit's skeletons with Postfix's (tests/skeleton_family.rs).  Built
+ * postkit's skeletons with Postfix's (tests/compat.rs).  Built
  * by the tests with -DSKELETON=1..4 and linked against Debian's
  * libpostfix-master.so: the handler does nothing of interest; what the
  * tests compare is what the skeleton itself says and does for a start.
