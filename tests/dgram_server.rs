@@ -47,6 +47,42 @@ fn status_records_per_request() {
     assert_eq!(code, Some(0));
 }
 
+/// A member of a pool (no -l: it takes the pool lock) that finds more
+/// queued when it is done with a datagram stays busy: one TAKEN, the
+/// datagrams one at a time (each taken under the pool lock, with its
+/// PRE_ACCEPT), one AVAIL when the queue is empty, instead of a pair per
+/// datagram that wakes the master twice each.
+#[test]
+fn a_pool_member_with_queued_work_reports_one_busy_spell() {
+    let mut pool = Pool::new("");
+    for i in 0..10 {
+        pool.send(format!("q{i}").as_bytes());
+    }
+    let child = pool.start(&["-t", "unix-dgram", "-n", "probe", "-d"], &[]);
+    let recs: Vec<i32> = pool
+        .records(Duration::from_millis(1500))
+        .iter()
+        .map(|r| r.avail)
+        .collect();
+    assert_eq!(recs, [MASTER_STAT_TAKEN, MASTER_STAT_AVAIL]);
+    let log = pool.log();
+    for i in 0..10 {
+        assert!(log.contains(&format!("got 2 q{i}")), "{log}");
+    }
+    assert_eq!(log.matches("pre_accept").count(), 10, "{log}");
+    // Idle again: the next datagram is a spell of its own.
+    pool.send(b"later");
+    let recs: Vec<i32> = pool
+        .records(Duration::from_millis(1000))
+        .iter()
+        .map(|r| r.avail)
+        .collect();
+    assert_eq!(recs, [MASTER_STAT_TAKEN, MASTER_STAT_AVAIL]);
+    pool.master_end = None;
+    let (code, _) = wait_exit(child, Duration::from_secs(3));
+    assert_eq!(code, Some(0));
+}
+
 #[test]
 fn master_disconnect_exits_at_once() {
     let mut pool = Pool::new("");

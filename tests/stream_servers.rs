@@ -509,3 +509,31 @@ fn multi_server_post_accept_sees_pass_attributes() {
         }
     }
 }
+
+/// ipc_timeout bounds a handler's reads and writes: a client that sends
+/// nothing, or that stops reading while the service writes, costs the
+/// process at most that long.
+#[test]
+fn a_silent_or_stuck_client_times_out() {
+    let pool = common::fake_master::Pool::new("ipc_timeout = 1s\n");
+    let sock = pool.dir.path().join("queue/public/probe-stream");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let mut child = stream_probe(&pool, &listener, "single", "", &["-t", "unix"]);
+    // Silent: the read ends with a time-out.
+    let (_silent, _) = connect(&sock);
+    wait_for("the read times out", || {
+        pool.log().contains("read error: TimedOut")
+    });
+    // Stuck: the write ends with a time-out.
+    let (mut stuck, _r) = connect(&sock);
+    writeln!(stuck, "flood").unwrap();
+    wait_for("the write times out", || {
+        pool.log().contains("flood: Err(TimedOut)")
+    });
+    // The process serves the next client.
+    let (mut c, mut r) = connect(&sock);
+    writeln!(c, "next").unwrap();
+    assert_eq!(read_line(&mut r), format!("pid {}: next", child.id()));
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -472,6 +472,43 @@ fn print_rows(rows: &[Row], base: &Baseline) {
             base.spin
         );
     }
+    // The pool's own cost per datagram: what its members and its master
+    // spend beyond the handler's work (20 us of CPU for the spinning
+    // handler, none for the null and waiting ones), one sender.
+    let cpu = |skeleton: &str, master: &str, handler: &str, limit: u32| {
+        rows.iter()
+            .find(|r| {
+                r.skeleton == skeleton
+                    && r.master == master
+                    && r.handler == handler
+                    && r.limit == limit
+            })
+            .map(|r| {
+                let work = if handler == "20 us" {
+                    SPIN_NS as f64 / 1000.0
+                } else {
+                    0.0
+                };
+                (r.cpu.0 + r.cpu.1 - work).max(0.0)
+            })
+    };
+    for handler in ["null", "20 us", "1 ms wait"] {
+        let cells: Vec<String> = LIMITS
+            .iter()
+            .filter_map(|&limit| {
+                let ours = cpu("postkit", "postkit", handler, limit)?;
+                let theirs = cpu("Postfix", "Postfix", handler, limit)?;
+                Some(format!(
+                    "limit {limit}: {ours:.1} vs {theirs:.1} us = {:.2}x",
+                    ours / theirs
+                ))
+            })
+            .collect();
+        println!(
+            "pool overhead per datagram (members + master - handler work), {handler} handler, postkit vs Postfix, each under its master: {} (target <= 0.5x in a pool)",
+            cells.join("; ")
+        );
+    }
     for handler in ["20 us", "1 ms wait"] {
         for (skeleton, master) in [("postkit", "postkit"), ("Postfix", "Postfix")] {
             let line: Vec<String> = (0..SENDERS.len())

@@ -22,11 +22,25 @@ pub struct Client {
     disconnect: bool,
     /// Where writes go when not to `fd` (`-S`: standard output).
     out: Option<OwnedFd>,
+    /// The kernel bounds each read by the time limit (SO_RCVTIMEO): a read
+    /// needs no poll before it.
+    timed_reads: bool,
 }
 
 impl Client {
     pub(crate) fn new(fd: OwnedFd, timeout: Duration, attrs: Option<Attrs>) -> Client {
+        // One call per connection instead of a poll per read; a
+        // descriptor that is no socket (standard input under -S) waits in
+        // poll.
+        let limit = nix::sys::time::TimeVal::new(
+            timeout.as_secs().min(i64::MAX as u64) as nix::libc::time_t,
+            timeout.subsec_micros() as nix::libc::suseconds_t,
+        );
+        let timed_reads = !timeout.is_zero()
+            && nix::sys::socket::setsockopt(&fd, nix::sys::socket::sockopt::ReceiveTimeout, &limit)
+                .is_ok();
         Client {
+            timed_reads,
             fd,
             buf: Vec::new(),
             pos: 0,
@@ -72,6 +86,9 @@ impl Client {
     /// already, see `readable_input`: here the wait comes first, as a
     /// one-client process mostly waits for its client.)
     fn fill(&mut self) -> std::io::Result<usize> {
+        if self.timed_reads {
+            return self.timed_read();
+        }
         let ms = PollTimeout::try_from(self.timeout.as_millis().min(i32::MAX as u128) as i32)
             .unwrap_or(PollTimeout::MAX);
         loop {
@@ -93,6 +110,39 @@ impl Client {
         };
         self.take_in(&chunk[..n]);
         Ok(n)
+    }
+
+    /// A blocking read the kernel ends after the time limit (EAGAIN).
+    /// A signal that interrupts it starts the wait again, as a poll would.
+    fn timed_read(&mut self) -> std::io::Result<usize> {
+        let mut chunk = [0u8; 4096];
+        let n = loop {
+            match nix::unistd::read(&self.fd, &mut chunk) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::EAGAIN) => {
+                    return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "timeout"));
+                }
+                other => break other?,
+            }
+        };
+        self.take_in(&chunk[..n]);
+        Ok(n)
+    }
+
+    /// Waits at most the time limit until the socket takes more output.
+    fn wait_for_room(&self) -> std::io::Result<()> {
+        let ms = PollTimeout::try_from(self.timeout.as_millis().min(i32::MAX as u128) as i32)
+            .unwrap_or(PollTimeout::MAX);
+        loop {
+            match poll(&mut [PollFd::new(self.fd.as_fd(), PollFlags::POLLOUT)], ms) {
+                Ok(0) => {
+                    return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "timeout"));
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+                Ok(_) => return Ok(()),
+            }
+        }
     }
 
     /// Appends input after what is unread.
@@ -193,11 +243,32 @@ impl Read for Client {
 }
 
 impl Write for Client {
+    /// Writes without waiting when the socket has room (the common case:
+    /// one call); when it has none, waits at most the time limit for room,
+    /// as Postfix's timed writes do, so that a client that stops reading
+    /// cannot hold the process.
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        use nix::sys::socket::{MsgFlags, send};
+        if let Some(out) = &self.out {
+            loop {
+                match nix::unistd::write(out, data) {
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    other => return Ok(other?),
+                }
+            }
+        }
+        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
         loop {
-            let fd = self.out.as_ref().unwrap_or(&self.fd);
-            match nix::unistd::write(fd, data) {
+            match send(self.fd.as_raw_fd(), data, flags) {
                 Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::EAGAIN) => self.wait_for_room()?,
+                // No socket (standard input under -S): a plain write.
+                Err(nix::errno::Errno::ENOTSOCK) => loop {
+                    match nix::unistd::write(&self.fd, data) {
+                        Err(nix::errno::Errno::EINTR) => continue,
+                        other => return Ok(other?),
+                    }
+                },
                 other => return Ok(other?),
             }
         }

@@ -139,6 +139,11 @@ pub(crate) fn serve_clients<S>(mut st: Started<S>, state: &mut S, mut h: Handler
         st.lock_and_arm();
         let idle = clients.is_empty().then_some(idle_since);
         let mut wait = st.wait_time(state, idle);
+        if st.ctx.drain_requested {
+            // A drain whose fork failed is tried again within a second.
+            let retry = Duration::from_secs(1);
+            wait = Some(wait.map_or(retry, |w| w.min(retry)));
+        }
         let now = Instant::now();
         if let Some(first) = clients
             .iter()

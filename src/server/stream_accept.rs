@@ -119,11 +119,15 @@ pub(crate) fn accept_client(
             return None;
         }
     };
-    // The client's descriptor blocks (reads wait with a time limit).
-    let _ = fcntl(&conn, FcntlArg::F_SETFL(OFlag::empty()));
+    // The client's descriptor blocks (reads wait with a time limit).  On
+    // Linux an accepted socket never inherits the listener's O_NONBLOCK
+    // (accept(2)), so only the passer's connection needs the call.
     match transport {
         Transport::Unix | Transport::Inet => Some((conn, None)),
-        Transport::Pass => receive_passed(conn),
+        Transport::Pass => {
+            let _ = fcntl(&conn, FcntlArg::F_SETFL(OFlag::empty()));
+            receive_passed(conn)
+        }
     }
 }
 

@@ -81,6 +81,9 @@ pub(super) struct Running<S> {
     pub stats_reported: u64,
     /// Where the process stands with the master.
     pub phase: State,
+    /// A pool member that looked for more work under the pool lock and
+    /// found none keeps the lock for its next wait.
+    pub holds_lock: bool,
 }
 
 /// Spells this close together are one stretch of work.
@@ -340,7 +343,9 @@ impl<S> Running<S> {
             spells: 0,
         };
         while !self.used_up() {
-            self.lock();
+            if !std::mem::take(&mut self.holds_lock) {
+                self.lock();
+            }
             if self.watchdog {
                 crate::util::watchdog::start();
             }
@@ -402,6 +407,9 @@ impl<S> Running<S> {
                     break;
                 }
             }
+            if self.lock.is_some() {
+                self.pool_run(s, service, &mut batch, index);
+            }
             let under_load =
                 self.phase == State::Quiet && (stretch.spell_ends() || drained >= DRAIN_BATCHES);
             self.phase = match self.phase {
@@ -429,6 +437,47 @@ impl<S> Running<S> {
             self.report_idle(s);
         }
         self.exit_normally(s, "use limit -- exiting")
+    }
+
+    /// A member of a pool that is done with a datagram while more are
+    /// queued stays busy: it takes the pool lock if no other member holds
+    /// it (a member that holds it is waiting for the socket: the queue was
+    /// empty when it looked) and the next datagram under it, as at a
+    /// wake-up, but without telling the master AVAIL and TAKEN in between
+    /// (and waking it twice).  The master still sees TAKEN from every busy
+    /// member, and each datagram is still taken by one process under the
+    /// lock.  When the queue is empty the member keeps the lock for its
+    /// wait; after POOL_RUN datagrams it reports AVAIL all the same and
+    /// goes round the loop (the master's channel, the idle timer).
+    fn pool_run(
+        &mut self,
+        s: &mut S,
+        service: &mut Handler<'_, S>,
+        batch: &mut BatchReceiver,
+        index: usize,
+    ) {
+        for _ in 0..POOL_RUN {
+            let Some(lock) = &self.lock else { return };
+            if self.used_up() {
+                return;
+            }
+            match myflock(lock, LockOp::Exclusive, false) {
+                Ok(()) => {}
+                Err(nix::errno::Errno::EAGAIN) => return,
+                Err(e) => msg_fatal!("select lock: {}", crate::util::nix_text(e)),
+            }
+            let n = batch.recv(&self.sockets[index], self.asked());
+            if n == 0 {
+                self.holds_lock = true;
+                return;
+            }
+            if self.watchdog {
+                crate::util::watchdog::pat();
+            }
+            self.begin_busy(s, false);
+            self.handle_batch(s, service, batch, n);
+            self.handled += n as u64;
+        }
     }
 
     /// Postfix 3.11's socket form, as its dgram_server runs it: per
@@ -481,6 +530,10 @@ impl<S> Running<S> {
             .max(1)
     }
 }
+
+/// Datagrams a pool member takes back to back before it reports AVAIL
+/// and goes round its loop (see `pool_run`).
+const POOL_RUN: usize = 64;
 
 /// The least time between two reports of the counters.
 const STATS_EVERY: Duration = Duration::from_secs(1);

@@ -80,5 +80,6 @@ pub(super) fn start<S>(
         last_stats: None,
         stats_reported: 0,
         phase: Default::default(),
+        holds_lock: false,
     }
 }
