@@ -537,3 +537,45 @@ fn a_silent_or_stuck_client_times_out() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A single_server process that finds clients waiting when it is done
+/// with one takes the next at once (under the pool lock, taken without
+/// waiting): one TAKEN and one AVAIL for the run, instead of a pair per
+/// client that wakes the master twice each.
+#[test]
+fn single_server_takes_waiting_clients_in_one_busy_spell() {
+    use postkit::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN};
+    let mut pool = common::fake_master::Pool::new("");
+    let sock = pool.dir.path().join("queue/public/probe-stream");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    // Five clients queued before the process starts.
+    let mut clients: Vec<_> = (0..5)
+        .map(|n| {
+            let (mut c, r) = connect(&sock);
+            writeln!(c, "c{n}").unwrap();
+            (c, r)
+        })
+        .collect();
+    let mut child = stream_probe(&pool, &listener, "single", "", &["-t", "unix"]);
+    for (n, (_, r)) in clients.iter_mut().enumerate() {
+        assert_eq!(read_line(r), format!("pid {}: c{n}", child.id()));
+    }
+    let recs: Vec<i32> = pool
+        .records(Duration::from_millis(500))
+        .iter()
+        .map(|s| s.avail)
+        .collect();
+    assert_eq!(recs, [MASTER_STAT_TAKEN, MASTER_STAT_AVAIL]);
+    // Idle again: the next client is a spell of its own.
+    let (mut c, mut r) = connect(&sock);
+    writeln!(c, "later").unwrap();
+    assert_eq!(read_line(&mut r), format!("pid {}: later", child.id()));
+    let recs: Vec<i32> = pool
+        .records(Duration::from_millis(500))
+        .iter()
+        .map(|s| s.avail)
+        .collect();
+    assert_eq!(recs, [MASTER_STAT_TAKEN, MASTER_STAT_AVAIL]);
+    let _ = child.kill();
+    let _ = child.wait();
+}

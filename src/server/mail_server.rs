@@ -477,6 +477,17 @@ impl<S> Started<S> {
         }
     }
 
+    /// The pool lock without waiting: false when another process of the
+    /// pool holds it (true when the process has no pool lock).
+    pub(crate) fn try_lock(&self) -> bool {
+        let Some(lock) = &self.lock else { return true };
+        match crate::util::myflock::myflock(lock, crate::util::myflock::LockOp::Exclusive, false) {
+            Ok(()) => true,
+            Err(nix::errno::Errno::EAGAIN) => false,
+            Err(e) => msg_fatal!("select lock: {}", crate::util::nix_text(e)),
+        }
+    }
+
     /// The pool lock given back once the process has its work, so that
     /// another member of the pool waits for the next.
     pub(crate) fn unlock(&self) {

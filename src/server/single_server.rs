@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use crate::server::client::Client;
 use crate::server::mail_flow::mail_flow_get;
 use crate::server::mail_server::{self, Ctx, Family, Server, ServerOpt, Started, WatchdogDefault};
-use crate::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN, master_notify};
+use crate::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN};
 use crate::server::stream_accept::{Listener, Transport, accept_client};
 use crate::{msg_fatal, msg_info};
 
@@ -74,6 +74,39 @@ impl<S: 'static> Server<S, Single> {
     }
 }
 
+/// Clients a process takes back to back before it reports AVAIL and goes
+/// round its loop.
+const RUN: usize = 64;
+
+/// One client: a flow token (or the `in_flow_delay` wait), the handler for
+/// the whole connection, the close.
+fn serve_one<S>(
+    st: &mut Started<S>,
+    state: &mut S,
+    service: &mut dyn FnMut(&mut S, &mut Client, &mut Ctx),
+    fd: std::os::fd::OwnedFd,
+    attrs: Option<crate::util::attr::Attrs>,
+    ipc_timeout: Duration,
+) {
+    if crate::util::msg::verbose() > 0 {
+        msg_info!("connection established");
+    }
+    let mut client = Client::new(fd, ipc_timeout, attrs);
+    if st.in_flow_delay
+        && let Some((r, w)) = &st.flow
+        && mail_flow_get(r, w, 1).is_err()
+    {
+        std::thread::sleep(Duration::from_secs(
+            st.ctx.params.in_flow_delay.max(0) as u64
+        ));
+    }
+    service(state, &mut client, &mut st.ctx);
+    drop(client);
+    if crate::util::msg::verbose() > 0 {
+        msg_info!("connection closed");
+    }
+}
+
 fn serve<S>(
     mut st: Started<S>,
     state: &mut S,
@@ -95,14 +128,18 @@ fn serve<S>(
         .into_iter()
         .map(|fd| Listener::new(fd, transport))
         .collect();
-    let pid = std::process::id() as i32;
     let mut use_count: i64 = 0;
     let mut idle_since = Instant::now();
     let max_use = i64::from(st.ctx.max_use);
+    let mut holds_lock = false;
     while max_use == 0 || use_count < max_use {
         // The pool lock: one process of the pool waits for the next
-        // client.
-        st.lock_and_arm();
+        // client (a process that found no client waiting kept it).
+        if !std::mem::take(&mut holds_lock) {
+            st.lock_and_arm();
+        } else if st.watchdog {
+            crate::util::watchdog::start();
+        }
         let wait = st.wait_time(state, Some(idle_since));
         let fds: Vec<_> = listeners.iter().map(|l| l.as_fd()).collect();
         let Some(ready) = st.wait_ready(state, &fds, wait) else {
@@ -119,29 +156,45 @@ fn serve<S>(
         let Some((fd, attrs)) = accepted else {
             continue;
         };
-        if crate::util::msg::verbose() > 0 {
-            msg_info!("connection established");
+        let _ = st.notify(MASTER_STAT_TAKEN);
+        serve_one(&mut st, state, service, fd, attrs, ipc_timeout);
+        use_count = use_count.saturating_add(1);
+        // More clients waiting: the process stays busy and takes the next
+        // at once, under the pool lock taken without waiting (a process
+        // that holds it waits for a client: none was there when it
+        // looked), with no AVAIL and TAKEN in between, as a dgram_server
+        // pool member does.  None waiting: it keeps the lock for its
+        // wait.  After RUN clients it goes round its loop all the same
+        // (the master's channel, the idle timer).
+        for _ in 0..RUN {
+            if max_use != 0 && use_count >= max_use {
+                break;
+            }
+            if !st.try_lock() {
+                break;
+            }
+            if st.watchdog {
+                crate::util::watchdog::pat();
+            }
+            if let Some(f) = st.hooks.pre_accept.as_mut() {
+                f(state, &mut st.ctx);
+            }
+            let Some((fd, attrs)) = listeners.iter().find_map(|l| accept_client(l, transport))
+            else {
+                holds_lock = st.lock.is_some();
+                break;
+            };
+            st.unlock();
+            serve_one(&mut st, state, service, fd, attrs, ipc_timeout);
+            use_count = use_count.saturating_add(1);
         }
-        let mut client = Client::new(fd, ipc_timeout, attrs);
-        let _ = master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_TAKEN);
-        if st.in_flow_delay
-            && let Some((r, w)) = &st.flow
-            && mail_flow_get(r, w, 1).is_err()
-        {
-            std::thread::sleep(Duration::from_secs(
-                st.ctx.params.in_flow_delay.max(0) as u64
-            ));
-        }
-        service(state, &mut client, &mut st.ctx);
-        drop(client);
-        if master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_AVAIL).is_err() {
+        if st.notify(MASTER_STAT_AVAIL).is_err() {
             st.exit_normally(state, "master disconnect -- exiting");
         }
-        if crate::util::msg::verbose() > 0 {
-            msg_info!("connection closed");
-        }
-        use_count = use_count.saturating_add(1);
         idle_since = Instant::now();
+    }
+    if holds_lock {
+        st.unlock();
     }
     st.exit_normally(state, "use limit -- exiting")
 }
