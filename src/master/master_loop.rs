@@ -19,9 +19,16 @@ impl Master {
     pub(super) fn main_loop(&mut self, signals: Signals) -> ! {
         self.watch_all(signals.wake.as_fd());
         let mut ready = Vec::new();
+        let mut last_wake: Option<Instant> = None;
         loop {
+            // At most one wake-up per PACE: under load what came meanwhile
+            // is taken in one turn (see PACE).
+            if let Some(left) = last_wake.and_then(|t| PACE.checked_sub(t.elapsed())) {
+                std::thread::sleep(left);
+            }
             let timeout = self.wait_timeout();
             self.events.wait(timeout, &mut ready);
+            last_wake = Some(Instant::now());
             // Signals first: a reload or stop changes everything else.
             signals.drain();
             if let Some(sig) = signals.take_term() {
@@ -97,6 +104,20 @@ impl Master {
         }
     }
 }
+/// The least time between two turns of the loop.  A mail host's daemons
+/// tell the master TAKEN and AVAIL for every request (Postfix's protocol,
+/// which its C daemons speak): under SMTP load that was a dozen master
+/// wake-ups per message, each a pair of context switches costing more than
+/// the records it read (docs/benchmarks.md, whole host).  Paced, the
+/// master wakes at most a thousand times a second and reads what every
+/// channel holds in one turn; an idle master still answers at once (the
+/// pause only follows a turn less than PACE ago), and under load nothing
+/// it does waits more than PACE longer: a spawn for a service whose
+/// processes are all busy (a connection waits in the listen queue
+/// meanwhile, as it waits for the fork and exec anyway), a reap, a signal,
+/// a control request.
+const PACE: Duration = Duration::from_millis(1);
+
 /// The longest the loop sleeps: stopped children and silent control
 /// clients are looked at about once a second.
 const TICK: Duration = Duration::from_secs(1);
