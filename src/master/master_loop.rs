@@ -19,16 +19,22 @@ impl Master {
     pub(super) fn main_loop(&mut self, signals: Signals) -> ! {
         self.watch_all(signals.wake.as_fd());
         let mut ready = Vec::new();
-        let mut last_wake: Option<Instant> = None;
+        // When the last two turns began, and how many status records the
+        // last one read.
+        let (mut prev_turn, mut last_turn) = (Instant::now(), Instant::now());
+        let mut records = 0;
         loop {
-            // At most one wake-up per PACE: under load what came meanwhile
-            // is taken in one turn (see PACE).
-            if let Some(left) = last_wake.and_then(|t| PACE.checked_sub(t.elapsed())) {
+            // Records coming at a rate that fills a pause: what comes
+            // within PACE of the last turn is taken in one turn (see PACE).
+            if pays_to_pause(records, last_turn - prev_turn)
+                && let Some(left) = PACE.checked_sub(last_turn.elapsed())
+            {
                 std::thread::sleep(left);
             }
             let timeout = self.wait_timeout();
             self.events.wait(timeout, &mut ready);
-            last_wake = Some(Instant::now());
+            (prev_turn, last_turn) = (last_turn, Instant::now());
+            records = 0;
             // Signals first: a reload or stop changes everything else.
             signals.drain();
             if let Some(sig) = signals.take_term() {
@@ -60,7 +66,7 @@ impl Master {
                 match token {
                     Token::Wake => {}
                     Token::Status(id) => {
-                        self.status_event(id);
+                        records += self.status_event(id);
                         self.sync_listen(id);
                     }
                     Token::Stderr(id) => self.stderr_event(id),
@@ -104,19 +110,35 @@ impl Master {
         }
     }
 }
-/// The least time between two turns of the loop.  A mail host's daemons
-/// tell the master TAKEN and AVAIL for every request (Postfix's protocol,
-/// which its C daemons speak): under SMTP load that was a dozen master
-/// wake-ups per message, each a pair of context switches costing more than
-/// the records it read (docs/benchmarks.md, whole host).  Paced, the
-/// master wakes at most a thousand times a second and reads what every
-/// channel holds in one turn; an idle master still answers at once (the
-/// pause only follows a turn less than PACE ago), and under load nothing
-/// it does waits more than PACE longer: a spawn for a service whose
-/// processes are all busy (a connection waits in the listen queue
-/// meanwhile, as it waits for the fork and exec anyway), a reap, a signal,
-/// a control request.
+/// The least time between two turns of the loop while status records
+/// come at a moderate rate.  A mail host's daemons tell the master TAKEN
+/// and AVAIL for every request (Postfix's protocol, which its C daemons
+/// speak): under SMTP load that was a dozen master wake-ups per message,
+/// each a pair of context switches costing more than the records it read
+/// (docs/benchmarks.md, whole host).  When the last turn's records, at the
+/// rate they came since the turn before, would make PACED_RECORDS in a
+/// pause, the master pauses until PACE after that turn began and reads
+/// what every channel holds then in one turn.  Not at a lower rate:
+/// records that come one or two at a time (a service's requests a
+/// millisecond apart) would gain nothing and pay for the pause's own
+/// wake-up; an idle master answers at once.  Not at a higher one: it
+/// would fill a child's status channel within a pause (the child would
+/// block in its status write), and each wake-up reads many anyway.  Under
+/// load nothing the master does waits more than PACE longer: a spawn for
+/// a service whose processes are all busy (the connection waits in the
+/// listen queue meanwhile, as it waits for the fork and exec anyway), a
+/// reap, a signal, a control request.
 const PACE: Duration = Duration::from_millis(1);
+
+/// The records a pause should gather for the loop to pause (see PACE).
+const PACED_RECORDS: std::ops::Range<f64> = 4.0..64.0;
+
+/// Whether `records` read by a turn that came `gap` after the one before
+/// say the next turn should wait for PACE.
+fn pays_to_pause(records: usize, gap: Duration) -> bool {
+    let per_pace = records as f64 * PACE.as_secs_f64() / gap.as_secs_f64().max(1e-9);
+    records > 0 && PACED_RECORDS.contains(&per_pace)
+}
 
 /// The longest the loop sleeps: stopped children and silent control
 /// clients are looked at about once a second.
@@ -195,5 +217,25 @@ impl Master {
         let left = deadline.saturating_duration_since(now);
         let ms = left.as_micros().div_ceil(1000).min(TICK.as_millis()) as i32;
         PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_only_for_a_moderate_rate() {
+        let ms = Duration::from_millis;
+        // Nothing, or a pair a millisecond after the last turn: no pause.
+        assert!(!pays_to_pause(0, ms(1)));
+        assert!(!pays_to_pause(2, ms(1)));
+        // A mail host's burst: a few records in a fraction of a
+        // millisecond.
+        assert!(pays_to_pause(3, Duration::from_micros(300)));
+        assert!(pays_to_pause(10, ms(1)));
+        // A flood: a pause would fill the children's channels.
+        assert!(!pays_to_pause(200, ms(1)));
+        assert!(!pays_to_pause(10, Duration::from_micros(50)));
     }
 }

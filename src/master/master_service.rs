@@ -150,9 +150,8 @@ impl Master {
     }
 
     /// Status records from a service's children.
-    pub(super) fn status_event(&mut self, id: ServiceId) {
-        if let Some(s) = self.services.get_mut(id) {
-            s.status_event();
-        }
+    /// Reads a service's status records; how many there were.
+    pub(super) fn status_event(&mut self, id: ServiceId) -> usize {
+        self.services.get_mut(id).map_or(0, |s| s.status_event())
     }
 }

@@ -31,7 +31,24 @@ pub fn status_channel() -> nix::Result<(OwnedFd, OwnedFd)> {
         &master,
         nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
     )?;
+    deepen(&child);
     Ok((master, child))
+}
+
+/// What the children's end may hold before a child blocks in its status
+/// write: as many records as the pipe Postfix's master uses (64 KiB, 5,461
+/// records), not the 278 a socket's default send buffer holds (each
+/// 12-byte record is charged its whole buffer, about 760 bytes), so that a
+/// master that reads late (it paces its turns under load) never holds up a
+/// child.  The kernel doubles the value and caps it at net.core.wmem_max,
+/// which root may pass (SO_SNDBUFFORCE); where neither is allowed the
+/// channel keeps its default depth.
+fn deepen(child: &OwnedFd) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    const DEPTH: usize = 5461 * 768 / 2;
+    if setsockopt(child, sockopt::SndBufForce, &DEPTH).is_err() {
+        let _ = setsockopt(child, sockopt::SndBuf, &DEPTH);
+    }
 }
 
 /// Reads up to `max` waiting messages from the master's end, handing each
@@ -279,6 +296,31 @@ impl ProcTable {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_channel_holds_as_many_records_as_postfixs_pipe() {
+        let (_master, child) = super::status_channel().unwrap();
+        nix::fcntl::fcntl(
+            &child,
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        )
+        .unwrap();
+        let rec = [0u8; super::STATUS_SIZE];
+        let mut n = 0;
+        while nix::unistd::write(&child, &rec).is_ok() && n < 10_000 {
+            n += 1;
+        }
+        // Root may deepen it anywhere; others as far as wmem_max allows.
+        let wmem_max: usize = std::fs::read_to_string("/proc/sys/net/core/wmem_max")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        if nix::unistd::geteuid().is_root() || wmem_max >= 5461 * 768 / 2 {
+            assert!(n >= 5000, "{n} records");
+        } else {
+            assert!(n >= 250, "{n} records");
+        }
+    }
+
     use super::*;
 
     fn rec(pid: i32, generation: u32, avail: i32) -> Vec<u8> {

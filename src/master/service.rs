@@ -225,37 +225,43 @@ impl Service {
     }
 
     /// Status records from this service's children.
-    pub(super) fn status_event(&mut self) {
+    /// Reads the status records waiting; how many there were.
+    pub(super) fn status_event(&mut self) -> usize {
         let s = self;
         let Some((m, _)) = &s.status else {
-            return;
+            return 0;
         };
+        let mut records = 0;
         // Postfix names the service by its master.cf name and its endpoint.
         let (ext_name, endpoint) = (&s.ent.ext_name, &s.ent.name);
         let procs = &mut s.procs;
         // A bounded number per wake-up, so that one busy service cannot
         // starve the others.
-        let result = read_status(m, 256, |msg| match procs.update(msg) {
-            Update::Applied => {}
-            Update::Partial { pid, len } => msg_warn!(
-                "service {ext_name}({endpoint}): child (pid {}) sent partial status update ({len} bytes)",
-                pid.map_or("?".to_string(), |p| p.to_string())
-            ),
-            Update::NotFound { pid } => {
-                if msg::verbose() > 0 {
-                    msg_info!("master_status_event: process id not found: {pid}");
+        let result = read_status(m, 256, |msg| {
+            records += 1;
+            match procs.update(msg) {
+                Update::Applied => {}
+                Update::Partial { pid, len } => msg_warn!(
+                    "service {ext_name}({endpoint}): child (pid {}) sent partial status update ({len} bytes)",
+                    pid.map_or("?".to_string(), |p| p.to_string())
+                ),
+                Update::NotFound { pid } => {
+                    if msg::verbose() > 0 {
+                        msg_info!("master_status_event: process id not found: {pid}");
+                    }
                 }
+                Update::WrongGeneration { pid, generation } => {
+                    msg_info!("ignoring status update from child pid {pid} generation {generation}")
+                }
+                // Postfix's own text, with its arguments in this order.
+                Update::Unknown { pid, avail } => msg_warn!(
+                    "master_status_event: ignoring unknown status: {pid} allegedly from pid: {avail}"
+                ),
             }
-            Update::WrongGeneration { pid, generation } => {
-                msg_info!("ignoring status update from child pid {pid} generation {generation}")
-            }
-            // Postfix's own text, with its arguments in this order.
-            Update::Unknown { pid, avail } => msg_warn!(
-                "master_status_event: ignoring unknown status: {pid} allegedly from pid: {avail}"
-            ),
         });
         if let Err(e) = result {
             msg_warn!("master_status_event: read: {}", crate::util::nix_text(e));
         }
+        records
     }
 }
