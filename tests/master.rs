@@ -485,12 +485,13 @@ fn reload_warns_about_an_inet_protocols_change() {
     );
 }
 
-/// The master's own context switches so far.
+/// The master's voluntary context switches so far (its waits; a busy
+/// machine's preemptions are not its doing).
 fn switches(pid: i32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
         .lines()
-        .filter(|l| l.contains("ctxt_switches:"))
+        .filter(|l| l.starts_with("voluntary_ctxt_switches:"))
         .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
         .sum()
 }

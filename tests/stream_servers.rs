@@ -406,14 +406,16 @@ fn event_server_pool_members_take_clients_while_one_is_busy() {
     let (mut a, mut ra) = connect(&sock);
     let first = read_line(&mut ra);
     writeln!(a, "block").unwrap();
-    // Give the busy process time to be inside the request.
-    std::thread::sleep(Duration::from_millis(200));
+    // The busy process is inside the request.
+    let busy = first.strip_prefix("ready ").unwrap().to_string();
+    wait_for("the request is being handled", || {
+        pool.log().contains(&format!("blocking pid={busy}"))
+    });
     let (_b, mut rb) = connect(&sock);
     let second = read_line(&mut rb);
     assert!(second.starts_with("ready "), "{second:?}");
     assert_ne!(first, second, "the busy process cannot have greeted");
     std::fs::write(pool.dir.path().join("probe.log.release"), "").unwrap();
-    let busy = first.strip_prefix("ready ").unwrap();
     assert_eq!(read_line(&mut ra), format!("pid {busy}: block"));
     for p in [&mut p1, &mut p2] {
         let _ = p.kill();
@@ -561,7 +563,7 @@ fn single_server_takes_waiting_clients_in_one_busy_spell() {
         assert_eq!(read_line(r), format!("pid {}: c{n}", child.id()));
     }
     let recs: Vec<i32> = pool
-        .records(Duration::from_millis(500))
+        .records(Duration::from_millis(1500))
         .iter()
         .map(|s| s.avail)
         .collect();
@@ -571,7 +573,7 @@ fn single_server_takes_waiting_clients_in_one_busy_spell() {
     writeln!(c, "later").unwrap();
     assert_eq!(read_line(&mut r), format!("pid {}: later", child.id()));
     let recs: Vec<i32> = pool
-        .records(Duration::from_millis(500))
+        .records(Duration::from_millis(1500))
         .iter()
         .map(|s| s.avail)
         .collect();
