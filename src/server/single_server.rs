@@ -3,6 +3,10 @@
 //! (unless it runs alone, `-l`), tells the master TAKEN, runs the handler
 //! for the whole connection, closes it and tells the master AVAIL.
 //! `max_use` counts connections; `max_idle` is the wait for the next one.
+//! A process that finds clients waiting when it is done with one takes the
+//! next at once (under the pool lock, taken without waiting), reporting
+//! one TAKEN and one AVAIL for the run; `pre_accept` runs before every
+//! accept, including a look that finds no client waiting.
 //! Services `unix`, `inet` and `pass` (the descriptor and its attributes
 //! passed as postscreen passes them); `-S` serves standard input and output
 //! without a master.
