@@ -59,11 +59,7 @@ fn a_pool_member_with_queued_work_reports_one_busy_spell() {
         pool.send(format!("q{i}").as_bytes());
     }
     let child = pool.start(&["-t", "unix-dgram", "-n", "probe", "-d"], &[]);
-    let recs: Vec<i32> = pool
-        .records(Duration::from_millis(1500))
-        .iter()
-        .map(|r| r.avail)
-        .collect();
+    let recs = pool.avails(Duration::from_millis(1500));
     assert_eq!(recs, [MASTER_STAT_TAKEN, MASTER_STAT_AVAIL]);
     let log = pool.log();
     for i in 0..10 {
@@ -72,11 +68,7 @@ fn a_pool_member_with_queued_work_reports_one_busy_spell() {
     assert_eq!(log.matches("pre_accept").count(), 10, "{log}");
     // Idle again: the next datagram is a spell of its own.
     pool.send(b"later");
-    let recs: Vec<i32> = pool
-        .records(Duration::from_millis(1000))
-        .iter()
-        .map(|r| r.avail)
-        .collect();
+    let recs = pool.avails(Duration::from_millis(1000));
     assert_eq!(recs, [MASTER_STAT_TAKEN, MASTER_STAT_AVAIL]);
     pool.master_end = None;
     let (code, _) = wait_exit(child, Duration::from_secs(3));

@@ -23,6 +23,31 @@ fn lines(stream: &mut impl std::io::Read) -> impl FnMut() -> String + '_ {
     }
 }
 
+/// Hands a `pass` service one end of a fresh connection, as postscreen
+/// hands a client to `smtpd pass`: the descriptor, then `attrs` in
+/// Postfix's base64 form, on a connection to `path`.  The service talks to
+/// the other end, which is returned.
+fn pass_client(path: &std::path::Path, attrs: &[(&str, &str)]) -> UnixStream {
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    ours.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let passer = UnixStream::connect(path).unwrap();
+    nix::sys::socket::sendmsg::<()>(
+        passer.as_raw_fd(),
+        &[std::io::IoSlice::new(b"\0")],
+        &[nix::sys::socket::ControlMessage::ScmRights(&[
+            theirs.as_raw_fd()
+        ])],
+        nix::sys::socket::MsgFlags::empty(),
+        None,
+    )
+    .unwrap();
+    let mut text = Vec::new();
+    postkit::attr::print64(&mut text, attrs);
+    (&passer).write_all(&text).unwrap();
+    ours
+}
+
 #[test]
 fn single_server_serves_inet_and_pass_clients() {
     let port = common::free_port();
@@ -51,28 +76,10 @@ fn single_server_serves_inet_and_pass_clients() {
     // pass: the descriptor of one end of a connection, then its
     // attributes in Postfix's base64 form, on a connection to the pass
     // socket; the service talks to the other end.
-    let (mut ours, theirs) = UnixStream::pair().unwrap();
-    ours.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let passer = UnixStream::connect(i.path().join("queue/public/echopass")).unwrap();
-    nix::sys::socket::sendmsg::<()>(
-        passer.as_raw_fd(),
-        &[std::io::IoSlice::new(b"\0")],
-        &[nix::sys::socket::ControlMessage::ScmRights(&[
-            theirs.as_raw_fd()
-        ])],
-        nix::sys::socket::MsgFlags::empty(),
-        None,
-    )
-    .unwrap();
-    let mut attrs = Vec::new();
-    postkit::attr::print64(
-        &mut attrs,
+    let mut ours = pass_client(
+        &i.path().join("queue/public/echopass"),
         &[("client_address", "192.0.2.7"), ("client_port", "4711")],
     );
-    (&passer).write_all(&attrs).unwrap();
-    drop(passer);
-    drop(theirs);
     let mut w = ours.try_clone().unwrap();
     let mut next = lines(&mut ours);
     assert_eq!(next(), "welcome 192.0.2.7 (echopass)");
@@ -283,11 +290,7 @@ fn multi_server_reports_per_wake_up_and_goes_quiet_alone() {
             line.clear();
             r.read_line(&mut line).unwrap();
         }
-        let recs: Vec<i32> = pool
-            .records(Duration::from_millis(500))
-            .iter()
-            .map(|s| s.avail)
-            .collect();
+        let recs = pool.avails(Duration::from_millis(500));
         let pair = [MASTER_STAT_TAKEN, MASTER_STAT_AVAIL];
         if alone {
             assert_eq!(recs, pair, "alone: the first request only");
@@ -472,25 +475,7 @@ fn multi_server_post_accept_sees_pass_attributes() {
         let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
         let opts = if with_hook { "post_accept" } else { "" };
         let child = stream_probe(&pool, &listener, "multi", opts, &["-t", "pass", "-V"]);
-        let (ours, theirs) = UnixStream::pair().unwrap();
-        ours.set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let passer = UnixStream::connect(&sock).unwrap();
-        nix::sys::socket::sendmsg::<()>(
-            passer.as_raw_fd(),
-            &[std::io::IoSlice::new(b"\0")],
-            &[nix::sys::socket::ControlMessage::ScmRights(&[
-                theirs.as_raw_fd()
-            ])],
-            nix::sys::socket::MsgFlags::empty(),
-            None,
-        )
-        .unwrap();
-        let mut attrs = Vec::new();
-        postkit::attr::print64(&mut attrs, &[("client_address", "192.0.2.7")]);
-        (&passer).write_all(&attrs).unwrap();
-        drop(passer);
-        drop(theirs);
+        let ours = pass_client(&sock, &[("client_address", "192.0.2.7")]);
         let mut w = ours.try_clone().unwrap();
         let mut r = BufReader::new(ours);
         writeln!(w, "x").unwrap();
@@ -562,22 +547,44 @@ fn single_server_takes_waiting_clients_in_one_busy_spell() {
     for (n, (_, r)) in clients.iter_mut().enumerate() {
         assert_eq!(read_line(r), format!("pid {}: c{n}", child.id()));
     }
-    let recs: Vec<i32> = pool
-        .records(Duration::from_millis(1500))
-        .iter()
-        .map(|s| s.avail)
-        .collect();
+    let recs = pool.avails(Duration::from_millis(1500));
     assert_eq!(recs, [MASTER_STAT_TAKEN, MASTER_STAT_AVAIL]);
     // Idle again: the next client is a spell of its own.
     let (mut c, mut r) = connect(&sock);
     writeln!(c, "later").unwrap();
     assert_eq!(read_line(&mut r), format!("pid {}: later", child.id()));
-    let recs: Vec<i32> = pool
-        .records(Duration::from_millis(1500))
-        .iter()
-        .map(|s| s.avail)
-        .collect();
+    let recs = pool.avails(Duration::from_millis(1500));
     assert_eq!(recs, [MASTER_STAT_TAKEN, MASTER_STAT_AVAIL]);
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// `-S`: a stream skeleton serves one client on standard input and output,
+/// without a master, and exits.
+#[test]
+fn stand_alone_serves_standard_input_and_output() {
+    for skeleton in ["single", "multi"] {
+        let pool = common::fake_master::Pool::new("");
+        let out = std::process::Command::new(common::fake_master::example_exe("stream_probe"))
+            .arg("-S")
+            .env("MAIL_CONFIG", pool.dir.path())
+            .env("PROBE_SKELETON", skeleton)
+            .env_remove("POSTLOG_SERVICE")
+            .stdin(
+                std::fs::File::open({
+                    let p = pool.dir.path().join("input");
+                    std::fs::write(&p, "hello\n").unwrap();
+                    p
+                })
+                .unwrap(),
+            )
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{skeleton}: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.starts_with("pid ") && text.ends_with(": hello\n"),
+            "{skeleton}: {text:?}"
+        );
+    }
 }

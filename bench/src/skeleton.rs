@@ -437,15 +437,13 @@ fn print_rows(rows: &[Row], base: &Baseline) {
     println!(
         "(CPU us/dgram svc/m/b, with one sender: the service's processes / the master / the bench, its sender thread and its wait for the count)"
     );
+    let row = |skeleton: &str, master: &str, handler: &str, limit: u32| {
+        rows.iter().find(|r| {
+            r.skeleton == skeleton && r.master == master && r.handler == handler && r.limit == limit
+        })
+    };
     let get = |skeleton: &str, master: &str, handler: &str, limit: u32, senders: usize| {
-        rows.iter()
-            .find(|r| {
-                r.skeleton == skeleton
-                    && r.master == master
-                    && r.handler == handler
-                    && r.limit == limit
-            })
-            .map_or(0.0, |r| r.rates[senders].median)
+        row(skeleton, master, handler, limit).map_or(0.0, |r| r.rates[senders].median)
     };
     println!();
     let ours = get("postkit", "postkit", "null", 1, 0);
@@ -476,21 +474,14 @@ fn print_rows(rows: &[Row], base: &Baseline) {
     // spend beyond the handler's work (20 us of CPU for the spinning
     // handler, none for the null and waiting ones), one sender.
     let cpu = |skeleton: &str, master: &str, handler: &str, limit: u32| {
-        rows.iter()
-            .find(|r| {
-                r.skeleton == skeleton
-                    && r.master == master
-                    && r.handler == handler
-                    && r.limit == limit
-            })
-            .map(|r| {
-                let work = if handler == "20 us" {
-                    SPIN_NS as f64 / 1000.0
-                } else {
-                    0.0
-                };
-                (r.cpu.0 + r.cpu.1 - work).max(0.0)
-            })
+        row(skeleton, master, handler, limit).map(|r| {
+            let work = if handler == "20 us" {
+                SPIN_NS as f64 / 1000.0
+            } else {
+                0.0
+            };
+            (r.cpu.0 + r.cpu.1 - work).max(0.0)
+        })
     };
     for handler in ["null", "20 us", "1 ms wait"] {
         let cells: Vec<String> = LIMITS

@@ -86,25 +86,17 @@ impl Client {
     /// already, see `readable_input`: here the wait comes first, as a
     /// one-client process mostly waits for its client.)
     fn fill(&mut self) -> std::io::Result<usize> {
-        if self.timed_reads {
-            return self.timed_read();
-        }
-        let ms = PollTimeout::try_from(self.timeout.as_millis().min(i32::MAX as u128) as i32)
-            .unwrap_or(PollTimeout::MAX);
-        loop {
-            match poll(&mut [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)], ms) {
-                Ok(0) => {
-                    return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "timeout"));
-                }
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(e.into()),
-                Ok(_) => break,
-            }
+        // With SO_RCVTIMEO the kernel bounds the read itself (EAGAIN at
+        // the limit); otherwise poll first.
+        if !self.timed_reads {
+            self.wait_until(PollFlags::POLLIN)?;
         }
         let mut chunk = [0u8; 4096];
         let n = loop {
             match nix::unistd::read(&self.fd, &mut chunk) {
+                // A signal starts the wait again, as a poll would.
                 Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::EAGAIN) if self.timed_reads => return Err(timed_out()),
                 other => break other?,
             }
         };
@@ -112,32 +104,14 @@ impl Client {
         Ok(n)
     }
 
-    /// A blocking read the kernel ends after the time limit (EAGAIN).
-    /// A signal that interrupts it starts the wait again, as a poll would.
-    fn timed_read(&mut self) -> std::io::Result<usize> {
-        let mut chunk = [0u8; 4096];
-        let n = loop {
-            match nix::unistd::read(&self.fd, &mut chunk) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(nix::errno::Errno::EAGAIN) => {
-                    return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "timeout"));
-                }
-                other => break other?,
-            }
-        };
-        self.take_in(&chunk[..n]);
-        Ok(n)
-    }
-
-    /// Waits at most the time limit until the socket takes more output.
-    fn wait_for_room(&self) -> std::io::Result<()> {
+    /// Waits at most the time limit until the socket is ready for
+    /// `flags` (input, or room for output).
+    fn wait_until(&self, flags: PollFlags) -> std::io::Result<()> {
         let ms = PollTimeout::try_from(self.timeout.as_millis().min(i32::MAX as u128) as i32)
             .unwrap_or(PollTimeout::MAX);
         loop {
-            match poll(&mut [PollFd::new(self.fd.as_fd(), PollFlags::POLLOUT)], ms) {
-                Ok(0) => {
-                    return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "timeout"));
-                }
+            match poll(&mut [PollFd::new(self.fd.as_fd(), flags)], ms) {
+                Ok(0) => return Err(timed_out()),
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(e.into()),
                 Ok(_) => return Ok(()),
@@ -230,6 +204,11 @@ impl Client {
     }
 }
 
+/// The IPC time limit ran out.
+fn timed_out() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, "timeout")
+}
+
 impl Read for Client {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         if !self.has_buffered() && self.fill()? == 0 {
@@ -261,7 +240,7 @@ impl Write for Client {
         loop {
             match send(self.fd.as_raw_fd(), data, flags) {
                 Err(nix::errno::Errno::EINTR) => continue,
-                Err(nix::errno::Errno::EAGAIN) => self.wait_for_room()?,
+                Err(nix::errno::Errno::EAGAIN) => self.wait_until(PollFlags::POLLOUT)?,
                 // No socket (standard input under -S): a plain write.
                 Err(nix::errno::Errno::ENOTSOCK) => loop {
                     match nix::unistd::write(&self.fd, data) {

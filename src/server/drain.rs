@@ -28,6 +28,11 @@ impl TaskDir {
         TaskDir(File::open("/proc/self/task").ok())
     }
 
+    /// No directory: a drain never forks.
+    pub(crate) fn none() -> TaskDir {
+        TaskDir(None)
+    }
+
     /// The number of threads of this process, when it can be read.
     fn threads(&self) -> Option<usize> {
         let dir = self.0.as_ref()?;
@@ -99,7 +104,7 @@ mod tests {
         drop(tx);
         h.join().unwrap();
         assert!(matches!(
-            fork_to_drain(&TaskDir(None)),
+            fork_to_drain(&TaskDir::none()),
             Drained::InPlace(w) if w.contains("cannot be read")
         ));
     }

@@ -432,9 +432,9 @@ pub(crate) struct Started<S> {
     /// Whether the loop still watches the status channel (not after a
     /// slow exit began: its end of file would wake the loop forever).
     pub watch_master: bool,
-    /// multi_server and event_server: the thread count's source for a
-    /// drain.
-    pub tasks: Option<crate::server::drain::TaskDir>,
+    /// The thread count's source for a drain (opened only for the
+    /// skeletons that drain).
+    pub tasks: crate::server::drain::TaskDir,
     /// The process drains: it no longer reports to the master.
     pub drained: bool,
 }
@@ -480,12 +480,7 @@ impl<S> Started<S> {
     /// The pool lock without waiting: false when another process of the
     /// pool holds it (true when the process has no pool lock).
     pub(crate) fn try_lock(&self) -> bool {
-        let Some(lock) = &self.lock else { return true };
-        match crate::util::myflock::myflock(lock, crate::util::myflock::LockOp::Exclusive, false) {
-            Ok(()) => true,
-            Err(nix::errno::Errno::EAGAIN) => false,
-            Err(e) => msg_fatal!("select lock: {}", crate::util::nix_text(e)),
-        }
+        self.lock.as_ref().is_none_or(try_pool_lock)
     }
 
     /// The pool lock given back once the process has its work, so that
@@ -602,10 +597,7 @@ impl<S> Started<S> {
         if !self.ctx.drain_requested {
             return false;
         }
-        let tasks = self
-            .tasks
-            .get_or_insert_with(crate::server::drain::TaskDir::open);
-        match crate::server::drain::fork_to_drain(tasks) {
+        match crate::server::drain::fork_to_drain(&self.tasks) {
             crate::server::drain::Drained::InChild => {}
             crate::server::drain::Drained::InPlace(why) => {
                 crate::msg_warn!("drain without fork ({why}): the clients are finished here");
@@ -634,6 +626,16 @@ impl<S> Started<S> {
             self.generation,
             status,
         )
+    }
+}
+
+/// The pool lock without waiting: false when another process of the pool
+/// holds it; any other failure is fatal, as for the waiting lock.
+pub(crate) fn try_pool_lock(lock: &std::fs::File) -> bool {
+    match crate::util::myflock::myflock(lock, crate::util::myflock::LockOp::Exclusive, false) {
+        Ok(()) => true,
+        Err(nix::errno::Errno::EAGAIN) => false,
+        Err(e) => msg_fatal!("select lock: {}", crate::util::nix_text(e)),
     }
 }
 
@@ -881,7 +883,11 @@ pub(crate) fn start<S, F: Family>(
         f(state, &mut ctx);
     }
     // The thread count a drain checks, before a chroot hides /proc.
-    let tasks = F::DRAINS.then(crate::server::drain::TaskDir::open);
+    let tasks = if F::DRAINS {
+        crate::server::drain::TaskDir::open()
+    } else {
+        crate::server::drain::TaskDir::none()
+    };
     // Load the time zone before a chroot hides /etc/localtime.
     let _ = chrono::Local::now();
     let root = opts.chroot.then(|| ctx.params.queue_directory.clone());

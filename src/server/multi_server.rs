@@ -299,8 +299,9 @@ fn disconnect<S>(st: &mut Started<S>, state: &mut S, c: Connected) {
     drop(c);
 }
 
-/// `-S`: the one client is standard input and output.
-fn stand_alone<S>(
+/// `-S`: the one client is standard input and output (every stream
+/// skeleton's).
+pub(crate) fn stand_alone<S>(
     st: &mut Started<S>,
     state: &mut S,
     service: &mut Handler<'_, S>,

@@ -28,12 +28,12 @@
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
+use crate::msg_info;
 use crate::server::client::Client;
 use crate::server::mail_flow::mail_flow_get;
 use crate::server::mail_server::{self, Ctx, Family, Server, ServerOpt, Started, WatchdogDefault};
 use crate::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN};
 use crate::server::stream_accept::{Listener, Transport, accept_client};
-use crate::{msg_fatal, msg_info};
 
 /// The single-client skeleton as a [`Family`] member.
 pub struct Single;
@@ -118,14 +118,7 @@ fn serve<S>(
 ) -> ! {
     let ipc_timeout = Duration::from_secs(st.ctx.params.ipc_timeout.max(1) as u64);
     if st.stand_alone {
-        let stdin = std::io::stdin()
-            .as_fd()
-            .try_clone_to_owned()
-            .unwrap_or_else(|e| msg_fatal!("dup stdin: {e}"));
-        let mut client = Client::new(stdin, ipc_timeout, None);
-        client.write_to_stdout();
-        service(state, &mut client, &mut st.ctx);
-        st.exit_normally(state, "stand-alone client done -- exiting");
+        crate::server::multi_server::stand_alone(&mut st, state, service, ipc_timeout);
     }
     let transport = Transport::from_name(&st.transport);
     let listeners: Vec<Listener> = std::mem::take(&mut st.listen)

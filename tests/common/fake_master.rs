@@ -143,6 +143,12 @@ impl Pool {
         bytes.chunks(12).filter_map(MasterStatus::decode).collect()
     }
 
+    /// Only the kind (TAKEN or AVAIL) of the records that arrive within
+    /// `wait`.
+    pub fn avails(&mut self, wait: Duration) -> Vec<i32> {
+        self.records(wait).iter().map(|r| r.avail).collect()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("probe.log")).unwrap_or_default()
     }

@@ -461,10 +461,8 @@ impl<S> Running<S> {
             if self.used_up() {
                 return;
             }
-            match myflock(lock, LockOp::Exclusive, false) {
-                Ok(()) => {}
-                Err(nix::errno::Errno::EAGAIN) => return,
-                Err(e) => msg_fatal!("select lock: {}", crate::util::nix_text(e)),
+            if !crate::server::mail_server::try_pool_lock(lock) {
+                return;
             }
             let n = batch.recv(&self.sockets[index], self.asked());
             if n == 0 {
