@@ -8,16 +8,22 @@
 //! with postkit's postlogd, and postkit's master with Postfix's postlogd
 //! (to tell the two apart).  CPU comes from a cpuacct cgroup that holds
 //! the master and everything it starts (the whole system), and from
-//! /proc schedstat for the master and the log daemon.
+//! /proc schedstat for the master and the log daemon.  Beside each load a
+//! probe sends records of its own into the host's log socket at a steady
+//! rate and times each to the file: the log service's latency when every
+//! core is busy, which bounds what it may do to save wake-ups (issue 25.2).
 
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use postkit_kit::stock::StockHost;
 
 use crate::cpu;
-use crate::stats::{Stats, fmt_range, stats};
+use crate::stats::{Stats, fmt_range, percentile, stats};
 
 const SESSIONS: [u32; 3] = [1, 20, 100];
 
@@ -163,7 +169,85 @@ struct Sample {
     /// Microseconds of CPU per message: whole system, master, log daemon.
     cpu_us: (f64, f64, f64),
     master_wakeups: f64,
+    log_wakeups: f64,
     log_lines: f64,
+    /// The probe's records: microseconds from send() to the file.
+    latencies_us: Vec<f64>,
+}
+
+/// Records of the bench's own, sent into the host's log socket at this
+/// rate while the load runs, with the time each spends on its way into
+/// the file: what the log service holds a record for when every core is
+/// busy (issue 25.2's latency bound, measured where it matters).
+const PROBE_RATE: u64 = 500;
+/// The probe's records are tagged as paced round PROBE_ROUND.
+const PROBE_ROUND: usize = 7777;
+
+/// A sender and a tailer of probe records, running beside a load.
+struct Probe {
+    stop: Arc<AtomicBool>,
+    total: Arc<AtomicUsize>,
+    sender: std::thread::JoinHandle<Result<usize, String>>,
+    tailer: std::thread::JoinHandle<Result<Vec<f64>, String>>,
+}
+
+impl Probe {
+    fn start(host: &StockHost) -> Probe {
+        let log = host.path().join("maillog");
+        let socket = host.path().join("queue/public/postlog");
+        let from = crate::throughput::log_len(&log);
+        let base = Instant::now();
+        let stop = Arc::new(AtomicBool::new(false));
+        let total = Arc::new(AtomicUsize::new(usize::MAX));
+        let tailer = {
+            let total = total.clone();
+            std::thread::spawn(move || crate::paced::tail(&log, from, PROBE_ROUND, &total, base))
+        };
+        // The tailer watches before the first record goes out.
+        std::thread::sleep(Duration::from_millis(50));
+        let sender = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let s = UnixDatagram::unbound().map_err(|e| e.to_string())?;
+                s.connect(&socket)
+                    .map_err(|e| format!("{}: {e}", socket.display()))?;
+                let interval = Duration::from_secs_f64(1.0 / PROBE_RATE as f64);
+                let started = Instant::now();
+                let mut seq = 0;
+                while !stop.load(Ordering::Acquire) {
+                    let due = started + interval * seq as u32;
+                    if let Some(left) = due.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(left);
+                    }
+                    let d = crate::paced::record(PROBE_ROUND, seq, base.elapsed().as_nanos());
+                    s.send(&d).map_err(|e| e.to_string())?;
+                    seq += 1;
+                }
+                Ok(seq)
+            })
+        };
+        Probe {
+            stop,
+            total,
+            sender,
+            tailer,
+        }
+    }
+
+    /// Stops sending; how many were sent, and the latency of each once
+    /// every one is in the file.
+    fn finish(self) -> Result<(usize, Vec<f64>), String> {
+        self.stop.store(true, Ordering::Release);
+        let sent = self.sender.join().map_err(|_| "the probe sender failed")?;
+        // The tailer must stop even if the sender failed.
+        self.total
+            .store(*sent.as_ref().unwrap_or(&0), Ordering::Release);
+        let latencies = self
+            .tailer
+            .join()
+            .map_err(|_| "the probe tailer failed")??;
+        Ok((sent?, latencies))
+    }
 }
 
 /// Messages discarded so far (discard(8) logs `status=sent`).
@@ -184,11 +268,13 @@ fn one_load(
     let lines_before = log_before.lines().count();
     let master = master_pid(host);
     let logd = postlogd_pid(host);
-    let (cg0, m0, l0, w0) = (
+    let probe = Probe::start(host);
+    let (cg0, m0, l0, w0, lw0) = (
         cg.usage_ns(),
         cpu::cpu_ns(master).unwrap_or(0),
         logd.and_then(cpu::cpu_ns).unwrap_or(0),
         cpu::wakeups(master).unwrap_or(0),
+        logd.and_then(cpu::wakeups).unwrap_or(0),
     );
     let started = Instant::now();
     let out = Command::new("/usr/sbin/smtp-source")
@@ -208,6 +294,7 @@ fn one_load(
         .output()
         .map_err(|e| format!("smtp-source: {e}"))?;
     if !out.status.success() {
+        let _ = probe.finish();
         return Err(format!(
             "smtp-source: {}",
             String::from_utf8_lossy(&out.stderr)
@@ -215,32 +302,47 @@ fn one_load(
     }
     let want = sent_before + messages;
     let deadline = Instant::now() + Duration::from_secs(300);
-    let log = loop {
+    loop {
         let log = host.log();
         if discarded(&log) >= want {
-            break log;
+            break;
         }
         if Instant::now() > deadline {
+            let _ = probe.finish();
             return Err(format!(
                 "{} of {messages} messages discarded",
                 discarded(&log) - sent_before
             ));
         }
         std::thread::sleep(Duration::from_millis(20));
-    };
+    }
     let elapsed = started.elapsed().as_secs_f64();
     let n = messages as f64;
     let us = |a: u64, b: u64| a.saturating_sub(b) as f64 / n / 1000.0;
+    let (cg1, m1, l1, w1, lw1) = (
+        cg.usage_ns(),
+        cpu::cpu_ns(master).unwrap_or(0),
+        logd.and_then(cpu::cpu_ns).unwrap_or(0),
+        cpu::wakeups(master).unwrap_or(0),
+        logd.and_then(cpu::wakeups).unwrap_or(0),
+    );
+    let (probes, latencies_us) = probe.finish()?;
+    let lines = host.log().lines().count() - lines_before;
     Ok(Sample {
         rate: n / elapsed,
-        cpu_us: (
-            us(cg.usage_ns(), cg0),
-            us(cpu::cpu_ns(master).unwrap_or(0), m0),
-            us(logd.and_then(cpu::cpu_ns).unwrap_or(0), l0),
-        ),
-        master_wakeups: cpu::wakeups(master).unwrap_or(0).saturating_sub(w0) as f64 / n,
-        log_lines: (log.lines().count() - lines_before) as f64 / n,
+        cpu_us: (us(cg1, cg0), us(m1, m0), us(l1, l0)),
+        master_wakeups: w1.saturating_sub(w0) as f64 / n,
+        log_wakeups: lw1.saturating_sub(lw0) as f64 / n,
+        log_lines: lines.saturating_sub(probes) as f64 / n,
+        latencies_us,
     })
+}
+
+/// Every probe record's latency over the rounds of one cell, sorted.
+fn latencies(v: &[Sample]) -> Vec<f64> {
+    let mut lat: Vec<f64> = v.iter().flat_map(|s| s.latencies_us.clone()).collect();
+    lat.sort_by(f64::total_cmp);
+    lat
 }
 
 pub fn run(rounds: usize, scale: f64) -> Result<(), String> {
@@ -290,20 +392,24 @@ pub fn run(rounds: usize, scale: f64) -> Result<(), String> {
         }
     }
     println!(
-        "{messages} messages per load, one per connection, 512-byte bodies; median (min-max) of {rounds} rounds; CPU in microseconds per message\n"
+        "{messages} messages per load, one per connection, 512-byte bodies; median (min-max) of {rounds} rounds; CPU in microseconds per message; \
+         log wake-ups: the log daemon's voluntary context switches per message; \
+         log records per message not counting the probe's ({PROBE_RATE}/s of the bench's own, timed from send() to the file: \
+         p50 / p99 / max over every round)\n"
     );
     println!(
-        "| configuration | sessions | msg/s | whole system CPU | master CPU | log daemon CPU | master + log | master wake-ups | log records |"
+        "| configuration | sessions | msg/s | whole system CPU | master CPU | log daemon CPU | master + log | master wake-ups | log wake-ups | log records | probe latency p50 / p99 / max |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let med = |v: &[Sample], f: fn(&Sample) -> f64| -> Stats {
         stats(&v.iter().map(f).collect::<Vec<_>>())
     };
     for (ci, config) in configs.iter().enumerate() {
         for (si, sessions) in SESSIONS.iter().enumerate() {
             let v = &samples[ci][si];
+            let lat = latencies(v);
             println!(
-                "| {} | {sessions} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} |",
+                "| {} | {sessions} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} / {:.0} / {:.0} µs |",
                 config.name(),
                 fmt_range(&med(v, |s| s.rate), 0),
                 fmt_range(&med(v, |s| s.cpu_us.0), 0),
@@ -311,21 +417,29 @@ pub fn run(rounds: usize, scale: f64) -> Result<(), String> {
                 fmt_range(&med(v, |s| s.cpu_us.2), 1),
                 med(v, |s| s.cpu_us.1 + s.cpu_us.2).median,
                 med(v, |s| s.master_wakeups).median,
+                med(v, |s| s.log_wakeups).median,
                 med(v, |s| s.log_lines).median,
+                percentile(&lat, 50.0),
+                percentile(&lat, 99.0),
+                lat.last().copied().unwrap_or(0.0),
             );
         }
     }
     println!(
-        "\n| ratio, postkit / Postfix | sessions | msg/s (target >= 1) | master + log CPU per message (target <= 0.33) |"
+        "\n| ratio, postkit / Postfix | sessions | msg/s (target >= 1) | master + log CPU per message (target <= 0.33) | log wake-ups per message | probe p99 under load (target <= 1) |"
     );
-    println!("|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     for (si, sessions) in SESSIONS.iter().enumerate() {
         let rate = |ci: usize| med(&samples[ci][si], |s| s.rate).median;
         let ml = |ci: usize| med(&samples[ci][si], |s| s.cpu_us.1 + s.cpu_us.2).median;
+        let wakeups = |ci: usize| med(&samples[ci][si], |s| s.log_wakeups).median;
+        let p99 = |ci: usize| percentile(&latencies(&samples[ci][si]), 99.0);
         println!(
-            "| postkit master + postkit postlogd | {sessions} | {:.2} | {:.2} |",
+            "| postkit master + postkit postlogd | {sessions} | {:.2} | {:.2} | {:.2} | {:.2} |",
             rate(1) / rate(0),
-            ml(1) / ml(0)
+            ml(1) / ml(0),
+            wakeups(1) / wakeups(0),
+            p99(1) / p99(0),
         );
     }
     Ok(())

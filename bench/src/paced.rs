@@ -8,6 +8,7 @@ use std::io::Read;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -57,7 +58,7 @@ struct Round {
 
 const TAG: &str = " pace r";
 
-fn record(round: usize, seq: usize, stamp_ns: u128) -> Vec<u8> {
+pub fn record(round: usize, seq: usize, stamp_ns: u128) -> Vec<u8> {
     let mut d = format!("Nov 24 09:00:00 bench{TAG}{round}[1]: t={stamp_ns:016} seq={seq:08} ")
         .into_bytes();
     d.resize(120, b'x');
@@ -65,12 +66,14 @@ fn record(round: usize, seq: usize, stamp_ns: u128) -> Vec<u8> {
 }
 
 /// Reads what `log` gains from `from` on, until `total` of the round's
-/// records are there; the latency of each, in microseconds.
-fn tail(
+/// records are there (a sender that does not know how many it will send
+/// leaves it at usize::MAX until it does); the latency of each, in
+/// microseconds.
+pub fn tail(
     log: &Path,
     from: u64,
     round: usize,
-    total: usize,
+    total: &AtomicUsize,
     base: Instant,
 ) -> Result<Vec<f64>, String> {
     let inotify =
@@ -83,15 +86,16 @@ fn tail(
     let tag = format!("{TAG}{round}[1]: t=");
     let mut pending = Vec::new();
     let mut buf = vec![0u8; 1 << 20];
-    let mut out = Vec::with_capacity(total);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while out.len() < total {
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while out.len() < total.load(Ordering::Acquire) {
         let n = f.read(&mut buf).map_err(|e| e.to_string())?;
         if n == 0 {
             if Instant::now() > deadline {
                 return Err(format!(
-                    "only {} of {total} paced records arrived",
-                    out.len()
+                    "only {} of {} paced records arrived",
+                    out.len(),
+                    total.load(Ordering::Acquire)
                 ));
             }
             // Wait for a write, then take its events: taken before the
@@ -150,7 +154,8 @@ fn round(t: &PacedTarget, rate: u64, secs: f64, round_no: usize) -> Result<Round
     let from = log_len(&t.log);
     let base = Instant::now();
     let log = t.log.clone();
-    let reader = std::thread::spawn(move || tail(&log, from, round_no, total, base));
+    let reader =
+        std::thread::spawn(move || tail(&log, from, round_no, &AtomicUsize::new(total), base));
     // The tailer watches before the first record goes out.
     std::thread::sleep(Duration::from_millis(50));
     let pids = (t.pids)();
