@@ -6,7 +6,6 @@
 mod common;
 
 use std::os::unix::net::UnixDatagram;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::fake_master::{Pool, assert_pairs, wait_exit};
@@ -457,7 +456,7 @@ fn refuses_to_run_by_hand() {
         "skeleton_probe",
         &["-l", "-t", "unix-dgram"],
         &[],
-        Stdio::from(pty.slave),
+        pty.slave,
     );
     let (code, err) = wait_exit(child, Duration::from_secs(5));
     assert_eq!(code, Some(1));

@@ -310,7 +310,7 @@ fn stream_probe(
     skeleton: &str,
     opts: &str,
     args: &[&str],
-) -> std::process::Child {
+) -> common::fake_master::Child {
     pool.start_on(
         "stream_probe",
         args,

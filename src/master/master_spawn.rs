@@ -4,12 +4,10 @@
 //! idle marks a broken command, and the service is throttled for
 //! `service_throttle_time` instead of being restarted in a tight loop.
 
+use std::ffi::OsStr;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-use std::os::unix::process::CommandExt;
 
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
@@ -20,7 +18,7 @@ use crate::{msg_info, msg_warn};
 use super::master::Master;
 use super::service::Service;
 use super::service_table::ServiceId;
-use super::spawn_fds::{ChildFds, spawn};
+use super::spawn_fds::{ChildCommand, ChildFds, ChildStdio, spawn};
 
 /// Stops a service from getting new children for `delay`.
 pub fn throttle(s: &mut Service, delay: Duration) {
@@ -44,61 +42,67 @@ impl Master {
         } else {
             PathBuf::from(&s.ent.path)
         };
-        let mut cmd = Command::new(&program);
         let stress = s.stress_arg().filter(|_| s.under_stress());
-        cmd.arg0(&s.ent.argv[0])
-            .args(s.ent.argv.iter().enumerate().skip(1).map(|(k, a)| {
-                if Some(k) == stress {
+        let argv: Vec<&OsStr> = s
+            .ent
+            .argv
+            .iter()
+            .enumerate()
+            .map(|(k, a)| {
+                OsStr::new(if Some(k) == stress {
                     "stress=yes"
                 } else {
                     a.as_str()
-                }
-            }))
-            .env_clear()
-            .envs(
-                self.conf
-                    .child_env
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str())),
-            );
-        cmd.stdin(Stdio::null());
-        // In the foreground (start-fg, master -d), out of the master's
-        // process group: the terminal's Ctrl-C (or a signal to the group)
-        // reaches the master alone, which stops its children in order,
-        // letting datagram services drain what they were handed.  Detached,
-        // in the master's group as with Postfix: a process group leader
-        // cannot make itself a session leader, and postscreen and proxymap
-        // call setsid() (postscreen warns when it fails).
-        if self.conf.opts.foreground {
-            cmd.process_group(0);
-        }
-        if !self.conf.opts.foreground {
-            cmd.stdout(Stdio::null());
-        }
-        // stderr to the master, which keeps fatal texts as failure reasons
-        // (and copies everything to its own stderr when in the foreground).
-        match s.stderr.as_ref().and_then(|(_, w)| w.try_clone().ok()) {
-            Some(w) => {
-                cmd.stderr(Stdio::from(w));
-            }
-            None if !self.conf.opts.foreground => {
-                cmd.stderr(Stdio::null());
-            }
-            None => {}
-        }
+                })
+            })
+            .collect();
         let Some((_, child_end)) = &s.status else {
             return;
+        };
+        let foreground = self.conf.opts.foreground;
+        let cmd = ChildCommand {
+            program: &program,
+            argv,
+            env: self
+                .conf
+                .child_env
+                .iter()
+                .map(|(k, v)| (OsStr::new(k), OsStr::new(v)))
+                .collect(),
+            stdin: ChildStdio::Null,
+            // In the foreground the children's output goes where the
+            // master's does.
+            stdout: if foreground {
+                ChildStdio::Inherit
+            } else {
+                ChildStdio::Null
+            },
+            // stderr to the master, which keeps fatal texts as failure
+            // reasons (and copies everything to its own stderr when in the
+            // foreground).
+            stderr: match &s.stderr {
+                Some((_, w)) => ChildStdio::Fd(w.as_fd()),
+                None if foreground => ChildStdio::Inherit,
+                None => ChildStdio::Null,
+            },
+            // In the foreground (start-fg, master -d), out of the master's
+            // process group: the terminal's Ctrl-C (or a signal to the
+            // group) reaches the master alone, which stops its children in
+            // order, letting datagram services drain what they were
+            // handed.  Detached, in the master's group as with Postfix: a
+            // process group leader cannot make itself a session leader, and
+            // postscreen and proxymap call setsid() (postscreen warns when
+            // it fails).
+            own_process_group: foreground,
+            current_dir: None,
         };
         let fds = ChildFds {
             flow: Some((self.life.flow.0.as_fd(), self.life.flow.1.as_fd())),
             status: child_end.as_fd(),
             listen: s.listen.iter().map(|l| l.as_fd()).collect(),
         };
-        match spawn(cmd, &fds, generation) {
-            Ok(child) => {
-                let pid = child.id() as i32;
-                // The master reaps children itself (waitpid on SIGCHLD).
-                std::mem::forget(child);
+        match spawn(&cmd, &fds, generation) {
+            Ok(pid) => {
                 s.procs.add(pid, generation);
                 s.spawns += 1;
                 if s.ent.wakeup_conditional && s.next_wakeup.is_none() {

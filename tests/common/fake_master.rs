@@ -4,14 +4,15 @@
 //! messages read from the outside.
 #![allow(dead_code)]
 
+use std::ffi::{OsStr, OsString};
 use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{ChildStderr, ChildStdout, ExitStatus};
 use std::time::{Duration, Instant};
 
-use postkit::internal::master::spawn_fds::{ChildFds, spawn};
+use postkit::internal::master::spawn_fds::{ChildCommand, ChildFds, ChildStdio, spawn};
 use postkit::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN, MasterStatus};
 
 pub fn example_exe(name: &str) -> PathBuf {
@@ -21,6 +22,63 @@ pub fn example_exe(name: &str) -> PathBuf {
         p.pop();
     }
     p.join("examples").join(name)
+}
+
+/// A child the fake master started the way the master does (spawn_fds),
+/// with its stdout and stderr piped to the test: what the tests use of
+/// std's Child, which only std's Command makes.
+pub struct Child {
+    pid: i32,
+    pub stdout: Option<ChildStdout>,
+    pub stderr: Option<ChildStderr>,
+    status: Option<ExitStatus>,
+}
+
+impl Child {
+    pub fn id(&self) -> u32 {
+        self.pid as u32
+    }
+
+    pub fn kill(&mut self) -> std::io::Result<()> {
+        if self.status.is_some() {
+            return Ok(());
+        }
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.pid),
+            nix::sys::signal::SIGKILL,
+        )
+        .map_err(std::io::Error::from)
+    }
+
+    fn reap(
+        &mut self,
+        flags: Option<nix::sys::wait::WaitPidFlag>,
+    ) -> std::io::Result<Option<ExitStatus>> {
+        use nix::sys::wait::{WaitStatus, waitpid};
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(st) = self.status {
+            return Ok(Some(st));
+        }
+        let raw = match waitpid(nix::unistd::Pid::from_raw(self.pid), flags)? {
+            WaitStatus::Exited(_, code) => code << 8,
+            WaitStatus::Signaled(_, sig, core) => sig as i32 | if core { 0x80 } else { 0 },
+            _ => return Ok(None),
+        };
+        self.status = Some(ExitStatus::from_raw(raw));
+        Ok(self.status)
+    }
+
+    pub fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
+        self.reap(Some(nix::sys::wait::WaitPidFlag::WNOHANG))
+    }
+
+    pub fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        loop {
+            if let Some(st) = self.reap(None)? {
+                return Ok(st);
+            }
+        }
+    }
 }
 
 pub struct Pool {
@@ -67,7 +125,7 @@ impl Pool {
     }
 
     pub fn start_program(&self, program: &str, args: &[&str], env: &[(&str, &str)]) -> Child {
-        self.start_with_stdin(program, args, env, Stdio::null())
+        self.spawn_on(program, args, env, None, self.sock.as_fd())
     }
 
     pub fn start_with_stdin(
@@ -75,9 +133,9 @@ impl Pool {
         program: &str,
         args: &[&str],
         env: &[(&str, &str)],
-        stdin: Stdio,
+        stdin: OwnedFd,
     ) -> Child {
-        self.spawn_on(program, args, env, stdin, self.sock.as_fd())
+        self.spawn_on(program, args, env, Some(stdin), self.sock.as_fd())
     }
 
     /// `program` on a stream listener of the caller's instead of the
@@ -89,7 +147,7 @@ impl Pool {
         env: &[(&str, &str)],
         listen: BorrowedFd<'_>,
     ) -> Child {
-        self.spawn_on(program, args, env, Stdio::null(), listen)
+        self.spawn_on(program, args, env, None, listen)
     }
 
     fn spawn_on(
@@ -97,27 +155,55 @@ impl Pool {
         program: &str,
         args: &[&str],
         env: &[(&str, &str)],
-        stdin: Stdio,
+        stdin: Option<OwnedFd>,
         listen: BorrowedFd<'_>,
     ) -> Child {
-        let mut cmd = Command::new(example_exe(program));
-        cmd.args(args)
-            .env("MAIL_CONFIG", self.dir.path())
-            .env_remove("POSTLOG_SERVICE")
-            .env_remove("MAIL_VERBOSE")
-            .current_dir(self.dir.path().join("queue"))
-            .stdin(stdin)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
+        let exe = example_exe(program);
+        let config = self.dir.path().as_os_str().to_owned();
+        let queue = self.dir.path().join("queue");
+        let mut vars: Vec<(OsString, OsString)> = std::env::vars_os()
+            .filter(|(k, _)| {
+                !["POSTLOG_SERVICE", "MAIL_VERBOSE", "MAIL_CONFIG"]
+                    .iter()
+                    .any(|n| k == n)
+                    && !env.iter().any(|(n, _)| k == n)
+            })
+            .collect();
+        vars.push(("MAIL_CONFIG".into(), config));
+        vars.extend(env.iter().map(|(k, v)| ((*k).into(), (*v).into())));
+        let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let (out_r, out_w) = pipe();
+        let (err_r, err_w) = pipe();
+        let mut argv = vec![exe.as_os_str()];
+        argv.extend(args.iter().map(OsStr::new));
+        let cmd = ChildCommand {
+            program: &exe,
+            argv,
+            env: vars
+                .iter()
+                .map(|(k, v)| (k.as_os_str(), v.as_os_str()))
+                .collect(),
+            stdin: match &stdin {
+                Some(fd) => ChildStdio::Fd(fd.as_fd()),
+                None => ChildStdio::Null,
+            },
+            stdout: ChildStdio::Fd(out_w.as_fd()),
+            stderr: ChildStdio::Fd(err_w.as_fd()),
+            own_process_group: false,
+            current_dir: Some(&queue),
+        };
         let fds = ChildFds {
             flow: Some((self.flow.0.as_fd(), self.flow.1.as_fd())),
             status: self.child_end.as_fd(),
             listen: vec![listen],
         };
-        spawn(cmd, &fds, 0o17).unwrap()
+        let pid = spawn(&cmd, &fds, 0o17).unwrap();
+        Child {
+            pid,
+            stdout: Some(out_r.into()),
+            stderr: Some(err_r.into()),
+            status: None,
+        }
     }
 
     pub fn send(&self, data: &[u8]) {
