@@ -302,6 +302,42 @@ fn multi_server_reports_per_wake_up_and_goes_quiet_alone() {
     }
 }
 
+/// event_server's reports: TAKEN and AVAIL around the new clients of a
+/// wake-up in a pool (as Postfix's, around each connect), none for their
+/// requests (the service manages those, as in Postfix), and only for the
+/// first client when it runs alone (-l).
+#[test]
+fn event_server_reports_new_clients_and_goes_quiet_alone() {
+    use postkit::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN};
+    for alone in [false, true] {
+        let mut pool = common::fake_master::Pool::new("");
+        let sock = pool.dir.path().join("queue/public/event");
+        let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let mut args = vec!["-t", "unix", "-n", "event"];
+        if alone {
+            args.push("-l");
+        }
+        let mut child = stream_probe(&pool, &listener, "event", "", &args);
+        for n in 0..3 {
+            let (mut c, mut r) = connect(&sock);
+            assert!(read_line(&mut r).starts_with("ready "));
+            for k in 0..2 {
+                writeln!(c, "r{n}.{k}").unwrap();
+                assert!(read_line(&mut r).ends_with(&format!(": r{n}.{k}")));
+            }
+        }
+        let recs = pool.avails(Duration::from_millis(500));
+        let pair = [MASTER_STAT_TAKEN, MASTER_STAT_AVAIL];
+        if alone {
+            assert_eq!(recs, pair, "alone: the first client only");
+        } else {
+            assert_eq!(recs, pair.repeat(3), "a pool: every new client");
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 /// A stream_probe child under the fake master, on a unix listener of the
 /// test's.
 fn stream_probe(

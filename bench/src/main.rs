@@ -142,7 +142,11 @@ fn main() {
     if args
         .first()
         .and_then(|a| Path::new(a).file_name())
-        .is_some_and(|n| n == "bench_echo_multi" || n == "bench_echo_single")
+        .is_some_and(|n| {
+            ["bench_echo_multi", "bench_echo_event", "bench_echo_single"]
+                .iter()
+                .any(|e| n == *e)
+        })
     {
         stream::echo_service(&args);
     }

@@ -1,8 +1,9 @@
 //! The stream skeletons against Postfix's (issue 24's performance rows):
 //! one line service (a line in, `ok` out) written three times, on
-//! Postfix's multi_server and single_server (bench/c/stream_echo.c, linked
-//! against Debian's libpostfix-master.so), on postkit's
-//! (`bench_echo_multi`, `bench_echo_single`), and as a bare Rust epoll
+//! Postfix's multi_server, event_server and single_server
+//! (bench/c/stream_echo.c, linked against Debian's libpostfix-master.so),
+//! on postkit's (`bench_echo_multi`, `bench_echo_event`,
+//! `bench_echo_single`), and as a bare Rust epoll
 //! server with no skeleton and no master (`postkit-bench echo-server`),
 //! the raw limit of the same I/O.  The skeleton services run under
 //! postkit's master (the master is not in a connection's path once the
@@ -29,12 +30,25 @@ const CLIENTS: [usize; 3] = [1, 10, 100];
 /// postkit's twin of stream_echo.c, run by a master under one of these
 /// names.
 pub fn echo_service(args: &[String]) -> ! {
+    use postkit::server::event_server::EventServer;
     use postkit::server::multi_server::MultiServer;
     use postkit::server::single_server::SingleServer;
-    let multi = args
-        .first()
-        .is_some_and(|a| a.ends_with("bench_echo_multi"));
-    if multi {
+    let name = args.first().map(String::as_str).unwrap_or_default();
+    if name.ends_with("bench_echo_event") {
+        EventServer::new(()).run_with_args(
+            args,
+            |_, _, _| {},
+            |_, client, _| loop {
+                match client.read_line() {
+                    Ok(Some(_)) if client.write_all(b"ok\n").is_ok() => {}
+                    _ => return client.disconnect(),
+                }
+                if !client.has_buffered() {
+                    return;
+                }
+            },
+        )
+    } else if name.ends_with("bench_echo_multi") {
         MultiServer::new(()).run_with_args(args, |_, client, _| match client.read_line() {
             Ok(Some(_)) => {
                 if client.write_all(b"ok\n").is_err() {
@@ -123,19 +137,15 @@ pub fn echo_server(args: &[String]) -> i32 {
     }
 }
 
-/// Compiles a C twin (`multi`: multi_server, else single_server).
-fn build_c(dir: &Path, multi: bool) -> Result<PathBuf, String> {
+/// Compiles a C twin on `skeleton` (multi, event or single).
+fn build_c(dir: &Path, skeleton: &str) -> Result<PathBuf, String> {
     let src = dir.join("stream_echo.c");
-    let exe = dir.join(if multi {
-        "stream_echo_multi"
-    } else {
-        "stream_echo_single"
-    });
+    let exe = dir.join(format!("stream_echo_{skeleton}"));
     std::fs::write(&src, C_SOURCE).map_err(|e| e.to_string())?;
-    let defines: Vec<String> = if multi {
-        vec!["-DMULTI".into()]
-    } else {
-        Vec::new()
+    let defines: Vec<String> = match skeleton {
+        "multi" => vec!["-DMULTI".into()],
+        "event" => vec!["-DEVENT".into()],
+        _ => Vec::new(),
     };
     postkit_kit::postfix::build_c_service(&src, &exe, &defines)?;
     Ok(exe)
@@ -209,16 +219,19 @@ impl Drop for Guard {
 
 pub fn run(exe: &Path, rounds: usize, scale: f64) -> Result<(), String> {
     println!(
-        "\n## The stream skeletons: Postfix's multi_server and single_server (libpostfix-master.so) and postkit's, under postkit's master, and a bare epoll server\n"
+        "\n## The stream skeletons: Postfix's multi_server, event_server and single_server (libpostfix-master.so) and postkit's, under postkit's master, and a bare epoll server\n"
     );
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let c_multi = build_c(work.path(), true)?;
-    let c_single = build_c(work.path(), false)?;
+    let c_multi = build_c(work.path(), "multi")?;
+    let c_event = build_c(work.path(), "event")?;
+    let c_single = build_c(work.path(), "single")?;
     let i = {
         let mut i = Instance::new(
             &format!(
                 "{POSTLOG}cmulti unix n - n - 1 stream_echo_multi\n\
                  rmulti unix n - n - 1 bench_echo_multi\n\
+                 cevent unix n - n - 1 stream_echo_event\n\
+                 revent unix n - n - 1 bench_echo_event\n\
                  csingle unix n - n - 100 stream_echo_single\n\
                  rsingle unix n - n - 100 bench_echo_single\n"
             ),
@@ -226,6 +239,8 @@ pub fn run(exe: &Path, rounds: usize, scale: f64) -> Result<(), String> {
         );
         for (name, program) in [
             ("stream_echo_multi", c_multi.as_path()),
+            ("stream_echo_event", c_event.as_path()),
+            ("bench_echo_event", exe),
             ("stream_echo_single", c_single.as_path()),
             ("bench_echo_multi", exe),
             ("bench_echo_single", exe),
@@ -258,6 +273,14 @@ pub fn run(exe: &Path, rounds: usize, scale: f64) -> Result<(), String> {
         Target {
             name: "postkit multi_server",
             socket: public("rmulti"),
+        },
+        Target {
+            name: "Postfix event_server",
+            socket: public("cevent"),
+        },
+        Target {
+            name: "postkit event_server",
+            socket: public("revent"),
         },
         Target {
             name: "Postfix single_server",
@@ -316,8 +339,11 @@ pub fn run(exe: &Path, rounds: usize, scale: f64) -> Result<(), String> {
         println!("|---|---|---|---|");
         for (ours, theirs, label) in [
             (1, 0, "postkit / Postfix multi_server (target >= 1.5)"),
-            (3, 2, "postkit / Postfix single_server (target >= 1.5)"),
-            (1, 4, "postkit multi_server / bare epoll (target >= 0.9)"),
+            (3, 2, "postkit / Postfix event_server (target >= 1.5)"),
+            (5, 4, "postkit / Postfix single_server (target >= 1.5)"),
+            (1, 6, "postkit multi_server / bare epoll (target >= 0.9)"),
+            (3, 6, "postkit event_server / bare epoll (target >= 0.9)"),
+            (5, 6, "postkit single_server / bare epoll (target >= 0.9)"),
         ] {
             let cells: Vec<String> = (0..CLIENTS.len())
                 .map(|c| format!("{:.2}", med[ours][k][c].median / med[theirs][k][c].median))

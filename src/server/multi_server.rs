@@ -177,21 +177,24 @@ pub(crate) fn serve_clients<S>(mut st: Started<S>, state: &mut S, mut h: Handler
             .filter(|(r, _)| **r)
             .map(|(_, i)| *i)
             .collect();
+        // Busy for the requests and new clients of this wake-up: one
+        // TAKEN before the first, one AVAIL after the last.  (Nobody to
+        // tell TAKEN when the process runs alone: the AVAIL decides.)
+        let quiet = quiet_when_alone && reported;
+        let mut taken = false;
+        let busy = |st: &mut Started<S>, taken: &mut bool| {
+            if !*taken && !quiet {
+                let _ = st.notify(MASTER_STAT_TAKEN);
+                *taken = true;
+            }
+        };
         // Requests first, from the last client back (removal keeps the
         // indexes of those before it).
-        let mut taken = false;
         for &i in client_ready.iter().rev() {
             if clients[i].client.readable_input() || matches!(h, Handlers::PerClient { .. }) {
                 match &mut h {
                     Handlers::PerRequest(service) => {
-                        // Busy for the requests of this wake-up: one TAKEN
-                        // before the first, one AVAIL after the last.
-                        // (Nobody to tell TAKEN: the AVAIL decides.)
-                        let quiet = quiet_when_alone && reported;
-                        if !taken && !quiet {
-                            let _ = st.notify(MASTER_STAT_TAKEN);
-                            taken = true;
-                        }
+                        busy(&mut st, &mut taken);
                         service(state, &mut clients[i].client, &mut st.ctx);
                     }
                     // The service is told of end of input too: it ends
@@ -217,12 +220,6 @@ pub(crate) fn serve_clients<S>(mut st: Started<S>, state: &mut S, mut h: Handler
                 idle_since = Instant::now();
             }
         }
-        if taken {
-            if st.notify(MASTER_STAT_AVAIL).is_err() {
-                st.master_gone(state);
-            }
-            reported = true;
-        }
         for (l, _) in listeners.iter().zip(listen_ready).filter(|(_, r)| *r) {
             if let Some(f) = st.hooks.pre_accept.as_mut() {
                 f(state, &mut st.ctx);
@@ -235,11 +232,8 @@ pub(crate) fn serve_clients<S>(mut st: Started<S>, state: &mut S, mut h: Handler
             let mut c = connect(&st, fd, attrs, ipc_timeout);
             match &mut h {
                 Handlers::PerClient { connect, .. } => {
-                    let _ = st.notify(MASTER_STAT_TAKEN);
+                    busy(&mut st, &mut taken);
                     connect(state, &mut c.client, &mut st.ctx);
-                    if st.notify(MASTER_STAT_AVAIL).is_err() {
-                        st.master_gone(state);
-                    }
                 }
                 Handlers::PerRequest(_) => match st.hooks.post_accept.as_mut() {
                     Some(f) => f(state, &mut c.client, &mut st.ctx),
@@ -255,6 +249,12 @@ pub(crate) fn serve_clients<S>(mut st: Started<S>, state: &mut S, mut h: Handler
                 continue;
             }
             clients.push(c);
+        }
+        if taken {
+            if st.notify(MASTER_STAT_AVAIL).is_err() {
+                st.master_gone(state);
+            }
+            reported = true;
         }
         // A drain asked for by a hook or handler of this turn: no more
         // new clients; the loop ends with the last one (Postfix sets the
