@@ -338,6 +338,57 @@ fn event_server_reports_new_clients_and_goes_quiet_alone() {
     }
 }
 
+/// trigger_server's reports: TAKEN and AVAIL per trigger in a pool (as
+/// Postfix's), only for the first when it runs alone (-l, as pickup and
+/// qmgr); and triggers that wait while the process is busy are taken in
+/// the same busy spell, with no AVAIL and TAKEN in between.
+#[test]
+fn trigger_server_reports_per_trigger_takes_waiting_ones_and_goes_quiet_alone() {
+    use postkit::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN};
+    let pair = [MASTER_STAT_TAKEN, MASTER_STAT_AVAIL];
+    for alone in [false, true] {
+        let mut pool = common::fake_master::Pool::new("");
+        let log = pool.dir.path().join("probe.log");
+        let sock = pool.dir.path().join("queue/public/kick");
+        let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let mut args = vec!["-t", "unix", "-n", "kick"];
+        if alone {
+            args.push("-l");
+        }
+        let mut child = stream_probe(&pool, &listener, "trigger", "", &args);
+        let notes = |what: &str| {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .matches(what)
+                .count()
+        };
+        for n in 0..3 {
+            postkit::trigger::unix_trigger(&sock, format!("t{n}").as_bytes()).unwrap();
+            wait_for("the trigger", || notes(&format!(": t{n}\n")) == 1);
+        }
+        let recs = pool.avails(Duration::from_millis(500));
+        if alone {
+            assert_eq!(recs, pair, "alone: the first trigger only");
+        } else {
+            assert_eq!(recs, pair.repeat(3), "a pool: every trigger");
+        }
+        if !alone {
+            // Three triggers wait while the process handles a blocking one.
+            postkit::trigger::unix_trigger(&sock, b"block").unwrap();
+            wait_for("the blocking trigger", || notes("blocking pid=") == 1);
+            for n in 0..3 {
+                postkit::trigger::unix_trigger(&sock, format!("w{n}").as_bytes()).unwrap();
+            }
+            std::fs::write(format!("{}.release", log.display()), "").unwrap();
+            wait_for("the waiting triggers", || notes(": w2\n") == 1);
+            let recs = pool.avails(Duration::from_millis(500));
+            assert_eq!(recs, pair, "one busy spell for the four");
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 /// A stream_probe child under the fake master, on a unix listener of the
 /// test's.
 fn stream_probe(

@@ -19,6 +19,7 @@
 /* The one skeleton entry point used, as the 3.7 library exports it. */
 typedef void (*dgram_service_fn) (char *, ssize_t, char *, char **);
 extern void dgram_server_main(int, char **, dgram_service_fn, ...);
+extern void trigger_server_main(int, char **, dgram_service_fn, ...);
 
 static unsigned long *counter;
 static long spin_ns;
@@ -66,6 +67,10 @@ static void count(char *buf, ssize_t len, char *service, char **argv)
 
 int     main(int argc, char **argv)
 {
+#ifdef TRIGGER
+    trigger_server_main(argc, argv, count, 0);
+#else
     dgram_server_main(argc, argv, count, 0);
+#endif
     return 0;
 }

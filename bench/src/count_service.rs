@@ -6,6 +6,9 @@
 //! daemon_directory under this name):
 //!
 //! `NAME unix-dgram n n n - LIMIT bench_count COUNTER SPIN_NS SLEEP_NS`
+//!
+//! Run as `bench_count_trigger`, the same handler on the trigger skeleton,
+//! once per trigger (the twin of dgram_count.c built with -DTRIGGER).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -53,23 +56,33 @@ pub fn map_counter(path: &str) -> &'static AtomicU64 {
 }
 
 pub fn main(args: &[String]) -> ! {
-    DgramServer::new(Count::default()).run_with_args(args, |c, _datagram, ctx| {
-        let counter = *c.counter.get_or_insert_with(|| {
-            let ns = |i: usize| {
-                Duration::from_nanos(ctx.argv.get(i).and_then(|v| v.parse().ok()).unwrap_or(0))
-            };
-            (c.spin, c.sleep) = (ns(1), ns(2));
-            map_counter(ctx.argv.first().map_or("", String::as_str))
-        });
-        if !c.spin.is_zero() {
-            let start = Instant::now();
-            while start.elapsed() < c.spin {
-                std::hint::spin_loop();
-            }
+    let trigger = args
+        .first()
+        .is_some_and(|a| a.ends_with("bench_count_trigger"));
+    if trigger {
+        use postkit::server::trigger_server::TriggerServer;
+        TriggerServer::new(Count::default()).run_with_args(args, |c, _trigger, ctx| count(c, ctx))
+    }
+    DgramServer::new(Count::default()).run_with_args(args, |c, _datagram, ctx| count(c, ctx))
+}
+
+/// The handler: the work or the wait asked for, then one count.
+fn count(c: &mut Count, ctx: &postkit::server::mail_server::Ctx) {
+    let counter = *c.counter.get_or_insert_with(|| {
+        let ns = |i: usize| {
+            Duration::from_nanos(ctx.argv.get(i).and_then(|v| v.parse().ok()).unwrap_or(0))
+        };
+        (c.spin, c.sleep) = (ns(1), ns(2));
+        map_counter(ctx.argv.first().map_or("", String::as_str))
+    });
+    if !c.spin.is_zero() {
+        let start = Instant::now();
+        while start.elapsed() < c.spin {
+            std::hint::spin_loop();
         }
-        if !c.sleep.is_zero() {
-            std::thread::sleep(c.sleep);
-        }
-        counter.fetch_add(1, Ordering::Relaxed);
-    })
+    }
+    if !c.sleep.is_zero() {
+        std::thread::sleep(c.sleep);
+    }
+    counter.fetch_add(1, Ordering::Relaxed);
 }

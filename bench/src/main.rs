@@ -135,7 +135,7 @@ fn main() {
     if args
         .first()
         .and_then(|a| Path::new(a).file_name())
-        .is_some_and(|n| n == "bench_count")
+        .is_some_and(|n| n == "bench_count" || n == "bench_count_trigger")
     {
         count_service::main(&args);
     }

@@ -87,10 +87,16 @@ fn services() -> Vec<Svc> {
 
 /// Compiles the C twin; its path.
 pub fn build_c(dir: &Path) -> Result<PathBuf, String> {
+    build_c_as(dir, "dgram_count", &[])
+}
+
+/// Compiles dgram_count.c as `name` with `defines` (-DTRIGGER: on
+/// trigger_server); its path.
+pub fn build_c_as(dir: &Path, name: &str, defines: &[String]) -> Result<PathBuf, String> {
     let src = dir.join("dgram_count.c");
-    let exe = dir.join("dgram_count");
+    let exe = dir.join(name);
     std::fs::write(&src, C_SOURCE).map_err(|e| e.to_string())?;
-    postkit_kit::postfix::build_c_service(&src, &exe, &[])?;
+    postkit_kit::postfix::build_c_service(&src, &exe, defines)?;
     Ok(exe)
 }
 

@@ -225,6 +225,15 @@ pub fn run(exe: &Path, rounds: usize, scale: f64) -> Result<(), String> {
     let c_multi = build_c(work.path(), "multi")?;
     let c_event = build_c(work.path(), "event")?;
     let c_single = build_c(work.path(), "single")?;
+    let c_trigger =
+        crate::skeleton::build_c_as(work.path(), "trigger_count", &["-DTRIGGER".into()])?;
+    let counters = [
+        work.path().join("ctrig.count"),
+        work.path().join("rtrig.count"),
+    ];
+    for c in &counters {
+        crate::count_service::new_counter(c)?;
+    }
     let i = {
         let mut i = Instance::new(
             &format!(
@@ -233,7 +242,11 @@ pub fn run(exe: &Path, rounds: usize, scale: f64) -> Result<(), String> {
                  cevent unix n - n - 1 stream_echo_event\n\
                  revent unix n - n - 1 bench_echo_event\n\
                  csingle unix n - n - 100 stream_echo_single\n\
-                 rsingle unix n - n - 100 bench_echo_single\n"
+                 rsingle unix n - n - 100 bench_echo_single\n\
+                 ctrig unix n - n - 1 trigger_count {}\n\
+                 rtrig unix n - n - 1 bench_count_trigger {}\n",
+                counters[0].display(),
+                counters[1].display()
             ),
             "max_use = 1000000\n",
         );
@@ -244,6 +257,8 @@ pub fn run(exe: &Path, rounds: usize, scale: f64) -> Result<(), String> {
             ("stream_echo_single", c_single.as_path()),
             ("bench_echo_multi", exe),
             ("bench_echo_single", exe),
+            ("trigger_count", c_trigger.as_path()),
+            ("bench_count_trigger", exe),
         ] {
             std::os::unix::fs::symlink(program, i.path().join("libexec").join(name))
                 .map_err(|e| e.to_string())?;
@@ -313,6 +328,22 @@ pub fn run(exe: &Path, rounds: usize, scale: f64) -> Result<(), String> {
         }
     }
     drop(bare);
+    // Triggers: Postfix's trigger_server and postkit's, rounds interleaved.
+    let triggers = [
+        ("Postfix trigger_server", public("ctrig"), &counters[0]),
+        ("postkit trigger_server", public("rtrig"), &counters[1]),
+    ];
+    for (_, socket, counter) in &triggers {
+        trigger_load(socket, counter, 10, 0.3)?;
+    }
+    let mut trigger_results = vec![vec![Vec::new(); CLIENTS.len()]; triggers.len()];
+    for _ in 0..rounds {
+        for (c, &clients) in CLIENTS.iter().enumerate() {
+            for (ti, (_, socket, counter)) in triggers.iter().enumerate() {
+                trigger_results[ti][c].push(trigger_load(socket, counter, clients, secs)?);
+            }
+        }
+    }
     let med: Vec<Vec<Vec<Stats>>> = results
         .iter()
         .map(|t| {
@@ -351,6 +382,58 @@ pub fn run(exe: &Path, rounds: usize, scale: f64) -> Result<(), String> {
             println!("| {label} | {} |", cells.join(" | "));
         }
     }
+    println!(
+        "\ntriggers/s handled (connect, write `W`, close; the service counts each), process limit 1, median (min-max) of {rounds} rounds:\n"
+    );
+    println!("| skeleton | 1 sender | 10 senders | 100 senders |");
+    println!("|---|---|---|---|");
+    let tmed: Vec<Vec<Stats>> = trigger_results
+        .iter()
+        .map(|t| t.iter().map(|v| stats(v)).collect())
+        .collect();
+    for (ti, (name, _, _)) in triggers.iter().enumerate() {
+        let cells: Vec<String> = tmed[ti].iter().map(|s| fmt_range(s, 0)).collect();
+        println!("| {name} | {} |", cells.join(" | "));
+    }
+    let cells: Vec<String> = (0..CLIENTS.len())
+        .map(|c| format!("{:.2}", tmed[1][c].median / tmed[0][c].median))
+        .collect();
+    println!(
+        "| postkit / Postfix trigger_server (target >= 1.5) | {} |",
+        cells.join(" | ")
+    );
     drop(i);
     Ok(())
+}
+
+/// Triggers per second that the service behind `socket` handled (its
+/// `counter`), from `senders` concurrent senders for `secs`: each
+/// connects, writes the wake-up byte and closes, as Postfix's
+/// unix_trigger does.
+fn trigger_load(socket: &Path, counter: &Path, senders: usize, secs: f64) -> Result<f64, String> {
+    let count = crate::count_service::map_counter(&counter.display().to_string());
+    let stop = Arc::new(AtomicBool::new(false));
+    let threads: Vec<_> = (0..senders)
+        .map(|_| {
+            let (socket, stop) = (socket.to_path_buf(), stop.clone());
+            std::thread::spawn(move || -> std::io::Result<()> {
+                while !stop.load(Ordering::Relaxed) {
+                    UnixStream::connect(&socket)?.write_all(b"W")?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    // The first triggers start the process, if it is not running.
+    std::thread::sleep(Duration::from_millis(50));
+    let (c0, t0) = (count.load(Ordering::Relaxed), Instant::now());
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    let (c1, elapsed) = (count.load(Ordering::Relaxed), t0.elapsed());
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join()
+            .map_err(|_| "a trigger sender failed")?
+            .map_err(|e| format!("{}: {e}", socket.display()))?;
+    }
+    Ok((c1 - c0) as f64 / elapsed.as_secs_f64())
 }

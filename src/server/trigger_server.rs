@@ -3,8 +3,11 @@
 //! a `fifo`, a `unix` socket or a `pass` connection, reads what the
 //! waker wrote (at most TRIGGER_BUF_SIZE bytes: Postfix's wake-up is the
 //! byte `W`), and runs the handler with it between a TAKEN and an AVAIL
-//! report.  `max_use` counts triggers; `max_idle` is the wait for the
-//! next.  The master's `wakeup` field sends such triggers on a timer; so
+//! report.  Triggers that wait while it is busy are taken in the same busy
+//! spell, and a process that runs alone (`-l`, as pickup and qmgr) stops
+//! reporting after its first trigger: the master could not start a second
+//! anyway, and each report would wake it.  `max_use` counts triggers;
+//! `max_idle` is the wait for the next.  The master's `wakeup` field sends such triggers on a timer; so
 //! does `postkit`'s and Postfix's `postqueue`/`postkick` on demand.
 //!
 //! A fifo is opened by the master for reading and writing, so it never
@@ -30,7 +33,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use crate::server::mail_flow::mail_flow_get;
 use crate::server::mail_server::{self, Ctx, Family, Server, Started, WatchdogDefault};
-use crate::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN, master_notify};
+use crate::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN};
 use crate::server::stream_accept::{Listener, Transport, accept_client};
 use crate::{msg_fatal, msg_info};
 
@@ -103,6 +106,43 @@ fn read_trigger(fd: &impl AsFd) -> Option<Vec<u8>> {
     }
 }
 
+/// Triggers a process takes back to back before it reports AVAIL and
+/// goes round its loop.
+const RUN: usize = 64;
+
+/// The trigger waiting at `source`, if any: the bytes of a fifo, or what
+/// an accepted client wrote.
+fn take_trigger(source: &Source) -> Option<Vec<u8>> {
+    match source {
+        Source::Fifo(f) => read_trigger(f),
+        Source::Socket(l, t) => accept_client(l, *t).and_then(|(conn, _)| {
+            // A client that connects and says nothing is not waited for
+            // long.
+            readable_within(&conn, Duration::from_secs(10))
+                .then(|| read_trigger(&conn))
+                .flatten()
+        }),
+    }
+}
+
+/// One trigger: a flow token (or the `in_flow_delay` wait), the handler.
+fn handle<S>(
+    st: &mut Started<S>,
+    state: &mut S,
+    service: &mut dyn FnMut(&mut S, &[u8], &mut Ctx),
+    trigger: &[u8],
+) {
+    if st.in_flow_delay
+        && let Some((r, w)) = &st.flow
+        && mail_flow_get(r, w, 1).is_err()
+    {
+        std::thread::sleep(Duration::from_secs(
+            st.ctx.params.in_flow_delay.max(0) as u64
+        ));
+    }
+    service(state, trigger, &mut st.ctx);
+}
+
 fn readable_within(fd: &OwnedFd, limit: Duration) -> bool {
     let ms = PollTimeout::try_from(limit.as_millis() as i32).unwrap_or(PollTimeout::MAX);
     matches!(poll(&mut [PollFd::new(fd.as_fd(), PollFlags::POLLIN)], ms), Ok(n) if n > 0)
@@ -139,12 +179,25 @@ fn serve<S>(
             Some(t) => Source::Socket(Listener::new(fd, t), t),
         })
         .collect();
-    let pid = std::process::id() as i32;
     let mut use_count: i64 = 0;
     let mut idle_since = Instant::now();
     let max_use = i64::from(st.ctx.max_use);
+    // A process that runs alone (-l), as pickup and qmgr do, is one the
+    // master never spawns a second of: after its first trigger (a master
+    // takes a child that dies before its first AVAIL for a broken
+    // command) its busy and idle reports would only wake the master for
+    // `status`, twice per trigger.
+    let quiet_when_alone = st.opts.alone;
+    let mut reported = false;
+    let mut holds_lock = false;
     while max_use == 0 || use_count < max_use {
-        st.lock_and_arm();
+        // The pool lock: one process of the pool waits for the next
+        // trigger (a process that found none waiting kept it).
+        if !std::mem::take(&mut holds_lock) {
+            st.lock_and_arm();
+        } else if st.watchdog {
+            crate::util::watchdog::start();
+        }
         let wait = st.wait_time(state, Some(idle_since));
         let fds: Vec<_> = sources.iter().map(|s| s.as_fd()).collect();
         let Some(ready) = st.wait_ready(state, &fds, wait) else {
@@ -160,35 +213,55 @@ fn serve<S>(
             f(state, &mut st.ctx);
         }
         // Take the trigger, then let the next process of the pool wait.
-        let trigger = match &sources[i] {
-            Source::Fifo(f) => read_trigger(f),
-            Source::Socket(l, t) => accept_client(l, *t).and_then(|(conn, _)| {
-                // A client that connects and says nothing is not waited
-                // for long.
-                readable_within(&conn, Duration::from_secs(10))
-                    .then(|| read_trigger(&conn))
-                    .flatten()
-            }),
-        };
+        let trigger = take_trigger(&sources[i]);
         st.unlock();
         let Some(trigger) = trigger else {
             continue;
         };
-        let _ = master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_TAKEN);
-        if st.in_flow_delay
-            && let Some((r, w)) = &st.flow
-            && mail_flow_get(r, w, 1).is_err()
-        {
-            std::thread::sleep(Duration::from_secs(
-                st.ctx.params.in_flow_delay.max(0) as u64
-            ));
+        let quiet = quiet_when_alone && reported;
+        if !quiet {
+            let _ = st.notify(MASTER_STAT_TAKEN);
         }
-        service(state, &trigger, &mut st.ctx);
-        if master_notify(&st.status_fd, pid, st.generation, MASTER_STAT_AVAIL).is_err() {
-            st.exit_normally(state, "master disconnect -- exiting");
+        handle(&mut st, state, service, &trigger);
+        use_count = use_count.saturating_add(1);
+        // More triggers waiting (a burst of wake-ups, or several wakers
+        // at once): the process stays busy and takes the next at once,
+        // under the pool lock taken without waiting, with no AVAIL and
+        // TAKEN in between, as single_server takes waiting clients.  None
+        // waiting: it keeps the lock for its wait.  After RUN triggers it
+        // goes round its loop all the same (the master's channel, the
+        // idle timer).
+        for _ in 0..RUN {
+            if max_use != 0 && use_count >= max_use {
+                break;
+            }
+            if !st.try_lock() {
+                break;
+            }
+            if st.watchdog {
+                crate::util::watchdog::pat();
+            }
+            if let Some(f) = st.hooks.pre_accept.as_mut() {
+                f(state, &mut st.ctx);
+            }
+            let Some(trigger) = sources.iter().find_map(take_trigger) else {
+                holds_lock = st.lock.is_some();
+                break;
+            };
+            st.unlock();
+            handle(&mut st, state, service, &trigger);
+            use_count = use_count.saturating_add(1);
+        }
+        if !quiet {
+            if st.notify(MASTER_STAT_AVAIL).is_err() {
+                st.exit_normally(state, "master disconnect -- exiting");
+            }
+            reported = true;
         }
         idle_since = Instant::now();
-        use_count = use_count.saturating_add(1);
+    }
+    if holds_lock {
+        st.unlock();
     }
     st.exit_normally(state, "use limit -- exiting")
 }
