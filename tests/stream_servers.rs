@@ -9,7 +9,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::Duration;
 
 use common::instance::Instance;
@@ -258,135 +258,125 @@ fn check_knows_the_parameters_services_declare() {
     assert!(!i.log().contains("line_echo"), "{}", i.log());
 }
 
-/// multi_server's reports to the master: TAKEN and AVAIL per wake-up in a
-/// pool (as Postfix's, which the master needs to start more processes),
-/// and only for its first request when it runs alone (-l: no second
-/// process can be started, and each report wakes the master).
-#[test]
-fn multi_server_reports_per_wake_up_and_goes_quiet_alone() {
-    use postkit::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN};
-    for alone in [false, true] {
-        let mut pool = common::fake_master::Pool::new("");
-        let sock = pool.dir.path().join("queue/public/policy");
-        let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
-        let mut args = vec!["-t", "unix", "-n", "policy"];
-        if alone {
-            args.push("-l");
-        }
-        let mut child = pool.start_on(
-            "policy_service",
-            &args,
-            &[],
-            std::os::fd::AsFd::as_fd(&listener),
-        );
-        let mut c = UnixStream::connect(&sock).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut r = BufReader::new(c.try_clone().unwrap());
-        for n in 0..3 {
-            write!(c, "request=smtpd_access_policy\nrecipient=r{n}@x\n\n").unwrap();
-            let mut line = String::new();
-            r.read_line(&mut line).unwrap();
-            assert_eq!(line, "action=DUNNO\n");
-            line.clear();
-            r.read_line(&mut line).unwrap();
-        }
-        let recs = pool.avails(Duration::from_millis(500));
-        let pair = [MASTER_STAT_TAKEN, MASTER_STAT_AVAIL];
-        if alone {
-            assert_eq!(recs, pair, "alone: the first request only");
-        } else {
-            assert_eq!(recs, pair.repeat(3), "a pool: every request");
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
-/// event_server's reports: TAKEN and AVAIL around the new clients of a
-/// wake-up in a pool (as Postfix's, around each connect), none for their
-/// requests (the service manages those, as in Postfix), and only for the
-/// first client when it runs alone (-l).
-#[test]
-fn event_server_reports_new_clients_and_goes_quiet_alone() {
-    use postkit::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN};
-    for alone in [false, true] {
-        let mut pool = common::fake_master::Pool::new("");
-        let sock = pool.dir.path().join("queue/public/event");
-        let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
-        let mut args = vec!["-t", "unix", "-n", "event"];
-        if alone {
-            args.push("-l");
-        }
-        let mut child = stream_probe(&pool, &listener, "event", "", &args);
-        for n in 0..3 {
-            let (mut c, mut r) = connect(&sock);
-            assert!(read_line(&mut r).starts_with("ready "));
-            for k in 0..2 {
-                writeln!(c, "r{n}.{k}").unwrap();
-                assert!(read_line(&mut r).ends_with(&format!(": r{n}.{k}")));
-            }
-        }
-        let recs = pool.avails(Duration::from_millis(500));
-        let pair = [MASTER_STAT_TAKEN, MASTER_STAT_AVAIL];
-        if alone {
-            assert_eq!(recs, pair, "alone: the first client only");
-        } else {
-            assert_eq!(recs, pair.repeat(3), "a pool: every new client");
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
-/// trigger_server's reports: TAKEN and AVAIL per trigger in a pool (as
-/// Postfix's), only for the first when it runs alone (-l, as pickup and
-/// qmgr); and triggers that wait while the process is busy are taken in
-/// the same busy spell, with no AVAIL and TAKEN in between.
-#[test]
-fn trigger_server_reports_per_trigger_takes_waiting_ones_and_goes_quiet_alone() {
+/// A service under the fake master on a unix listener, run twice, in a
+/// pool and alone (-l): `exercise(socket, probe_log)` gives it three
+/// pieces of work one after the other, of which the master must hear a
+/// TAKEN/AVAIL pair each in a pool (as from Postfix's skeletons: the
+/// master needs them to start more processes) and for the first only
+/// alone (no second process can be started, and each report wakes the
+/// master).  `then(pool, socket, probe_log)` goes on in the pool case.
+fn reports_each_in_a_pool_and_the_first_alone(
+    start: impl Fn(&common::fake_master::Pool, &UnixListener, &[&str]) -> common::fake_master::Child,
+    mut exercise: impl FnMut(&std::path::Path, &std::path::Path),
+    mut then: impl FnMut(&mut common::fake_master::Pool, &std::path::Path, &std::path::Path),
+) {
     use postkit::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN};
     let pair = [MASTER_STAT_TAKEN, MASTER_STAT_AVAIL];
     for alone in [false, true] {
         let mut pool = common::fake_master::Pool::new("");
         let log = pool.dir.path().join("probe.log");
-        let sock = pool.dir.path().join("queue/public/kick");
-        let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
-        let mut args = vec!["-t", "unix", "-n", "kick"];
+        let sock = pool.dir.path().join("queue/public/svc");
+        let listener = UnixListener::bind(&sock).unwrap();
+        let mut args = vec!["-t", "unix", "-n", "svc"];
         if alone {
             args.push("-l");
         }
-        let mut child = stream_probe(&pool, &listener, "trigger", "", &args);
-        let notes = |what: &str| {
-            std::fs::read_to_string(&log)
-                .unwrap_or_default()
-                .matches(what)
-                .count()
-        };
-        for n in 0..3 {
-            postkit::trigger::unix_trigger(&sock, format!("t{n}").as_bytes()).unwrap();
-            wait_for("the trigger", || notes(&format!(": t{n}\n")) == 1);
-        }
+        let mut child = start(&pool, &listener, &args);
+        exercise(&sock, &log);
         let recs = pool.avails(Duration::from_millis(500));
         if alone {
-            assert_eq!(recs, pair, "alone: the first trigger only");
+            assert_eq!(recs, pair, "alone: the first only");
         } else {
-            assert_eq!(recs, pair.repeat(3), "a pool: every trigger");
-        }
-        if !alone {
-            // Three triggers wait while the process handles a blocking one.
-            postkit::trigger::unix_trigger(&sock, b"block").unwrap();
-            wait_for("the blocking trigger", || notes("blocking pid=") == 1);
-            for n in 0..3 {
-                postkit::trigger::unix_trigger(&sock, format!("w{n}").as_bytes()).unwrap();
-            }
-            std::fs::write(format!("{}.release", log.display()), "").unwrap();
-            wait_for("the waiting triggers", || notes(": w2\n") == 1);
-            let recs = pool.avails(Duration::from_millis(500));
-            assert_eq!(recs, pair, "one busy spell for the four");
+            assert_eq!(recs, pair.repeat(3), "a pool: every one");
+            then(&mut pool, &sock, &log);
         }
         let _ = child.kill();
         let _ = child.wait();
     }
+}
+
+/// multi_server reports per wake-up (here, a request).
+#[test]
+fn multi_server_reports_per_wake_up_and_goes_quiet_alone() {
+    reports_each_in_a_pool_and_the_first_alone(
+        |pool, listener, args| {
+            pool.start_on(
+                "policy_service",
+                args,
+                &[],
+                std::os::fd::AsFd::as_fd(listener),
+            )
+        },
+        |sock, _| {
+            let (mut c, mut r) = connect(sock);
+            for n in 0..3 {
+                write!(c, "request=smtpd_access_policy\nrecipient=r{n}@x\n\n").unwrap();
+                assert_eq!(read_line(&mut r), "action=DUNNO");
+                assert_eq!(read_line(&mut r), "");
+            }
+        },
+        |_, _, _| {},
+    );
+}
+
+/// event_server reports around the new clients of a wake-up (as Postfix's
+/// around each connect), and not for their requests (the service manages
+/// those, as in Postfix).
+#[test]
+fn event_server_reports_new_clients_and_goes_quiet_alone() {
+    reports_each_in_a_pool_and_the_first_alone(
+        |pool, listener, args| stream_probe(pool, listener, "event", "", args),
+        |sock, _| {
+            for n in 0..3 {
+                let (mut c, mut r) = connect(sock);
+                assert!(read_line(&mut r).starts_with("ready "));
+                for k in 0..2 {
+                    writeln!(c, "r{n}.{k}").unwrap();
+                    assert!(read_line(&mut r).ends_with(&format!(": r{n}.{k}")));
+                }
+            }
+        },
+        |_, _, _| {},
+    );
+}
+
+/// trigger_server reports per trigger (alone, as pickup and qmgr run,
+/// only the first); and triggers that wait while the process is busy are
+/// taken in the same busy spell, with no AVAIL and TAKEN in between.
+#[test]
+fn trigger_server_reports_per_trigger_takes_waiting_ones_and_goes_quiet_alone() {
+    let notes = |log: &std::path::Path, what: &str| {
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .matches(what)
+            .count()
+    };
+    reports_each_in_a_pool_and_the_first_alone(
+        |pool, listener, args| stream_probe(pool, listener, "trigger", "", args),
+        |sock, log| {
+            for n in 0..3 {
+                postkit::trigger::unix_trigger(sock, format!("t{n}").as_bytes()).unwrap();
+                wait_for("the trigger", || notes(log, &format!(": t{n}\n")) == 1);
+            }
+        },
+        |pool, sock, log| {
+            // Three triggers wait while the process handles a blocking one.
+            postkit::trigger::unix_trigger(sock, b"block").unwrap();
+            wait_for("the blocking trigger", || notes(log, "blocking pid=") == 1);
+            for n in 0..3 {
+                postkit::trigger::unix_trigger(sock, format!("w{n}").as_bytes()).unwrap();
+            }
+            std::fs::write(format!("{}.release", log.display()), "").unwrap();
+            wait_for("the waiting triggers", || notes(log, ": w2\n") == 1);
+            use postkit::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN};
+            let recs = pool.avails(Duration::from_millis(500));
+            assert_eq!(
+                recs,
+                [MASTER_STAT_TAKEN, MASTER_STAT_AVAIL],
+                "one busy spell for the four"
+            );
+        },
+    );
 }
 
 /// A stream_probe child under the fake master, on a unix listener of the

@@ -269,13 +269,18 @@ fn one_load(
     let master = master_pid(host);
     let logd = postlogd_pid(host);
     let probe = Probe::start(host);
-    let (cg0, m0, l0, w0, lw0) = (
-        cg.usage_ns(),
-        cpu::cpu_ns(master).unwrap_or(0),
-        logd.and_then(cpu::cpu_ns).unwrap_or(0),
-        cpu::wakeups(master).unwrap_or(0),
-        logd.and_then(cpu::wakeups).unwrap_or(0),
-    );
+    // CPU of the whole system, the master and the log daemon, and the
+    // wake-ups of the last two.
+    let read = || {
+        (
+            cg.usage_ns(),
+            cpu::cpu_ns(master).unwrap_or(0),
+            logd.and_then(cpu::cpu_ns).unwrap_or(0),
+            cpu::wakeups(master).unwrap_or(0),
+            logd.and_then(cpu::wakeups).unwrap_or(0),
+        )
+    };
+    let (cg0, m0, l0, w0, lw0) = read();
     let started = Instant::now();
     let out = Command::new("/usr/sbin/smtp-source")
         .args([
@@ -319,13 +324,7 @@ fn one_load(
     let elapsed = started.elapsed().as_secs_f64();
     let n = messages as f64;
     let us = |a: u64, b: u64| a.saturating_sub(b) as f64 / n / 1000.0;
-    let (cg1, m1, l1, w1, lw1) = (
-        cg.usage_ns(),
-        cpu::cpu_ns(master).unwrap_or(0),
-        logd.and_then(cpu::cpu_ns).unwrap_or(0),
-        cpu::wakeups(master).unwrap_or(0),
-        logd.and_then(cpu::wakeups).unwrap_or(0),
-    );
+    let (cg1, m1, l1, w1, lw1) = read();
     let (probes, latencies_us) = probe.finish()?;
     let lines = host.log().lines().count() - lines_before;
     Ok(Sample {

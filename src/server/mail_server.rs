@@ -439,6 +439,19 @@ pub(crate) struct Started<S> {
     pub drained: bool,
 }
 
+/// Clients or triggers a process takes back to back (`take_waiting`)
+/// before it reports AVAIL and goes round its loop.
+const RUN: usize = 64;
+
+/// What the use limit leaves after `used` (no limit: as many as there are).
+pub(crate) fn room(max_use: i64, used: i64) -> usize {
+    if max_use == 0 {
+        usize::MAX
+    } else {
+        (max_use - used).max(0) as usize
+    }
+}
+
 fn fatal(e: impl std::fmt::Display) -> ! {
     msg::fatal(e)
 }
@@ -481,6 +494,42 @@ impl<S> Started<S> {
     /// pool holds it (true when the process has no pool lock).
     pub(crate) fn try_lock(&self) -> bool {
         self.lock.as_ref().is_none_or(try_pool_lock)
+    }
+
+    /// After a piece of work (a client, a trigger), the ones that waited
+    /// meanwhile: the process stays busy and takes the next at once, under
+    /// the pool lock taken without waiting (a process that holds it waits
+    /// for work: none was there when it looked), with no AVAIL and TAKEN
+    /// in between, as a dgram_server pool member does.  At most `room`
+    /// (what the use limit leaves) and RUN, after which the process goes
+    /// round its loop all the same (the master's channel, the idle
+    /// timer).  `take` takes waiting work without waiting; `serve` does
+    /// it.  How many were taken, and whether the process kept the pool
+    /// lock for its next wait (none was waiting).
+    pub(crate) fn take_waiting<T>(
+        &mut self,
+        state: &mut S,
+        room: usize,
+        mut take: impl FnMut() -> Option<T>,
+        mut serve: impl FnMut(&mut Self, &mut S, T),
+    ) -> (usize, bool) {
+        for taken in 0..RUN.min(room) {
+            if !self.try_lock() {
+                return (taken, false);
+            }
+            if self.watchdog {
+                crate::util::watchdog::pat();
+            }
+            if let Some(f) = self.hooks.pre_accept.as_mut() {
+                f(state, &mut self.ctx);
+            }
+            let Some(work) = take() else {
+                return (taken, self.lock.is_some());
+            };
+            self.unlock();
+            serve(self, state, work);
+        }
+        (RUN.min(room), false)
     }
 
     /// The pool lock given back once the process has its work, so that

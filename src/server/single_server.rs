@@ -78,10 +78,6 @@ impl<S: 'static> Server<S, Single> {
     }
 }
 
-/// Clients a process takes back to back before it reports AVAIL and goes
-/// round its loop.
-const RUN: usize = 64;
-
 /// One client: a flow token (or the `in_flow_delay` wait), the handler for
 /// the whole connection, the close.
 fn serve_one<S>(
@@ -156,35 +152,15 @@ fn serve<S>(
         let _ = st.notify(MASTER_STAT_TAKEN);
         serve_one(&mut st, state, service, fd, attrs, ipc_timeout);
         use_count = use_count.saturating_add(1);
-        // More clients waiting: the process stays busy and takes the next
-        // at once, under the pool lock taken without waiting (a process
-        // that holds it waits for a client: none was there when it
-        // looked), with no AVAIL and TAKEN in between, as a dgram_server
-        // pool member does.  None waiting: it keeps the lock for its
-        // wait.  After RUN clients it goes round its loop all the same
-        // (the master's channel, the idle timer).
-        for _ in 0..RUN {
-            if max_use != 0 && use_count >= max_use {
-                break;
-            }
-            if !st.try_lock() {
-                break;
-            }
-            if st.watchdog {
-                crate::util::watchdog::pat();
-            }
-            if let Some(f) = st.hooks.pre_accept.as_mut() {
-                f(state, &mut st.ctx);
-            }
-            let Some((fd, attrs)) = listeners.iter().find_map(|l| accept_client(l, transport))
-            else {
-                holds_lock = st.lock.is_some();
-                break;
-            };
-            st.unlock();
-            serve_one(&mut st, state, service, fd, attrs, ipc_timeout);
-            use_count = use_count.saturating_add(1);
-        }
+        // More clients waiting: taken in the same busy spell.
+        let (taken, kept) = st.take_waiting(
+            state,
+            mail_server::room(max_use, use_count),
+            || listeners.iter().find_map(|l| accept_client(l, transport)),
+            |st, state, (fd, attrs)| serve_one(st, state, service, fd, attrs, ipc_timeout),
+        );
+        use_count = use_count.saturating_add(taken as i64);
+        holds_lock = kept;
         if st.notify(MASTER_STAT_AVAIL).is_err() {
             st.exit_normally(state, "master disconnect -- exiting");
         }

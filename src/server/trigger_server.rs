@@ -106,10 +106,6 @@ fn read_trigger(fd: &impl AsFd) -> Option<Vec<u8>> {
     }
 }
 
-/// Triggers a process takes back to back before it reports AVAIL and
-/// goes round its loop.
-const RUN: usize = 64;
-
 /// The trigger waiting at `source`, if any: the bytes of a fifo, or what
 /// an accepted client wrote.
 fn take_trigger(source: &Source) -> Option<Vec<u8>> {
@@ -225,33 +221,15 @@ fn serve<S>(
         handle(&mut st, state, service, &trigger);
         use_count = use_count.saturating_add(1);
         // More triggers waiting (a burst of wake-ups, or several wakers
-        // at once): the process stays busy and takes the next at once,
-        // under the pool lock taken without waiting, with no AVAIL and
-        // TAKEN in between, as single_server takes waiting clients.  None
-        // waiting: it keeps the lock for its wait.  After RUN triggers it
-        // goes round its loop all the same (the master's channel, the
-        // idle timer).
-        for _ in 0..RUN {
-            if max_use != 0 && use_count >= max_use {
-                break;
-            }
-            if !st.try_lock() {
-                break;
-            }
-            if st.watchdog {
-                crate::util::watchdog::pat();
-            }
-            if let Some(f) = st.hooks.pre_accept.as_mut() {
-                f(state, &mut st.ctx);
-            }
-            let Some(trigger) = sources.iter().find_map(take_trigger) else {
-                holds_lock = st.lock.is_some();
-                break;
-            };
-            st.unlock();
-            handle(&mut st, state, service, &trigger);
-            use_count = use_count.saturating_add(1);
-        }
+        // at once): taken in the same busy spell.
+        let (taken, kept) = st.take_waiting(
+            state,
+            mail_server::room(max_use, use_count),
+            || sources.iter().find_map(take_trigger),
+            |st, state, trigger| handle(st, state, service, &trigger),
+        );
+        use_count = use_count.saturating_add(taken as i64);
+        holds_lock = kept;
         if !quiet {
             if st.notify(MASTER_STAT_AVAIL).is_err() {
                 st.exit_normally(state, "master disconnect -- exiting");
