@@ -111,14 +111,35 @@ fn read_trigger(fd: &impl AsFd) -> Option<Vec<u8>> {
 fn take_trigger(source: &Source) -> Option<Vec<u8>> {
     match source {
         Source::Fifo(f) => read_trigger(f),
-        Source::Socket(l, t) => accept_client(l, *t).and_then(|(conn, _)| {
-            // A client that connects and says nothing is not waited for
-            // long.
-            readable_within(&conn, Duration::from_secs(10))
-                .then(|| read_trigger(&conn))
-                .flatten()
-        }),
+        Source::Socket(l, t) => accept_client(l, *t).and_then(|(conn, _)| read_client(&conn, *t)),
     }
+}
+
+/// What a client wrote: at once when it is there (a waker writes as soon
+/// as it is connected, so it usually is: no wait is asked for then), else
+/// after a wait of at most 10 s (a client that connects and says nothing
+/// is not waited for long).  A passed descriptor may be a pipe, which
+/// takes no socket flags: it is always waited for.
+fn read_client(conn: &OwnedFd, transport: Transport) -> Option<Vec<u8>> {
+    use nix::sys::socket::{MsgFlags, recv};
+    use std::os::fd::AsRawFd;
+    if transport != Transport::Pass {
+        let mut buf = vec![0u8; TRIGGER_BUF_SIZE];
+        loop {
+            match recv(conn.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
+                Ok(n) => {
+                    buf.truncate(n);
+                    return Some(buf);
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::EAGAIN) => break,
+                Err(_) => return None,
+            }
+        }
+    }
+    readable_within(conn, Duration::from_secs(10))
+        .then(|| read_trigger(conn))
+        .flatten()
 }
 
 /// One trigger: a flow token (or the `in_flow_delay` wait), the handler.
