@@ -36,7 +36,12 @@ impl Master {
             (prev_turn, last_turn) = (last_turn, Instant::now());
             records = 0;
             // Signals first: a reload or stop changes everything else.
-            signals.drain();
+            // The flags are read every turn; the self-pipe is emptied only
+            // when it woke the loop (a signal that came after the wait is
+            // handled now by its flag, and its byte wakes the next wait).
+            if ready.contains(&Token::Wake) {
+                signals.drain();
+            }
             if let Some(sig) = signals.take_term() {
                 self.terminate(sig);
             }

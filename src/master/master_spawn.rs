@@ -37,7 +37,7 @@ impl Master {
         // A daemon this executable provides runs from it when
         // daemon_directory has no program of that name.
         let builtin = crate::daemons::find(&s.ent.command).is_some();
-        let program: PathBuf = if !Path::new(&s.ent.path).exists() && builtin {
+        let program: PathBuf = if builtin && !Path::new(&s.ent.path).exists() {
             self.life.exe.clone()
         } else {
             PathBuf::from(&s.ent.path)

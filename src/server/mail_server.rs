@@ -437,6 +437,10 @@ pub(crate) struct Started<S> {
     pub tasks: crate::server::drain::TaskDir,
     /// The process drains: it no longer reports to the master.
     pub drained: bool,
+    /// This process's pid, for its status records (asked once: glibc
+    /// does not cache getpid(), and a drained child, the only process
+    /// with another pid, reports nothing).
+    pub pid: i32,
 }
 
 /// Clients or triggers a process takes back to back (`take_waiting`)
@@ -671,7 +675,7 @@ impl<S> Started<S> {
         }
         crate::server::master_proto::master_notify(
             &self.status_fd,
-            std::process::id() as i32,
+            self.pid,
             self.generation,
             status,
         )
@@ -1000,6 +1004,7 @@ pub(crate) fn start<S, F: Family>(
         watch_master: true,
         tasks,
         drained: false,
+        pid: std::process::id() as i32,
     }
 }
 
