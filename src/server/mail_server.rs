@@ -480,14 +480,7 @@ impl<S> Started<S> {
     /// for the turn.
     pub(crate) fn lock_and_arm(&self) {
         if let Some(lock) = &self.lock {
-            if self.watchdog {
-                crate::util::watchdog::stop();
-            }
-            if let Err(e) =
-                crate::util::myflock::myflock(lock, crate::util::myflock::LockOp::Exclusive, true)
-            {
-                msg_fatal!("select lock: {}", crate::util::nix_text(e));
-            }
+            wait_pool_lock(lock, self.watchdog);
         }
         if self.watchdog {
             crate::util::watchdog::start();
@@ -539,11 +532,8 @@ impl<S> Started<S> {
     /// The pool lock given back once the process has its work, so that
     /// another member of the pool waits for the next.
     pub(crate) fn unlock(&self) {
-        if let Some(lock) = &self.lock
-            && let Err(e) =
-                crate::util::myflock::myflock(lock, crate::util::myflock::LockOp::Unlock, false)
-        {
-            msg_fatal!("select unlock: {}", crate::util::nix_text(e));
+        if let Some(lock) = &self.lock {
+            release_pool_lock(lock);
         }
     }
 
@@ -679,6 +669,28 @@ impl<S> Started<S> {
             self.generation,
             status,
         )
+    }
+}
+
+/// The pool lock, waited for as long as it takes: the watchdog, if it
+/// runs, is stopped first (the wait is no work of the process's, and may
+/// be long).  A failure is fatal, with Postfix's text.
+pub(crate) fn wait_pool_lock(lock: &std::fs::File, watchdog: bool) {
+    if watchdog {
+        crate::util::watchdog::stop();
+    }
+    if let Err(e) =
+        crate::util::myflock::myflock(lock, crate::util::myflock::LockOp::Exclusive, true)
+    {
+        msg_fatal!("select lock: {}", crate::util::nix_text(e));
+    }
+}
+
+/// The pool lock given back; a failure is fatal, with Postfix's text.
+pub(crate) fn release_pool_lock(lock: &std::fs::File) {
+    if let Err(e) = crate::util::myflock::myflock(lock, crate::util::myflock::LockOp::Unlock, false)
+    {
+        msg_fatal!("select unlock: {}", crate::util::nix_text(e));
     }
 }
 

@@ -13,7 +13,6 @@ use crate::server::dgram_batch::BatchReceiver;
 use crate::server::mail_flow::mail_flow_get;
 use crate::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN, master_notify};
 use crate::util::msg;
-use crate::util::myflock::{LockOp, myflock};
 use crate::{msg_fatal, msg_info};
 
 use super::{Ctx, DRAIN_BATCHES, DRAIN_ON_EXIT, Handler, LINGER, STATS_PREFIX, SocketHandler};
@@ -186,12 +185,7 @@ impl<S> Running<S> {
     /// Takes the pool lock (the watchdog does not count the wait for it).
     fn lock(&self) {
         if let Some(lock) = &self.lock {
-            if self.watchdog {
-                crate::util::watchdog::stop();
-            }
-            if let Err(e) = myflock(lock, LockOp::Exclusive, true) {
-                msg_fatal!("select lock: {}", crate::util::nix_text(e));
-            }
+            crate::server::mail_server::wait_pool_lock(lock, self.watchdog);
         }
     }
 
@@ -275,10 +269,8 @@ impl<S> Running<S> {
     /// The start of a busy spell: pool lock released, PRE_ACCEPT, and
     /// TAKEN when the spell is reported.
     fn begin_busy(&mut self, s: &mut S, report: bool) {
-        if let Some(lock) = &self.lock
-            && let Err(e) = myflock(lock, LockOp::Unlock, true)
-        {
-            msg_fatal!("select unlock: {}", crate::util::nix_text(e));
+        if let Some(lock) = &self.lock {
+            crate::server::mail_server::release_pool_lock(lock);
         }
         if msg::verbose() > 0 {
             msg_info!("dgram_server_accept: request arrived");
