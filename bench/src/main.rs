@@ -383,7 +383,7 @@ fn run(o: &Options) -> Result<(), String> {
 /// pipe and a listener placed, from this process with a few megabytes of
 /// heap touched (as the master has); the caller's CPU per child.
 fn spawn_cost() -> Result<(), String> {
-    use postkit::internal::master::spawn_fds::{ChildCommand, ChildFds, ChildStdio, spawn};
+    use postkit::internal::master::spawn_fds::{ChildCommand, ChildFds, spawn};
     use std::os::fd::{AsFd, AsRawFd};
     use std::os::unix::process::CommandExt;
     const CHILDREN: usize = 300;
@@ -408,16 +408,7 @@ fn spawn_cost() -> Result<(), String> {
         let c0 = cpu::own_cpu_ns();
         let mut pids = Vec::new();
         for _ in 0..CHILDREN {
-            let cmd = ChildCommand {
-                program: Path::new("/bin/true"),
-                argv: vec![std::ffi::OsStr::new("true")],
-                env: vec![],
-                stdin: ChildStdio::Null,
-                stdout: ChildStdio::Null,
-                stderr: ChildStdio::Null,
-                own_process_group: false,
-                current_dir: None,
-            };
+            let cmd = ChildCommand::new(Path::new("/bin/true"), vec![std::ffi::OsStr::new("true")]);
             pids.push(spawn(&cmd, &fds, 1).map_err(|e| e.to_string())?);
         }
         posix.push((cpu::own_cpu_ns() - c0) as f64 / CHILDREN as f64 / 1000.0);

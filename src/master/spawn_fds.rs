@@ -69,6 +69,23 @@ pub struct ChildCommand<'a> {
     pub current_dir: Option<&'a Path>,
 }
 
+impl<'a> ChildCommand<'a> {
+    /// `program` with `argv`, an empty environment, /dev/null for its
+    /// standard descriptors, in the master's process group and directory.
+    pub fn new(program: &'a Path, argv: Vec<&'a OsStr>) -> ChildCommand<'a> {
+        ChildCommand {
+            program,
+            argv,
+            env: Vec::new(),
+            stdin: ChildStdio::Null,
+            stdout: ChildStdio::Null,
+            stderr: ChildStdio::Null,
+            own_process_group: false,
+            current_dir: None,
+        }
+    }
+}
+
 const MAX_PLACED: usize = 256;
 
 /// Starts `cmd` with `fds` placed and `GENERATION` set to `generation` in
@@ -300,14 +317,11 @@ mod tests {
         // SAFETY: F_DUPFD returned a new descriptor we own.
         let stray = unsafe { OwnedFd::from_raw_fd(stray) };
         let cmd = ChildCommand {
-            program: Path::new(argv[0]),
-            argv: argv.iter().map(OsStr::new).collect(),
             env: vec![(OsStr::new("A"), OsStr::new("b"))],
-            stdin: ChildStdio::Null,
             stdout: ChildStdio::Fd(out_w.as_fd()),
-            stderr: ChildStdio::Null,
             own_process_group: own_group,
             current_dir: Some(Path::new("/proc")),
+            ..ChildCommand::new(Path::new(argv[0]), argv.iter().map(OsStr::new).collect())
         };
         let fds = ChildFds {
             flow: Some((flow_r.as_fd(), flow_w.as_fd())),
@@ -369,16 +383,10 @@ mod tests {
     #[test]
     fn a_program_that_cannot_run_is_an_error() {
         let (status, _m) = std::os::unix::net::UnixStream::pair().unwrap();
-        let cmd = ChildCommand {
-            program: Path::new("/nonexistent/program"),
-            argv: vec![OsStr::new("program")],
-            env: vec![],
-            stdin: ChildStdio::Null,
-            stdout: ChildStdio::Null,
-            stderr: ChildStdio::Null,
-            own_process_group: false,
-            current_dir: None,
-        };
+        let cmd = ChildCommand::new(
+            Path::new("/nonexistent/program"),
+            vec![OsStr::new("program")],
+        );
         let fds = ChildFds {
             flow: None,
             status: status.as_fd(),
