@@ -2,7 +2,10 @@
  * stream_echo: a stream service on Postfix's own skeletons, for
  * postkit-bench.  Linked against Debian's libpostfix-master.so (built with
  * -DMULTI for multi_server, -DEVENT for event_server, neither for
- * single_server): each request is a line, each answer "ok\n".  postkit's
+ * single_server): each request is a line, each answer "ok\n".  With
+ * -DMULTI -DPOLICY, a policy service instead (SMTPD_POLICY_README:
+ * name=value lines and an empty line in, "action=DUNNO" and an empty line
+ * out), the twin of postkit-bench's `bench_policy`.  postkit's
  * twin is `postkit-bench` run as `bench_echo_multi`, `bench_echo_event` or
  * `bench_echo_single`.
  *
@@ -28,6 +31,29 @@ extern int vstring_get_flags_nonl(VSTRING *, VSTREAM *, int);
 extern int vstream_fputs(const char *, VSTREAM *);
 extern int vstream_fflush(VSTREAM *);
 
+/*
+ * vstream_fileno() and vstring_str() are macros over the heads of VSTREAM
+ * and VSTRING: a VBUF (the layout of every release since 2.12), then, for
+ * a VSTREAM, the descriptor.
+ */
+struct vbuf_head {
+    int     flags;
+    unsigned char *data;
+    ssize_t len;
+    ssize_t cnt;
+    unsigned char *ptr;
+    void   *get_ready;
+    void   *put_ready;
+    void   *space;
+};
+
+struct vstream_head {
+    struct vbuf_head buf;
+    int     fd;
+};
+
+#define STREAM_FD(s) (((struct vstream_head *) (s))->fd)
+
 static VSTRING *line;
 
 #ifdef MULTI
@@ -38,11 +64,23 @@ static void echo(VSTREAM *stream, char *service, char **argv)
     (void) argv;
     if (line == 0)
 	line = vstring_alloc(100);
+#ifdef POLICY
+    for (;;) {
+	if (vstring_get_flags_nonl(line, stream, 0) < 0) {
+	    multi_server_disconnect(stream);
+	    return;
+	}
+	if (*((struct vbuf_head *) line)->data == 0)
+	    break;
+    }
+    vstream_fputs("action=DUNNO\n\n", stream);
+#else
     if (vstring_get_flags_nonl(line, stream, 0) < 0) {
 	multi_server_disconnect(stream);
 	return;
     }
     vstream_fputs("ok\n", stream);
+#endif
     if (vstream_fflush(stream) != 0)
 	multi_server_disconnect(stream);
 }
@@ -51,23 +89,6 @@ static void echo(VSTREAM *stream, char *service, char **argv)
 #define EVENT_READ (1<<0)
 #define VSTREAM_BST_IN_PEND ((1<<0) | (1<<2))
 
-/*
- * vstream_fileno() is a macro over the head of VSTREAM: a VBUF, then the
- * descriptor (the layout of every release since 2.12).
- */
-struct vstream_head {
-    int     flags;
-    unsigned char *data;
-    ssize_t len;
-    ssize_t cnt;
-    unsigned char *ptr;
-    void   *get_ready;
-    void   *put_ready;
-    void   *space;
-    int     fd;
-};
-
-#define STREAM_FD(s) (((struct vstream_head *) (s))->fd)
 
 /* Each line that came, answered; the connection ends at end of input. */
 static void echo_input(int event, void *context)

@@ -5,7 +5,10 @@
 //! on postkit's (`bench_echo_multi`, `bench_echo_event`,
 //! `bench_echo_single`), and as a bare Rust epoll
 //! server with no skeleton and no master (`postkit-bench echo-server`),
-//! the raw limit of the same I/O.  The skeleton services run under
+//! the raw limit of the same I/O.  The policy example is measured the same
+//! way against its C twin (stream_echo.c with -DPOLICY, on Postfix's
+//! multi_server): a policy request of the size smtpd sends at RCPT in,
+//! `action=DUNNO` out.  The skeleton services run under
 //! postkit's master (the master is not in a connection's path once the
 //! process runs; `max_use` is raised so that the rows measure the
 //! skeletons, not spawns).  Loads: connections per second (connect, one
@@ -137,13 +140,15 @@ pub fn echo_server(args: &[String]) -> i32 {
     }
 }
 
-/// Compiles a C twin on `skeleton` (multi, event or single).
+/// Compiles a C twin on `skeleton` (multi, event or single; policy: a
+/// policy service on multi_server).
 fn build_c(dir: &Path, skeleton: &str) -> Result<PathBuf, String> {
     let src = dir.join("stream_echo.c");
     let exe = dir.join(format!("stream_echo_{skeleton}"));
     std::fs::write(&src, C_SOURCE).map_err(|e| e.to_string())?;
     let defines: Vec<String> = match skeleton {
         "multi" => vec!["-DMULTI".into()],
+        "policy" => vec!["-DMULTI".into(), "-DPOLICY".into()],
         "event" => vec!["-DEVENT".into()],
         _ => Vec::new(),
     };
@@ -151,20 +156,56 @@ fn build_c(dir: &Path, skeleton: &str) -> Result<PathBuf, String> {
     Ok(exe)
 }
 
+/// What the clients of a load say: a line, or a policy request.
+#[derive(Clone, Copy)]
+enum Protocol {
+    /// `x`, answered `ok`.
+    Line,
+    /// A policy request as Postfix's smtpd sends it at RCPT
+    /// (SMTPD_POLICY_README), answered `action=DUNNO` and an empty line.
+    Policy,
+}
+
+const POLICY_REQUEST: &[u8] = b"request=smtpd_access_policy\nprotocol_state=RCPT\n\
+protocol_name=ESMTP\nclient_address=192.0.2.10\nclient_name=mail.example.com\n\
+client_port=40624\nreverse_client_name=mail.example.com\nserver_address=192.0.2.1\n\
+server_port=25\nhelo_name=mail.example.com\nsender=alice@example.com\n\
+recipient=bob@example.net\nrecipient_count=0\nqueue_id=\ninstance=123.456.7\n\
+size=12345\netrn_domain=\nstress=\nsasl_method=\nsasl_username=\nsasl_sender=\n\
+ccert_subject=\nccert_issuer=\nccert_fingerprint=\nencryption_protocol=TLSv1.3\n\
+encryption_cipher=TLS_AES_256_GCM_SHA384\nencryption_keysize=256\n\
+policy_context=\ncompatibility_level=3.6\n\n";
+
 /// One request and its answer on a connection.
-fn exchange(r: &mut BufReader<UnixStream>, line: &mut String) -> std::io::Result<()> {
-    r.get_mut().write_all(b"x\n")?;
-    line.clear();
-    r.read_line(line)?;
-    if line != "ok\n" {
-        return Err(std::io::Error::other(format!("answer {line:?}")));
+fn exchange(
+    r: &mut BufReader<UnixStream>,
+    line: &mut String,
+    protocol: Protocol,
+) -> std::io::Result<()> {
+    let (request, answer): (&[u8], &[&str]) = match protocol {
+        Protocol::Line => (b"x\n", &["ok\n"]),
+        Protocol::Policy => (POLICY_REQUEST, &["action=DUNNO\n", "\n"]),
+    };
+    r.get_mut().write_all(request)?;
+    for want in answer {
+        line.clear();
+        r.read_line(line)?;
+        if line != want {
+            return Err(std::io::Error::other(format!("answer {line:?}")));
+        }
     }
     Ok(())
 }
 
 /// Requests (kept) or connections (not kept) per second from `clients`
 /// concurrent clients for `secs`.
-fn load(socket: &Path, clients: usize, kept: bool, secs: f64) -> Result<f64, String> {
+fn load(
+    socket: &Path,
+    clients: usize,
+    kept: bool,
+    secs: f64,
+    protocol: Protocol,
+) -> Result<f64, String> {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -181,8 +222,8 @@ fn load(socket: &Path, clients: usize, kept: bool, secs: f64) -> Result<f64, Str
                 let mut conn = if kept { Some(connect()?) } else { None };
                 while !stop.load(Ordering::Relaxed) {
                     match conn.as_mut() {
-                        Some(c) => exchange(c, &mut line)?,
-                        None => exchange(&mut connect()?, &mut line)?,
+                        Some(c) => exchange(c, &mut line, protocol)?,
+                        None => exchange(&mut connect()?, &mut line, protocol)?,
                     }
                     done.fetch_add(1, Ordering::Relaxed);
                 }
@@ -205,6 +246,7 @@ fn load(socket: &Path, clients: usize, kept: bool, secs: f64) -> Result<f64, Str
 struct Target {
     name: &'static str,
     socket: PathBuf,
+    protocol: Protocol,
 }
 
 /// Kills the bare server when dropped.
@@ -225,6 +267,7 @@ pub fn run(exe: &Path, rounds: usize, scale: f64) -> Result<(), String> {
     let c_multi = build_c(work.path(), "multi")?;
     let c_event = build_c(work.path(), "event")?;
     let c_single = build_c(work.path(), "single")?;
+    let c_policy = build_c(work.path(), "policy")?;
     let c_trigger =
         crate::skeleton::build_c_as(work.path(), "trigger_count", &["-DTRIGGER".into()])?;
     let counters = [
@@ -241,6 +284,8 @@ pub fn run(exe: &Path, rounds: usize, scale: f64) -> Result<(), String> {
                  rmulti unix n - n - 1 bench_echo_multi\n\
                  cevent unix n - n - 1 stream_echo_event\n\
                  revent unix n - n - 1 bench_echo_event\n\
+                 cpolicy unix n - n - 1 stream_echo_policy\n\
+                 rpolicy unix n - n - 1 bench_policy\n\
                  csingle unix n - n - 100 stream_echo_single\n\
                  rsingle unix n - n - 100 bench_echo_single\n\
                  ctrig unix n - n - 1 trigger_count {}\n\
@@ -253,6 +298,8 @@ pub fn run(exe: &Path, rounds: usize, scale: f64) -> Result<(), String> {
         for (name, program) in [
             ("stream_echo_multi", c_multi.as_path()),
             ("stream_echo_event", c_event.as_path()),
+            ("stream_echo_policy", c_policy.as_path()),
+            ("bench_policy", exe),
             ("bench_echo_event", exe),
             ("stream_echo_single", c_single.as_path()),
             ("bench_echo_multi", exe),
@@ -284,37 +331,54 @@ pub fn run(exe: &Path, rounds: usize, scale: f64) -> Result<(), String> {
         Target {
             name: "Postfix multi_server",
             socket: public("cmulti"),
+            protocol: Protocol::Line,
         },
         Target {
             name: "postkit multi_server",
             socket: public("rmulti"),
+            protocol: Protocol::Line,
         },
         Target {
             name: "Postfix event_server",
             socket: public("cevent"),
+            protocol: Protocol::Line,
         },
         Target {
             name: "postkit event_server",
             socket: public("revent"),
+            protocol: Protocol::Line,
         },
         Target {
             name: "Postfix single_server",
             socket: public("csingle"),
+            protocol: Protocol::Line,
         },
         Target {
             name: "postkit single_server",
             socket: public("rsingle"),
+            protocol: Protocol::Line,
         },
         Target {
             name: "bare epoll server",
             socket: bare_socket.clone(),
+            protocol: Protocol::Line,
+        },
+        Target {
+            name: "Postfix multi_server policy",
+            socket: public("cpolicy"),
+            protocol: Protocol::Policy,
+        },
+        Target {
+            name: "postkit multi_server policy",
+            socket: public("rpolicy"),
+            protocol: Protocol::Policy,
         },
     ];
     let secs = (1.0 * scale).max(0.3);
     // Warm-up: every service has its processes (single_server: as many
     // as the largest load needs).
     for t in &targets {
-        load(&t.socket, 100, true, 0.3)?;
+        load(&t.socket, 100, true, 0.3, t.protocol)?;
     }
     // results[target][kept][clients] over rounds, rounds interleaved.
     let mut results = vec![vec![vec![Vec::new(); CLIENTS.len()]; 2]; targets.len()];
@@ -322,7 +386,7 @@ pub fn run(exe: &Path, rounds: usize, scale: f64) -> Result<(), String> {
         for (k, kept) in [false, true].into_iter().enumerate() {
             for (c, &clients) in CLIENTS.iter().enumerate() {
                 for (ti, t) in targets.iter().enumerate() {
-                    results[ti][k][c].push(load(&t.socket, clients, kept, secs)?);
+                    results[ti][k][c].push(load(&t.socket, clients, kept, secs, t.protocol)?);
                 }
             }
         }
@@ -375,6 +439,11 @@ pub fn run(exe: &Path, rounds: usize, scale: f64) -> Result<(), String> {
             (1, 6, "postkit multi_server / bare epoll (target >= 0.9)"),
             (3, 6, "postkit event_server / bare epoll (target >= 0.9)"),
             (5, 6, "postkit single_server / bare epoll (target >= 0.9)"),
+            (
+                8,
+                7,
+                "postkit / Postfix multi_server, policy requests (target >= 1.5)",
+            ),
         ] {
             let cells: Vec<String> = (0..CLIENTS.len())
                 .map(|c| format!("{:.2}", med[ours][k][c].median / med[theirs][k][c].median))

@@ -154,9 +154,18 @@ impl Client {
     /// kept, as Postfix's line reads keep it); None at end of input.  A
     /// line longer than `attr::MAX_LINE` is an error.
     pub fn read_line(&mut self) -> std::io::Result<Option<String>> {
+        Ok(self
+            .next_line()?
+            .map(|(a, b)| String::from_utf8_lossy(&self.buf[a..b]).into_owned()))
+    }
+
+    /// Where the next line is in the buffer (without its newline, the
+    /// last one without one at end of input), read in as needed; None at
+    /// end of input.
+    fn next_line(&mut self) -> std::io::Result<Option<(usize, usize)>> {
         loop {
             if let Some(i) = self.buf[self.pos..].iter().position(|b| *b == b'\n') {
-                let line = String::from_utf8_lossy(&self.buf[self.pos..self.pos + i]).into_owned();
+                let line = (self.pos, self.pos + i);
                 self.pos += i + 1;
                 return Ok(Some(line));
             }
@@ -168,7 +177,7 @@ impl Client {
             }
             if self.fill()? == 0 {
                 if self.has_buffered() {
-                    let line = String::from_utf8_lossy(&self.buf[self.pos..]).into_owned();
+                    let line = (self.pos, self.buf.len());
                     self.pos = self.buf.len();
                     return Ok(Some(line));
                 }
@@ -177,9 +186,21 @@ impl Client {
         }
     }
 
-    /// One list of attributes in the plain form (a policy request).
+    /// One list of attributes in the plain form (a policy request).  The
+    /// lines are parsed where they lie in the buffer: no string per line.
     pub fn read_attrs_plain(&mut self) -> Result<Attrs, ScanError> {
-        attr::scan_plain(|| self.read_line())
+        let mut attrs = Attrs::new();
+        loop {
+            let (a, b) = self
+                .next_line()
+                .map_err(|e| ScanError::Io(e.to_string()))?
+                .ok_or(ScanError::Eof {
+                    partial: !attrs.is_empty(),
+                })?;
+            if !attr::plain_line(&String::from_utf8_lossy(&self.buf[a..b]), &mut attrs)? {
+                return Ok(attrs);
+            }
+        }
     }
 
     /// Writes attributes in the plain form (a policy reply).

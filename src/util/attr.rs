@@ -76,17 +76,26 @@ pub fn scan_plain(
             .ok_or(ScanError::Eof {
                 partial: !attrs.is_empty(),
             })?;
-        if line.is_empty() {
+        if !plain_line(&line, &mut attrs)? {
             return Ok(attrs);
         }
-        match line.split_once('=') {
-            Some((n, v)) if !n.is_empty() => attrs.push((n.to_string(), v.to_string())),
-            _ => {
-                return Err(ScanError::Malformed(format!(
-                    "missing attribute name or '=' in \"{line}\""
-                )));
-            }
+    }
+}
+
+/// One line of the plain form: an attribute added to `attrs` (true), or
+/// the empty line that ends the list (false).
+pub(crate) fn plain_line(line: &str, attrs: &mut Attrs) -> Result<bool, ScanError> {
+    if line.is_empty() {
+        return Ok(false);
+    }
+    match line.split_once('=') {
+        Some((n, v)) if !n.is_empty() => {
+            attrs.push((n.to_string(), v.to_string()));
+            Ok(true)
         }
+        _ => Err(ScanError::Malformed(format!(
+            "missing attribute name or '=' in \"{line}\""
+        ))),
     }
 }
 
