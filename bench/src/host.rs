@@ -13,7 +13,6 @@
 //! rate and times each to the file: the log service's latency when every
 //! core is busy, which bounds what it may do to save wake-ups (issue 25.2).
 
-use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -208,22 +207,12 @@ impl Probe {
         let sender = {
             let stop = stop.clone();
             std::thread::spawn(move || {
-                let s = UnixDatagram::unbound().map_err(|e| e.to_string())?;
-                s.connect(&socket)
-                    .map_err(|e| format!("{}: {e}", socket.display()))?;
-                let interval = Duration::from_secs_f64(1.0 / PROBE_RATE as f64);
-                let started = Instant::now();
-                let mut seq = 0;
-                while !stop.load(Ordering::Acquire) {
-                    let due = started + interval * seq as u32;
-                    if let Some(left) = due.checked_duration_since(Instant::now()) {
-                        std::thread::sleep(left);
-                    }
-                    let d = crate::paced::record(PROBE_ROUND, seq, base.elapsed().as_nanos());
-                    s.send(&d).map_err(|e| e.to_string())?;
-                    seq += 1;
-                }
-                Ok(seq)
+                crate::paced::send_paced_while(
+                    &socket,
+                    PROBE_RATE,
+                    |_| !stop.load(Ordering::Acquire),
+                    |seq| crate::paced::record(PROBE_ROUND, seq, base.elapsed().as_nanos()),
+                )
             })
         };
         Probe {

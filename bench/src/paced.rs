@@ -132,20 +132,33 @@ pub fn send_paced(
     socket: &Path,
     rate: u64,
     total: usize,
-    mut make: impl FnMut(usize) -> Vec<u8>,
+    make: impl FnMut(usize) -> Vec<u8>,
 ) -> Result<(), String> {
+    send_paced_while(socket, rate, |seq| seq < total, make).map(|_| ())
+}
+
+/// The same for as long as `more(seq)` says; how many were sent.
+pub fn send_paced_while(
+    socket: &Path,
+    rate: u64,
+    mut more: impl FnMut(usize) -> bool,
+    mut make: impl FnMut(usize) -> Vec<u8>,
+) -> Result<usize, String> {
     let s = UnixDatagram::unbound().map_err(|e| e.to_string())?;
-    s.connect(socket).map_err(|e| e.to_string())?;
+    s.connect(socket)
+        .map_err(|e| format!("{}: {e}", socket.display()))?;
     let started = Instant::now();
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
-    for seq in 0..total {
+    let mut seq = 0;
+    while more(seq) {
         let due = started + interval * seq as u32;
         if let Some(left) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(left);
         }
         s.send(&make(seq)).map_err(|e| e.to_string())?;
+        seq += 1;
     }
-    Ok(())
+    Ok(seq)
 }
 
 fn round(t: &PacedTarget, rate: u64, secs: f64, round_no: usize) -> Result<Round, String> {

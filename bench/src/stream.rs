@@ -393,9 +393,18 @@ pub fn run(exe: &Path, rounds: usize, scale: f64) -> Result<(), String> {
     }
     drop(bare);
     // Triggers: Postfix's trigger_server and postkit's, rounds interleaved.
+    let counter = |p: &Path| crate::count_service::map_counter(&p.display().to_string());
     let triggers = [
-        ("Postfix trigger_server", public("ctrig"), &counters[0]),
-        ("postkit trigger_server", public("rtrig"), &counters[1]),
+        (
+            "Postfix trigger_server",
+            public("ctrig"),
+            counter(&counters[0]),
+        ),
+        (
+            "postkit trigger_server",
+            public("rtrig"),
+            counter(&counters[1]),
+        ),
     ];
     for (_, socket, counter) in &triggers {
         trigger_load(socket, counter, 10, 0.3)?;
@@ -476,11 +485,15 @@ pub fn run(exe: &Path, rounds: usize, scale: f64) -> Result<(), String> {
 }
 
 /// Triggers per second that the service behind `socket` handled (its
-/// `counter`), from `senders` concurrent senders for `secs`: each
+/// shared `count`), from `senders` concurrent senders for `secs`: each
 /// connects, writes the wake-up byte and closes, as Postfix's
 /// unix_trigger does.
-fn trigger_load(socket: &Path, counter: &Path, senders: usize, secs: f64) -> Result<f64, String> {
-    let count = crate::count_service::map_counter(&counter.display().to_string());
+fn trigger_load(
+    socket: &Path,
+    count: &AtomicU64,
+    senders: usize,
+    secs: f64,
+) -> Result<f64, String> {
     let stop = Arc::new(AtomicBool::new(false));
     let threads: Vec<_> = (0..senders)
         .map(|_| {

@@ -149,8 +149,8 @@ impl Master {
         }
     }
 
-    /// Status records from a service's children.
-    /// Reads a service's status records; how many there were.
+    /// Reads the status records from a service's children; how many
+    /// there were.
     pub(super) fn status_event(&mut self, id: ServiceId) -> usize {
         self.services.get_mut(id).map_or(0, |s| s.status_event())
     }

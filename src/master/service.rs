@@ -224,8 +224,8 @@ impl Service {
         true
     }
 
-    /// Status records from this service's children.
-    /// Reads the status records waiting; how many there were.
+    /// Reads the status records waiting from this service's children;
+    /// how many there were.
     pub(super) fn status_event(&mut self) -> usize {
         let s = self;
         let Some((m, _)) = &s.status else {

@@ -8,8 +8,9 @@
 //! The child is made with posix_spawn(), which glibc does with a clone
 //! that shares the master's memory until the exec: a fork() copies the
 //! master's page tables and then pays a fault for every page either side
-//! writes, 110 µs of the master's CPU per child against 40 µs (measured
-//! at 3 MB; a master with a thousand services is bigger).  The master
+//! writes, 125 µs of the master's CPU per child against 56 µs (measured
+//! at 3 MB by `postkit-bench --only spawn`; a master with a thousand
+//! services is bigger).  The master
 //! spawns a child per few dozen messages on a busy host (smtpd, cleanup
 //! and discard at their use limits).  Postfix forks.  The file actions
 //! are the child's whole set-up: its descriptors placed with dup2(), then
@@ -201,10 +202,7 @@ pub fn spawn(cmd: &ChildCommand, fds: &ChildFds, generation: u32) -> std::io::Re
         )
     };
     drop(copies);
-    match rc {
-        0 => Ok(pid),
-        e => Err(std::io::Error::from_raw_os_error(e)),
-    }
+    check(rc).map(|()| pid)
 }
 
 /// Turns a posix_spawn family return value into a Result.

@@ -441,6 +441,11 @@ pub(crate) struct Started<S> {
     /// does not cache getpid(), and a drained child, the only process
     /// with another pid, reports nothing).
     pub pid: i32,
+    /// The process kept the pool lock after looking for waiting work and
+    /// finding none (`take_waiting`): its next wait needs no new lock.
+    pub holds_lock: bool,
+    /// An AVAIL went to the master (see `quiet`).
+    pub avail_reported: bool,
 }
 
 /// Clients or triggers a process takes back to back (`take_waiting`)
@@ -478,8 +483,10 @@ impl<S> Started<S> {
     /// The pool lock, when the process is one of a pool (the watchdog does
     /// not count the wait for it: it may be long), then the watchdog armed
     /// for the turn.
-    pub(crate) fn lock_and_arm(&self) {
-        if let Some(lock) = &self.lock {
+    pub(crate) fn lock_and_arm(&mut self) {
+        if !std::mem::take(&mut self.holds_lock)
+            && let Some(lock) = &self.lock
+        {
             wait_pool_lock(lock, self.watchdog);
         }
         if self.watchdog {
@@ -501,18 +508,18 @@ impl<S> Started<S> {
     /// (what the use limit leaves) and RUN, after which the process goes
     /// round its loop all the same (the master's channel, the idle
     /// timer).  `take` takes waiting work without waiting; `serve` does
-    /// it.  How many were taken, and whether the process kept the pool
-    /// lock for its next wait (none was waiting).
+    /// it.  How many were taken; when none was waiting the process keeps
+    /// the pool lock for its next wait (`holds_lock`).
     pub(crate) fn take_waiting<T>(
         &mut self,
         state: &mut S,
         room: usize,
         mut take: impl FnMut() -> Option<T>,
         mut serve: impl FnMut(&mut Self, &mut S, T),
-    ) -> (usize, bool) {
+    ) -> usize {
         for taken in 0..RUN.min(room) {
             if !self.try_lock() {
-                return (taken, false);
+                return taken;
             }
             if self.watchdog {
                 crate::util::watchdog::pat();
@@ -521,12 +528,50 @@ impl<S> Started<S> {
                 f(state, &mut self.ctx);
             }
             let Some(work) = take() else {
-                return (taken, self.lock.is_some());
+                self.holds_lock = self.lock.is_some();
+                return taken;
             };
             self.unlock();
             serve(self, state, work);
         }
-        (RUN.min(room), false)
+        RUN.min(room)
+    }
+
+    /// A flow token for one request when the service asks for them
+    /// (IN_FLOW_DELAY); none there, the `in_flow_delay` wait instead.
+    pub(crate) fn flow_token_or_wait(&self) {
+        if self.in_flow_delay
+            && let Some((r, w)) = &self.flow
+            && crate::server::mail_flow::mail_flow_get(r, w, 1).is_err()
+        {
+            std::thread::sleep(Duration::from_secs(
+                self.ctx.params.in_flow_delay.max(0) as u64
+            ));
+        }
+    }
+
+    /// Gives back the pool lock a process kept for its next wait (before
+    /// it exits on the use limit).
+    pub(crate) fn release_held_lock(&mut self) {
+        if std::mem::take(&mut self.holds_lock) {
+            self.unlock();
+        }
+    }
+
+    /// Whether a busy spell goes unreported.  A process that runs alone
+    /// (-l) is one the master never spawns a second of: after its first
+    /// AVAIL (a master takes a child that dies before its first AVAIL for
+    /// a broken command) its busy and idle reports would only wake the
+    /// master for `status`.
+    pub(crate) fn quiet(&self) -> bool {
+        self.opts.alone && self.avail_reported
+    }
+
+    /// Tells the master this process is available again (see `notify`),
+    /// and notes that it was told (see `quiet`).
+    pub(crate) fn report_avail(&mut self) -> Result<(), nix::errno::Errno> {
+        self.avail_reported = true;
+        self.notify(crate::server::master_proto::MASTER_STAT_AVAIL)
     }
 
     /// The pool lock given back once the process has its work, so that
@@ -1017,6 +1062,8 @@ pub(crate) fn start<S, F: Family>(
         tasks,
         drained: false,
         pid: std::process::id() as i32,
+        holds_lock: false,
+        avail_reported: false,
     }
 }
 

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use crate::server::client::Client;
 use crate::server::mail_flow::mail_flow_get;
 use crate::server::mail_server::{self, Ctx, Family, Server, ServerOpt, Started, WatchdogDefault};
-use crate::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN};
+use crate::server::master_proto::MASTER_STAT_TAKEN;
 use crate::server::stream_accept::{Listener, Transport, accept_client};
 use crate::util::msg;
 use crate::{msg_info, msg_warn};
@@ -129,12 +129,6 @@ pub(crate) fn serve_clients<S>(mut st: Started<S>, state: &mut S, mut h: Handler
     let mut use_count: i64 = 0;
     let mut idle_since = Instant::now();
     let mut max_use = i64::from(st.ctx.max_use);
-    // A process that runs alone (-l) is one the master never spawns a
-    // second of: after its first request (a master takes a child that
-    // dies before its first AVAIL for a broken command) its busy and idle
-    // reports would only wake the master for `status`, twice per wake-up.
-    let quiet_when_alone = st.opts.alone;
-    let mut reported = false;
     while max_use == 0 || use_count < max_use || !clients.is_empty() {
         st.lock_and_arm();
         let idle = clients.is_empty().then_some(idle_since);
@@ -178,9 +172,9 @@ pub(crate) fn serve_clients<S>(mut st: Started<S>, state: &mut S, mut h: Handler
             .map(|(_, i)| *i)
             .collect();
         // Busy for the requests and new clients of this wake-up: one
-        // TAKEN before the first, one AVAIL after the last.  (Nobody to
-        // tell TAKEN when the process runs alone: the AVAIL decides.)
-        let quiet = quiet_when_alone && reported;
+        // TAKEN before the first, one AVAIL after the last (none after the
+        // first when the process runs alone: see `Started::quiet`).
+        let quiet = st.quiet();
         let mut taken = false;
         let busy = |st: &mut Started<S>, taken: &mut bool| {
             if !*taken && !quiet {
@@ -250,11 +244,8 @@ pub(crate) fn serve_clients<S>(mut st: Started<S>, state: &mut S, mut h: Handler
             }
             clients.push(c);
         }
-        if taken {
-            if st.notify(MASTER_STAT_AVAIL).is_err() {
-                st.master_gone(state);
-            }
-            reported = true;
+        if taken && st.report_avail().is_err() {
+            st.master_gone(state);
         }
         // A drain asked for by a hook or handler of this turn: no more
         // new clients; the loop ends with the last one (Postfix sets the

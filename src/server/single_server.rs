@@ -30,9 +30,8 @@ use std::time::{Duration, Instant};
 
 use crate::msg_info;
 use crate::server::client::Client;
-use crate::server::mail_flow::mail_flow_get;
 use crate::server::mail_server::{self, Ctx, Family, Server, ServerOpt, Started, WatchdogDefault};
-use crate::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN};
+use crate::server::master_proto::MASTER_STAT_TAKEN;
 use crate::server::stream_accept::{Listener, Transport, accept_client};
 
 /// The single-client skeleton as a [`Family`] member.
@@ -92,14 +91,7 @@ fn serve_one<S>(
         msg_info!("connection established");
     }
     let mut client = Client::new(fd, ipc_timeout, attrs);
-    if st.in_flow_delay
-        && let Some((r, w)) = &st.flow
-        && mail_flow_get(r, w, 1).is_err()
-    {
-        std::thread::sleep(Duration::from_secs(
-            st.ctx.params.in_flow_delay.max(0) as u64
-        ));
-    }
+    st.flow_token_or_wait();
     service(state, &mut client, &mut st.ctx);
     drop(client);
     if crate::util::msg::verbose() > 0 {
@@ -124,15 +116,10 @@ fn serve<S>(
     let mut use_count: i64 = 0;
     let mut idle_since = Instant::now();
     let max_use = i64::from(st.ctx.max_use);
-    let mut holds_lock = false;
     while max_use == 0 || use_count < max_use {
         // The pool lock: one process of the pool waits for the next
         // client (a process that found no client waiting kept it).
-        if !std::mem::take(&mut holds_lock) {
-            st.lock_and_arm();
-        } else if st.watchdog {
-            crate::util::watchdog::start();
-        }
+        st.lock_and_arm();
         let wait = st.wait_time(state, Some(idle_since));
         let fds: Vec<_> = listeners.iter().map(|l| l.as_fd()).collect();
         let Some(ready) = st.wait_ready(state, &fds, wait) else {
@@ -153,21 +140,18 @@ fn serve<S>(
         serve_one(&mut st, state, service, fd, attrs, ipc_timeout);
         use_count = use_count.saturating_add(1);
         // More clients waiting: taken in the same busy spell.
-        let (taken, kept) = st.take_waiting(
+        let taken = st.take_waiting(
             state,
             mail_server::room(max_use, use_count),
             || listeners.iter().find_map(|l| accept_client(l, transport)),
             |st, state, (fd, attrs)| serve_one(st, state, service, fd, attrs, ipc_timeout),
         );
         use_count = use_count.saturating_add(taken as i64);
-        holds_lock = kept;
-        if st.notify(MASTER_STAT_AVAIL).is_err() {
+        if st.report_avail().is_err() {
             st.exit_normally(state, "master disconnect -- exiting");
         }
         idle_since = Instant::now();
     }
-    if holds_lock {
-        st.unlock();
-    }
+    st.release_held_lock();
     st.exit_normally(state, "use limit -- exiting")
 }

@@ -7,8 +7,9 @@
 //! spell, and a process that runs alone (`-l`, as pickup and qmgr) stops
 //! reporting after its first trigger: the master could not start a second
 //! anyway, and each report would wake it.  `max_use` counts triggers;
-//! `max_idle` is the wait for the next.  The master's `wakeup` field sends such triggers on a timer; so
-//! does `postkit`'s and Postfix's `postqueue`/`postkick` on demand.
+//! `max_idle` is the wait for the next.  The master's `wakeup` field
+//! sends such triggers on a timer; so does `postkit`'s and Postfix's
+//! `postqueue`/`postkick` on demand.
 //!
 //! A fifo is opened by the master for reading and writing, so it never
 //! reads as closed, and non-blocking, so that of several processes woken
@@ -31,9 +32,8 @@ use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
-use crate::server::mail_flow::mail_flow_get;
 use crate::server::mail_server::{self, Ctx, Family, Server, Started, WatchdogDefault};
-use crate::server::master_proto::{MASTER_STAT_AVAIL, MASTER_STAT_TAKEN};
+use crate::server::master_proto::MASTER_STAT_TAKEN;
 use crate::server::stream_accept::{Listener, Transport, accept_client};
 use crate::{msg_fatal, msg_info};
 
@@ -149,14 +149,7 @@ fn handle<S>(
     service: &mut dyn FnMut(&mut S, &[u8], &mut Ctx),
     trigger: &[u8],
 ) {
-    if st.in_flow_delay
-        && let Some((r, w)) = &st.flow
-        && mail_flow_get(r, w, 1).is_err()
-    {
-        std::thread::sleep(Duration::from_secs(
-            st.ctx.params.in_flow_delay.max(0) as u64
-        ));
-    }
+    st.flow_token_or_wait();
     service(state, trigger, &mut st.ctx);
 }
 
@@ -199,22 +192,10 @@ fn serve<S>(
     let mut use_count: i64 = 0;
     let mut idle_since = Instant::now();
     let max_use = i64::from(st.ctx.max_use);
-    // A process that runs alone (-l), as pickup and qmgr do, is one the
-    // master never spawns a second of: after its first trigger (a master
-    // takes a child that dies before its first AVAIL for a broken
-    // command) its busy and idle reports would only wake the master for
-    // `status`, twice per trigger.
-    let quiet_when_alone = st.opts.alone;
-    let mut reported = false;
-    let mut holds_lock = false;
     while max_use == 0 || use_count < max_use {
         // The pool lock: one process of the pool waits for the next
         // trigger (a process that found none waiting kept it).
-        if !std::mem::take(&mut holds_lock) {
-            st.lock_and_arm();
-        } else if st.watchdog {
-            crate::util::watchdog::start();
-        }
+        st.lock_and_arm();
         let wait = st.wait_time(state, Some(idle_since));
         let fds: Vec<_> = sources.iter().map(|s| s.as_fd()).collect();
         let Some(ready) = st.wait_ready(state, &fds, wait) else {
@@ -235,7 +216,9 @@ fn serve<S>(
         let Some(trigger) = trigger else {
             continue;
         };
-        let quiet = quiet_when_alone && reported;
+        // Alone (-l, as pickup and qmgr run), only the first trigger is
+        // reported: see `Started::quiet`.
+        let quiet = st.quiet();
         if !quiet {
             let _ = st.notify(MASTER_STAT_TAKEN);
         }
@@ -243,24 +226,18 @@ fn serve<S>(
         use_count = use_count.saturating_add(1);
         // More triggers waiting (a burst of wake-ups, or several wakers
         // at once): taken in the same busy spell.
-        let (taken, kept) = st.take_waiting(
+        let taken = st.take_waiting(
             state,
             mail_server::room(max_use, use_count),
             || sources.iter().find_map(take_trigger),
             |st, state, trigger| handle(st, state, service, &trigger),
         );
         use_count = use_count.saturating_add(taken as i64);
-        holds_lock = kept;
-        if !quiet {
-            if st.notify(MASTER_STAT_AVAIL).is_err() {
-                st.exit_normally(state, "master disconnect -- exiting");
-            }
-            reported = true;
+        if !quiet && st.report_avail().is_err() {
+            st.exit_normally(state, "master disconnect -- exiting");
         }
         idle_since = Instant::now();
     }
-    if holds_lock {
-        st.unlock();
-    }
+    st.release_held_lock();
     st.exit_normally(state, "use limit -- exiting")
 }
